@@ -1,0 +1,294 @@
+"""Response framing: the status line and headers, the body framing and the keep-alive decision.
+
+``ResponseWriter`` turns what a WSGI application asked for into bytes that are safe to put
+on the wire. Everything is validated in ``start()``, before a single byte exists, so a
+bad status or header can only ever become a clean 500 and never a split response
+(CVE-2018-1000164 was Gunicorn getting this wrong).
+
+Rules, in the order ``start()`` applies them:
+
+1. The status is ``"NNN reason"`` (100-599); a bare ``"NNN"`` is accepted like Gunicorn 27
+   does and sent as ``"NNN "`` (RFC 9112 §4 keeps the space). Header names are RFC 9110
+   tokens and values match ``[ \\t\\x21-\\x7e\\x80-\\xff]*``: no CR, LF, NUL or other CTL
+   except HTAB, nothing outside latin-1. Anything else raises ``LocalProtocolError``.
+2. Hop-by-hop headers from the app are dropped, and so are ``Server`` and ``Date`` (we send
+   our own). As in Gunicorn, ``Upgrade: websocket`` survives. When the app also asks for
+   ``Connection: upgrade`` we send ``Connection: upgrade``, set ``upgrade`` and decide not
+   to keep the connection alive: after a protocol switch the bytes that follow are not
+   HTTP, so the worker must never parse another request from that connection.
+3. Framing: a ``Content-Length`` from the app (digits only) is honoured and output beyond
+   it is cut off; otherwise HTTP/1.1 bodies are chunked and HTTP/1.0 bodies are delimited
+   by closing the connection. HEAD, 1xx, 204 and 304 get no body bytes at all;
+   ``Content-Length`` is kept for HEAD and 304 and stripped for 1xx and 204 (RFC 9110
+   §8.6, as Gunicorn 26.1).
+4. Keep-alive: only when the request allows it, the body length is knowable, and the
+   status is not 1xx (a 1xx as the *final* answer would leave the client waiting for
+   another one). ``Connection: keep-alive``, ``close`` or ``upgrade`` is always sent, in
+   Gunicorn's header order: Server, Date, Connection, Transfer-Encoding, then the app's.
+5. A body shorter than its ``Content-Length`` is detectable: ``complete`` is False, and
+   ``end()`` turns ``keep_alive`` off so the worker closes instead of desynchronising the
+   client (Gunicorn keeps such connections open).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+
+from ._date import date_line
+from ._errors import LocalProtocolError
+
+# RFC 9110 §5.6.2: token = 1*tchar
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 §5.5: field-value = *field-content, with obs-text; no CTL but HTAB.
+_VALUE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
+# RFC 9112 §4: status-code SP [ reason-phrase ], reason-phrase = *( HTAB / SP / VCHAR / obs-text )
+_STATUS = re.compile(r"[1-5][0-9][0-9](?: [ \t\x21-\x7e\x80-\xff]*)?")
+_DIGITS = re.compile(r"[0-9]+")
+
+# RFC 9110 §7.6.1 connection options, plus the two we always set ourselves.
+_DROPPED = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "server",
+        "date",
+    }
+)
+# Everything the filter loop must look at twice; one set lookup for the common case.
+_SPECIAL = _DROPPED | {"content-length"}
+
+_CONNECTION = {
+    "keep-alive": b"Connection: keep-alive\r\n",
+    "close": b"Connection: close\r\n",
+    "upgrade": b"Connection: upgrade\r\n",
+}
+_CHUNKED = b"Transfer-Encoding: chunked\r\n"
+_LAST_CHUNK = b"0\r\n\r\n"
+
+# Life cycle of a writer.
+_NEW, _STARTED, _HEAD_SENT, _ENDED = range(4)
+
+
+@functools.lru_cache(maxsize=16)
+def _server_line(server: bytes) -> bytes:
+    # Comes from configuration, not the app, but is validated all the same; cached so
+    # a per-response writer pays for it once per process.
+    if not _VALUE.fullmatch(server.decode("latin-1")):
+        raise ValueError(f"invalid Server header value: {server!r}")
+    return b"Server: " + server + b"\r\n"
+
+
+class _Fields:
+    """What ``start()`` learns from the app's header list."""
+
+    __slots__ = ("kept", "content_length", "wants_upgrade", "has_upgrade")
+
+    def __init__(self) -> None:
+        self.kept: list[tuple[str, str]] = []
+        self.content_length: int | None = None
+        self.wants_upgrade = False
+        self.has_upgrade = False
+
+
+def _content_length(fields: _Fields, value: str) -> bool:
+    """Record a Content-Length value; True if the header should be sent."""
+    value = value.strip(" \t")
+    if not _DIGITS.fullmatch(value):
+        raise LocalProtocolError(500, "invalid Content-Length in the response")
+    length = int(value)
+    if fields.content_length is None:
+        fields.content_length = length
+        return True
+    if fields.content_length != length:
+        raise LocalProtocolError(500, "conflicting Content-Length headers in the response")
+    return False  # an identical repeat adds nothing
+
+
+def _hop_by_hop(fields: _Fields, lname: str, name: str, value: str) -> None:
+    """Note what a dropped header asked for; keep only ``Upgrade: websocket``."""
+    if lname == "connection":
+        options = {option.strip(" \t") for option in value.lower().split(",")}
+        fields.wants_upgrade = fields.wants_upgrade or "upgrade" in options
+    elif lname == "upgrade" and value.strip(" \t").lower() == "websocket":
+        fields.has_upgrade = True
+        fields.kept.append((name, value))
+
+
+def _read_fields(headers: Iterable[tuple[str, str]]) -> _Fields:
+    fields = _Fields()
+    kept = fields.kept
+    try:
+        for name, value in headers:
+            if not _TOKEN.fullmatch(name):
+                raise LocalProtocolError(500, f"invalid response header name {name!r}")
+            if not _VALUE.fullmatch(value):
+                # The value may be a secret (a cookie, a token): name the header only.
+                raise LocalProtocolError(500, f"invalid value for response header {name!r}")
+            lname = name.lower()
+            if lname not in _SPECIAL:
+                kept.append((name, value))
+            elif lname == "content-length":
+                if _content_length(fields, value):
+                    kept.append((name, value))
+            else:
+                _hop_by_hop(fields, lname, name, value)
+    except (TypeError, ValueError) as exc:
+        # Non-str names or values (the regexes refuse them with TypeError), or items
+        # that are not (name, value) pairs.
+        raise LocalProtocolError(500, "response headers must be (str, str) pairs") from exc
+    return fields
+
+
+class ResponseWriter:
+    """Frames one response to one request; build a new one per request."""
+
+    __slots__ = (
+        "method",
+        "version",
+        "keep_alive",
+        "status_code",
+        "content_length",
+        "chunked",
+        "upgrade",
+        "bytes_sent",
+        "_server_line",
+        "_no_body",
+        "_status_line",
+        "_fields",
+        "_state",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        version: tuple[int, int],
+        keep_alive: bool,
+        server: bytes | None = b"monoceros",
+    ) -> None:
+        self.method = method
+        self.version = version
+        # What the request allows until start() runs, then the final decision.
+        self.keep_alive = keep_alive
+        self.status_code = 0
+        self.content_length: int | None = None
+        self.chunked = False
+        self.upgrade = False
+        self.bytes_sent = 0
+        self._server_line = b"" if server is None else _server_line(server)
+        self._no_body = False
+        self._status_line = b""
+        self._fields = b""
+        self._state = _NEW
+
+    def start(self, status: str, headers: Iterable[tuple[str, str]]) -> None:
+        """Validate and record the status and headers; raises ``LocalProtocolError``.
+
+        May be called again until ``head()`` runs (WSGI ``exc_info`` replaces headers).
+        """
+        if self._state > _STARTED:
+            raise LocalProtocolError(500, "the response head was already sent")
+        try:
+            valid = _STATUS.fullmatch(status) is not None
+        except TypeError:
+            valid = False
+        if not valid:
+            raise LocalProtocolError(500, f"invalid response status {status!r}")
+        fields = _read_fields(headers)
+        code = int(status[:3])
+        self._frame(code, fields)
+        prefix = b"HTTP/1.1 " if self.version >= (1, 1) else b"HTTP/1.0 "
+        self._status_line = prefix + status.encode("latin-1") + (b" \r\n" if len(status) == 3 else b"\r\n")
+        kept = fields.kept
+        self._fields = ("\r\n".join(map(": ".join, kept)) + "\r\n").encode("latin-1") if kept else b""
+        self.status_code = code
+        self._state = _STARTED
+
+    def _frame(self, code: int, fields: _Fields) -> None:
+        """Decide body framing and keep-alive from the status and the app's headers."""
+        informational = code < 200
+        self._no_body = informational or code in (204, 304) or self.method == "HEAD"
+        if informational or code == 204:
+            fields.kept = [field for field in fields.kept if field[0].lower() != "content-length"]
+            fields.content_length = None
+        self.content_length = fields.content_length
+        self.upgrade = fields.wants_upgrade and fields.has_upgrade
+        self.chunked = self.content_length is None and not self._no_body and self.version >= (1, 1)
+        knowable = self.content_length is not None or self.chunked or self._no_body
+        self.keep_alive = self.keep_alive and knowable and not informational and not self.upgrade
+        self.bytes_sent = 0
+
+    def head(self) -> bytes:
+        """The status line and header block; exactly once, after ``start()``."""
+        if self._state != _STARTED:
+            raise LocalProtocolError(500, "head() needs start() and may be called once")
+        self._state = _HEAD_SENT
+        if self.upgrade:
+            connection = _CONNECTION["upgrade"]
+        else:
+            connection = _CONNECTION["keep-alive" if self.keep_alive else "close"]
+        return b"".join(
+            (
+                self._status_line,
+                self._server_line,
+                date_line(),
+                connection,
+                _CHUNKED if self.chunked else b"",
+                self._fields,
+                b"\r\n",
+            )
+        )
+
+    def body(self, data: bytes) -> bytes:
+        """Frame ``data`` for the wire: chunked, cut to Content-Length, or nothing at all.
+
+        Empty input gives ``b""``, never an (ending) empty chunk.
+        """
+        if self._state != _HEAD_SENT:
+            raise LocalProtocolError(500, "body() must come after head() and before end()")
+        if not isinstance(data, bytes):
+            raise LocalProtocolError(500, f"response body chunks must be bytes, not {type(data).__name__}")
+        size = len(data)
+        if self._no_body or not size:
+            return b""
+        if self.content_length is not None:
+            left = self.content_length - self.bytes_sent
+            if size > left:
+                size = left
+                if not size:
+                    return b""
+                data = data[:size]
+        self.bytes_sent += size
+        if self.chunked:
+            return b"%X\r\n%s\r\n" % (size, data)
+        return data
+
+    def end(self) -> bytes:
+        """Finish the body: the last chunk when chunked; settles ``keep_alive`` for good."""
+        if self._state != _HEAD_SENT:
+            raise LocalProtocolError(500, "end() must come after head(), once")
+        self._state = _ENDED
+        if not self.complete:
+            self.keep_alive = False
+        return _LAST_CHUNK if self.chunked else b""
+
+    @property
+    def remaining(self) -> int | None:
+        """Body bytes still owed to the client under Content-Length, or None if unbounded."""
+        if self.content_length is None or self._no_body:
+            return None
+        return self.content_length - self.bytes_sent
+
+    @property
+    def complete(self) -> bool:
+        """False while a Content-Length body is still short of its announced length."""
+        remaining = self.remaining
+        return remaining is None or remaining == 0
