@@ -1,0 +1,73 @@
+"""Sans-IO HTTP/1.1 for Monoceros: the request parser, response framing, error pages and the Date cache.
+
+This package imports nothing but the standard library; limits are plain constructor arguments.
+The public names are listed in ``__all__``; everything else lives in ``_private`` modules.
+"""
+
+from ._errors import (
+    ChunkMissingTerminator,
+    ExpectationFailed,
+    ForbiddenProxyRequest,
+    InvalidChunkExtension,
+    InvalidChunkSize,
+    InvalidHeader,
+    InvalidHeaderName,
+    InvalidHTTPVersion,
+    InvalidProxyHeader,
+    InvalidProxyLine,
+    InvalidRequestLine,
+    InvalidRequestMethod,
+    LimitRequestHeaders,
+    LimitRequestLine,
+    LocalProtocolError,
+    NoMoreData,
+    ObsoleteFolding,
+    ProtocolError,
+    RemoteProtocolError,
+    UnsupportedTransferCoding,
+)
+from ._events import (
+    NEED_DATA,
+    PAUSED,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    ProxyInfo,
+    Request,
+    Sentinel,
+)
+from ._parser import RequestParser
+
+__all__ = [
+    "NEED_DATA",
+    "PAUSED",
+    "ChunkMissingTerminator",
+    "ConnectionClosed",
+    "Data",
+    "EndOfMessage",
+    "Event",
+    "ExpectationFailed",
+    "ForbiddenProxyRequest",
+    "InvalidChunkExtension",
+    "InvalidChunkSize",
+    "InvalidHTTPVersion",
+    "InvalidHeader",
+    "InvalidHeaderName",
+    "InvalidProxyHeader",
+    "InvalidProxyLine",
+    "InvalidRequestLine",
+    "InvalidRequestMethod",
+    "LimitRequestHeaders",
+    "LimitRequestLine",
+    "LocalProtocolError",
+    "NoMoreData",
+    "ObsoleteFolding",
+    "ProtocolError",
+    "ProxyInfo",
+    "RemoteProtocolError",
+    "Request",
+    "RequestParser",
+    "Sentinel",
+    "UnsupportedTransferCoding",
+]
