@@ -1,0 +1,141 @@
+"""Section "Worker Processes": how many workers, of which kind, and their lifetime limits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from monoceros.config import validators as v
+from monoceros.config.setting import Section, Setting
+
+
+def _workers_from_env(env: Mapping[str, str]) -> tuple[object, str] | None:
+    if "WEB_CONCURRENCY" in env:
+        return env["WEB_CONCURRENCY"], "env WEB_CONCURRENCY"
+    return None
+
+
+class WorkerProcessSettings(Section, title="Worker Processes"):
+    workers = Setting[int](
+        cli=["-w", "--workers"],
+        meta="INT",
+        validator=v.to_int,
+        default=1,
+        default_factory=_workers_from_env,
+        default_doc="1, or $WEB_CONCURRENCY when set",
+        implemented=True,
+        doc="""The number of worker processes for handling requests. A common starting point is two to
+        four per CPU core; each worker is a separate process with its own copy of the application.""",
+    )
+    _worker_class = Setting[str | type](
+        name="worker_class",
+        cli=["-k", "--worker-class"],
+        meta="STRING",
+        validator=v.class_or_str,
+        default="sync",
+        implemented=True,
+        doc="""The type of workers to use. `sync` runs one request at a time per worker; `gthread` runs
+        requests in a pool of `threads` threads. A dotted path names a custom worker class. `sync` with
+        more than one thread becomes `gthread`. Other Gunicorn worker names are accepted here but fail
+        at start-up until Monoceros provides them.""",
+    )
+    threads = Setting[int](
+        cli=["--threads"],
+        meta="INT",
+        validator=v.to_int,
+        default=1,
+        implemented=True,
+        doc="""The number of threads per worker for running requests (the `gthread` pool size). More
+        than one switches the `sync` worker class to `gthread`.""",
+    )
+    worker_connections = Setting[int](
+        cli=["--worker-connections"],
+        meta="INT",
+        validator=v.to_int,
+        default=1000,
+        implemented=True,
+        doc="""The maximum number of simultaneous client connections one worker holds open. It applies
+        to the workers that multiplex connections (`gthread` and later kinds).""",
+    )
+    max_requests = Setting[int](
+        cli=["--max-requests"],
+        meta="INT",
+        validator=v.to_int,
+        default=0,
+        implemented=True,
+        doc="""Restart a worker after it has handled this many requests, a simple guard against memory
+        leaks in the application. 0 never restarts workers for this reason.""",
+    )
+    max_requests_jitter = Setting[int](
+        cli=["--max-requests-jitter"],
+        meta="INT",
+        validator=v.to_int,
+        default=0,
+        implemented=True,
+        doc="""Add a random number from 0 to this value to `max_requests` for each worker, so that the
+        workers do not all restart at the same moment. Ignored when `max_requests` is 0.""",
+    )
+    timeout = Setting[int](
+        cli=["-t", "--timeout"],
+        meta="INT",
+        validator=v.to_int,
+        default=30,
+        implemented=True,
+        doc="""Workers that have not reported to the master for this many seconds are killed and
+        replaced. For the `sync` worker this bounds the time of one request. 0 disables the check.""",
+    )
+    graceful_timeout = Setting[int](
+        cli=["--graceful-timeout"],
+        meta="INT",
+        validator=v.to_int,
+        default=30,
+        implemented=True,
+        doc="""Seconds a worker gets to finish the requests in progress after being told to stop
+        (TERM, HUP, a restart); once they have passed it is killed.""",
+    )
+    keepalive = Setting[int](
+        cli=["--keep-alive"],
+        meta="INT",
+        validator=v.to_int,
+        default=2,
+        implemented=True,
+        doc="""Seconds to wait for the next request on an idle keep-alive connection before closing
+        it. 0 turns keep-alive off. Behind a load balancer, set it above the balancer's idle timeout.""",
+    )
+    asgi_loop = Setting[str](
+        cli=["--asgi-loop"],
+        meta="STRING",
+        validator=v.choice("auto", "asyncio", "uvloop"),
+        default="auto",
+        doc="""The event loop of the ASGI worker: `auto`, `asyncio` or `uvloop`.""",
+    )
+    asgi_lifespan = Setting[str](
+        cli=["--asgi-lifespan"],
+        meta="STRING",
+        validator=v.choice("auto", "on", "off"),
+        default="auto",
+        doc="""Whether the ASGI worker runs the lifespan protocol: `auto` (if the app supports it),
+        `on` or `off`.""",
+    )
+    asgi_disconnect_grace_period = Setting[int](
+        cli=["--asgi-disconnect-grace-period"],
+        meta="INT",
+        validator=v.to_int,
+        default=3,
+        doc="""Seconds an ASGI application gets to react to a client disconnect before its task is
+        cancelled.""",
+    )
+    websocket_max_message_size = Setting[int](
+        cli=["--websocket-max-message-size"],
+        meta="INT",
+        validator=v.to_int,
+        default=16777216,
+        doc="""The largest WebSocket message, in bytes, that the ASGI worker accepts.""",
+    )
+    http_parser = Setting[str](
+        cli=["--http-parser"],
+        meta="STRING",
+        validator=v.choice("auto", "fast", "python"),
+        default="auto",
+        doc="""Which HTTP parser implementation to use in Gunicorn: `auto`, `fast` (a C extension) or
+        `python`. Monoceros has one parser.""",
+    )
