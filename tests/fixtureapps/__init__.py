@@ -1,0 +1,1 @@
+"""WSGI applications that the loader and server tests import by `module:expression`."""
