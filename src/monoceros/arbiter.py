@@ -1,0 +1,533 @@
+"""The master process: listeners, the worker table, the signal-driven main loop, stop and halt.
+
+The main loop sleeps at most one second on the signal queue (`arbiter_signals`), dispatches
+the queued signals to `handle_<name>()`, kills workers whose heartbeat is late, and forks or
+retires workers to match `num_workers`. Nothing here raises to stop the loop: handlers record
+a `_Shutdown` request and the loop leaves, then `halt()` runs. What a forked worker does lives
+in `arbiter_child`, the USR2 upgrade in `arbiter_reexec`.
+
+The attribute names (`cfg log pid WORKERS LISTENERS num_workers app reexec_pid master_pid`) are
+Gunicorn's: server hooks receive this object and use them.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+
+from monoceros import SERVER_SOFTWARE, __version__, arbiter_reexec, systemd
+from monoceros.arbiter_child import run_worker
+from monoceros.arbiter_signals import HANDLED_SIGNALS, SignalQueue, signal_name
+from monoceros.config import Config
+from monoceros.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, AppImportError
+from monoceros.pidfile import Pidfile
+from monoceros.process import daemonize, set_proctitle
+from monoceros.sockets import close_sockets, create_sockets
+
+if TYPE_CHECKING:
+    from monoceros.apploader import WSGIApplication
+    from monoceros.sockets import Listener
+    from monoceros.workers.base import Worker
+
+Clock = Callable[[], float]
+
+# How long a worker that has not sent its first heartbeat yet (still importing the app) gets on
+# top of `timeout`. Gunicorn never times such a worker out; see docs/differences.md, Master.
+BOOT_GRACE = 30.0
+
+
+class _Shutdown(NamedTuple):
+    graceful: bool
+    reason: str | None = None
+    exit_status: int = 0
+
+
+class Arbiter:
+    """Keeps `num_workers` workers alive, and reacts to signals."""
+
+    WORKER_BOOT_ERROR = WORKER_BOOT_ERROR
+    APP_LOAD_ERROR = APP_LOAD_ERROR
+
+    def __init__(self, app: WSGIApplication, clock: Clock = time.monotonic) -> None:
+        # No process-wide side effects here: they happen in run().
+        self.app = app
+        self.cfg = _config_of(app)
+        self.log = self.cfg.logger_class(self.cfg)
+        self._clock = clock
+        self.boot_grace = BOOT_GRACE
+        self.pid = os.getpid()
+        self.WORKERS: dict[int, Worker] = {}
+        self.LISTENERS: list[Listener] = []
+        self._num_workers: int | None = None
+        self._retiring: dict[int, float] = {}  # pid -> deadline for a worker asked to stop
+        self._last_logged_count: int | None = None
+        self._shutdown: _Shutdown | None = None
+        self.SIG_QUEUE = SignalQueue()
+        self.pidfile: Pidfile | None = None
+        self.systemd = False
+        self.worker_age = 0
+        self.reexec_pid = 0
+        self.master_pid = 0
+        self.master_name = "Master"
+        self.proc_name = self.cfg.proc_name
+        self.timeout: float = self.cfg.timeout
+        self.worker_class = self.cfg.worker_class
+        self.address = self.cfg.address
+        self._env_orig = dict(os.environ)
+        # Gunicorn's shape ({"args": argv, "cwd": dir, 0: executable}); hooks may edit it
+        self.START_CTX: dict[str | int, Any] = arbiter_reexec.start_context()
+
+    # -- the worker count (assigning it fires the nworkers_changed hook) ----------------------
+
+    @property
+    def num_workers(self) -> int:
+        return self._num_workers or 0
+
+    @num_workers.setter
+    def num_workers(self, value: int) -> None:
+        old, self._num_workers = self._num_workers, value
+        self.cfg.nworkers_changed(self, value, old)
+
+    # -- start-up -------------------------------------------------------------------------------
+
+    def run(self) -> NoReturn:
+        """Start the server and run the main loop until it halts (this never returns)."""
+        try:
+            self._prepare()
+            self.start()
+        except RuntimeError as exc:
+            # e.g. "Already running on PID ...", as Gunicorn's Application.run() reports it
+            print(f"\nError: {exc}\n", file=sys.stderr, flush=True)
+            sys.exit(1)
+        set_proctitle(f"master [{self.proc_name}]")
+        try:
+            self.manage_workers()
+            self._loop()
+        except KeyboardInterrupt:
+            self._shutdown = _Shutdown(graceful=False)
+        except SystemExit:
+            raise  # also the way out of a forked worker
+        except Exception:
+            self.log.error("Unhandled exception in main loop", exc_info=True)
+            self.stop(graceful=False)
+            if self.pidfile is not None:
+                self.pidfile.unlink()
+            sys.exit(-1)
+        self.halt(self._shutdown)
+
+    def _prepare(self) -> None:
+        """The process-wide changes Gunicorn makes before binding: daemon, environment, preload."""
+        if self.cfg.daemon and not arbiter_reexec.parent_master_pid(os.environ):
+            daemonize(self.cfg.enable_stdio_inheritance)
+            self.pid = os.getpid()
+        os.environ["SERVER_SOFTWARE"] = SERVER_SOFTWARE
+        self.setup()
+
+    def setup(self) -> None:
+        """(Re)read what the master keeps from the configuration; preload the app if asked."""
+        self.cfg = _config_of(self.app)
+        self.worker_class = self.cfg.worker_class
+        self.address = self.cfg.address
+        self.timeout = self.cfg.timeout
+        self.proc_name = self.cfg.proc_name + (".2" if self.master_pid else "")
+        self.num_workers = self.cfg.workers
+        self._apply_environ()
+        if self.cfg.preload_app:
+            self._preload()
+
+    def _preload(self) -> None:
+        try:
+            self.app.wsgi()
+        except AppImportError:
+            traceback.print_exc()
+            sys.exit(APP_LOAD_ERROR)
+        except Exception:
+            traceback.print_exc()
+            sys.exit(WORKER_BOOT_ERROR)
+
+    def start(self) -> None:
+        """Pidfile, `on_starting`, signals, listeners, `when_ready` (Gunicorn's order)."""
+        self.log.info("Starting monoceros %s", __version__)
+        for name in self.cfg.unimplemented_in_use():
+            self.log.warning("Setting %r is not implemented yet: its value is ignored.", name)
+        self.master_pid = arbiter_reexec.parent_master_pid(os.environ)
+        if self.master_pid:
+            self.proc_name = self.cfg.proc_name + ".2"
+            self.master_name = "Master.2"
+        self.pid = os.getpid()
+        if self.cfg.pidfile is not None:
+            self.pidfile = Pidfile(self.cfg.pidfile + (".2" if self.master_pid else ""))
+            self.pidfile.create(self.pid)
+        self.cfg.on_starting(self)
+        self.init_signals()
+        if not self.LISTENERS:
+            self.LISTENERS = self._open_listeners()
+        self.log.debug("Arbiter booted")
+        self.log.info("Listening at: %s (%s)", ",".join(str(lnr) for lnr in self.LISTENERS), self.pid)
+        self.log.info("Using worker: %s", self.cfg.worker_class_str)
+        systemd.sd_notify("READY=1\nSTATUS=Monoceros arbiter booted", self.log)
+        check_config = getattr(self.worker_class, "check_config", None)
+        if callable(check_config):
+            check_config(self.cfg, self.log)
+        self.cfg.when_ready(self)
+
+    def _open_listeners(self) -> list[Listener]:
+        inherited = arbiter_reexec.pop_inherited_fds(os.environ)
+        count = systemd.listen_fds()
+        if count:
+            self.systemd = True
+            first = systemd.SD_LISTEN_FDS_START
+            fds: list[int] | None = list(range(first, first + count))
+        else:
+            fds = inherited
+        return create_sockets(self.cfg, self.log, fds)
+
+    def init_signals(self) -> None:
+        self.log.close_on_exec()
+        for sig in HANDLED_SIGNALS:
+            signal.signal(sig, self.signal)
+        signal.signal(signal.SIGCHLD, self.signal)
+
+    def signal(self, sig: int, frame: object) -> None:
+        """The signal handler: queue and wake the loop, nothing else (no logging here)."""
+        self.SIG_QUEUE.put(sig)
+
+    def forget_after_fork(self) -> None:
+        """In a forked worker: drop what only the master uses."""
+        self.SIG_QUEUE.close()
+
+    # -- the main loop ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while self._shutdown is None:
+            self.maybe_promote_master()
+            for sig in self.SIG_QUEUE.wait(timeout=1.0):
+                self.dispatch(sig)
+                if self._shutdown is not None:
+                    return
+            self.murder_workers()
+            self.manage_workers()
+
+    def dispatch(self, sig: int) -> None:
+        """Run the handler of one queued signal."""
+        name = signal_name(sig)
+        handler = getattr(self, f"handle_{name}", None)
+        if handler is None:
+            self.log.error("Unhandled signal: %s", name)
+            return
+        if sig == signal.SIGCHLD:
+            self.log.debug("Handling signal: %s", name)
+        else:
+            self.log.info("Handling signal: %s", name)
+        handler()
+
+    def handle_chld(self) -> None:
+        self.reap_workers()
+
+    def handle_hup(self) -> None:
+        self.log.info("Hang up: %s", self.master_name)
+        self.reload()
+
+    def handle_term(self) -> None:
+        self._shutdown = _Shutdown(graceful=True)
+
+    def handle_int(self) -> None:
+        self._shutdown = _Shutdown(graceful=False)
+
+    def handle_quit(self) -> None:
+        self._shutdown = _Shutdown(graceful=False)
+
+    def handle_ttin(self) -> None:
+        self.num_workers += 1
+        self.manage_workers()
+
+    def handle_ttou(self) -> None:
+        if self.num_workers <= 1:
+            return
+        self.num_workers -= 1
+        self.manage_workers()
+
+    def handle_usr1(self) -> None:
+        self.log.reopen_files()
+        self.kill_workers(signal.SIGUSR1)
+
+    def handle_usr2(self) -> None:
+        self.reexec()
+
+    def handle_winch(self) -> None:
+        if not self.cfg.daemon:
+            self.log.debug("SIGWINCH ignored. Not daemonized")
+            return
+        self.log.info("graceful stop of workers")
+        self.num_workers = 0
+        self.kill_workers(signal.SIGTERM)
+
+    # -- workers ---------------------------------------------------------------------------------
+
+    def manage_workers(self) -> None:
+        """Fork or retire workers so that exactly `num_workers` are active (not retiring)."""
+        if self._shutdown is not None:
+            return
+        active = sorted((w for pid, w in self.WORKERS.items() if pid not in self._retiring), key=_age)
+        for _ in range(self.num_workers - len(active)):
+            self.spawn_worker()
+            time.sleep(0.1 * random.random())
+        for worker in active[: max(len(active) - self.num_workers, 0)]:
+            self.retire_worker(worker.pid)
+        count = len(self.WORKERS) - len(self._retiring)
+        if count != self._last_logged_count:
+            self._last_logged_count = count
+            self.log.debug(
+                f"{count} workers", extra={"metric": "monoceros.workers", "value": count, "mtype": "gauge"}
+            )
+
+    def spawn_worker(self) -> int:
+        self.worker_age += 1
+        worker = self.worker_class(
+            self.worker_age, self.pid, self.LISTENERS, self.app, self.timeout / 2.0, self.cfg, self.log
+        )
+        worker.tmp.grant_boot_grace(self.boot_grace)
+        self.cfg.pre_fork(self, worker)
+        pid = os.fork()
+        if pid == 0:
+            run_worker(self, worker)
+        worker.pid = pid
+        self.WORKERS[pid] = worker
+        return pid
+
+    def retire_worker(self, pid: object) -> None:
+        """Ask a worker to finish its work and exit; SIGKILL it after `graceful_timeout`."""
+        if not isinstance(pid, int) or pid in self._retiring:
+            return
+        self._retiring[pid] = self._clock() + self.cfg.graceful_timeout
+        self.kill_worker(pid, signal.SIGTERM)
+
+    def murder_workers(self) -> None:
+        """SIGABRT a worker whose heartbeat is late, SIGKILL it if it is still there next time."""
+        now = self._clock()
+        for pid, worker in list(self.WORKERS.items()):
+            if self._retiring.get(pid, now) < now:
+                self.kill_worker(pid, signal.SIGKILL)
+            elif self.timeout and self._heartbeat_late(worker, now):
+                if worker.aborted:
+                    self.kill_worker(pid, signal.SIGKILL)
+                else:
+                    self.log.critical("WORKER TIMEOUT (pid:%s)", pid)
+                    worker.aborted = True
+                    self.kill_worker(pid, signal.SIGABRT)
+
+    def _heartbeat_late(self, worker: Worker, now: float) -> bool:
+        try:
+            return now - worker.tmp.last_update() > self.timeout
+        except (OSError, ValueError):
+            return False
+
+    def reap_workers(self) -> None:
+        """Collect every exited child; a worker's boot failure halts the server."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if not pid:
+                return
+            if pid == self.reexec_pid:
+                self.reexec_pid = 0
+                continue
+            worker = self.WORKERS.pop(pid, None)
+            self._retiring.pop(pid, None)
+            if worker is None:
+                # not ours (we may be PID 1 in a container): reap quietly, never halt for it
+                self.log.debug("Reaped unknown child process (pid:%s, status:%s)", pid, status)
+                continue
+            self._worker_exited(worker, pid, status)
+
+    def _worker_exited(self, worker: Worker, pid: int, status: int) -> None:
+        code = self._log_exit(pid, status)
+        if code in (WORKER_BOOT_ERROR, APP_LOAD_ERROR) and self._shutdown is None:
+            reason = "Worker failed to boot." if code == WORKER_BOOT_ERROR else "App failed to load."
+            self._shutdown = _Shutdown(graceful=True, reason=reason, exit_status=code)
+        worker.tmp.close()
+        self.cfg.child_exit(self, worker)
+
+    def _log_exit(self, pid: int, status: int) -> int | None:
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            name = _signal_upper_name(sig)
+            if sig == signal.SIGKILL:
+                self.log.error("Worker (pid:%s) was sent %s! Perhaps out of memory?", pid, name)
+            elif sig == signal.SIGTERM:
+                self.log.info("Worker (pid:%s) was sent %s!", pid, name)
+            else:
+                self.log.warning("Worker (pid:%s) was sent %s!", pid, name)
+            return None
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            self.log.error("Worker (pid:%s) exited with code %s.", pid, code)
+        return code
+
+    def kill_workers(self, sig: int) -> None:
+        for pid in list(self.WORKERS):
+            self.kill_worker(pid, sig)
+
+    def kill_worker(self, pid: int, sig: int) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            # gone without us reaping it (someone else waited for it)
+            worker = self.WORKERS.pop(pid, None)
+            self._retiring.pop(pid, None)
+            if worker is not None:
+                worker.tmp.close()
+                self.cfg.worker_exit(self, worker)
+
+    # -- reload, upgrade ---------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """HUP: new configuration, new workers; the old ones finish their requests and exit."""
+        old_address = self.cfg.address
+        self._restore_environ()
+        try:
+            self.app.reload()
+        except (Exception, SystemExit):
+            # Gunicorn's master exits here; we keep serving with the configuration we have
+            self.log.exception("Reloading the configuration failed, keeping the current one")
+            self._apply_environ()
+            return
+        self.setup()
+        self.log.reopen_files()
+        if old_address != self.cfg.address:
+            for listener in self.LISTENERS:
+                listener.close()
+            self.LISTENERS = create_sockets(self.cfg, self.log)
+            self.log.info("Listening at: %s", ",".join(str(lnr) for lnr in self.LISTENERS))
+        self.cfg.on_reload(self)
+        if self.pidfile is not None:
+            self.pidfile.unlink()
+            self.pidfile = None
+        if self.cfg.pidfile is not None:
+            self.pidfile = Pidfile(self.cfg.pidfile + (".2" if self.master_pid else ""))
+            self.pidfile.create(self.pid)
+        set_proctitle(f"master [{self.proc_name}]")
+        for _ in range(self.cfg.workers):
+            self.spawn_worker()
+        self.manage_workers()
+
+    def _apply_environ(self) -> None:
+        for key, value in self.cfg.env.items():
+            os.environ[key] = value
+
+    def _restore_environ(self) -> None:
+        # undo raw_env so that a variable removed from the config really goes away
+        for key in self.cfg.env:
+            if key in self._env_orig:
+                os.environ[key] = self._env_orig[key]
+            else:
+                os.environ.pop(key, None)
+
+    def reexec(self) -> None:
+        """USR2: start a new master (new code, same sockets) beside this one."""
+        if self.reexec_pid != 0:
+            self.log.warning("USR2 signal ignored. Child exists.")
+            return
+        if self.master_pid != 0:
+            self.log.warning("USR2 signal ignored. Parent exists.")
+            return
+        master_pid = os.getpid()
+        self.reexec_pid = os.fork()
+        if self.reexec_pid == 0:
+            self._exec_new_master(master_pid)
+
+    def _exec_new_master(self, master_pid: int) -> NoReturn:
+        try:
+            self.cfg.pre_exec(self)
+            fds = [lnr.fileno() for lnr in self.LISTENERS]
+            environ = arbiter_reexec.new_master_environ(self._env_orig, master_pid, fds, self.systemd)
+            args = [str(arg) for arg in self.START_CTX["args"]]
+            arbiter_reexec.exec_new_master(args, str(self.START_CTX["cwd"]), environ, fds)
+        except BaseException:
+            self.log.exception("Exception while re-executing the master")
+        os._exit(1)
+
+    def maybe_promote_master(self) -> None:
+        """A re-exec'd master becomes the master once the old one is gone."""
+        if self.master_pid == 0 or self.master_pid == os.getppid():
+            return
+        self.log.info("Master has been promoted.")
+        self.master_name = "Master"
+        self.master_pid = 0
+        self.proc_name = self.cfg.proc_name
+        arbiter_reexec.forget_parent_master(os.environ)
+        if self.pidfile is not None and self.cfg.pidfile is not None:
+            self.pidfile.rename(self.cfg.pidfile)
+        set_proctitle(f"master [{self.proc_name}]")
+
+    # -- stopping ------------------------------------------------------------------------------------
+
+    def halt(self, shutdown: _Shutdown | None = None) -> NoReturn:
+        """Stop everything, run `on_exit` and exit with the shutdown's status."""
+        shutdown = shutdown or _Shutdown(graceful=True)
+        self.stop(shutdown.graceful)
+        log = self.log.info if shutdown.exit_status == 0 else self.log.error
+        log("Shutting down: %s", self.master_name)
+        if shutdown.reason is not None:
+            log("Reason: %s", shutdown.reason)
+        if self.pidfile is not None:
+            self.pidfile.unlink()
+        self.cfg.on_exit(self)
+        sys.exit(shutdown.exit_status)
+
+    def stop(self, graceful: bool = True) -> None:
+        """Close the listeners, ask every worker to stop, SIGKILL what is left at the deadline."""
+        unlink = self.reexec_pid == self.master_pid == 0 and not self.systemd and not self.cfg.reuse_port
+        close_sockets(self.LISTENERS, unlink)
+        self.LISTENERS = []
+        self.kill_workers(signal.SIGTERM if graceful else signal.SIGQUIT)
+        deadline = self._clock() + self.cfg.graceful_timeout
+        while self.WORKERS and self._clock() < deadline:
+            # CHLD wakes us early; INT/QUIT during a graceful stop turn it into a quick one
+            for sig in self.SIG_QUEUE.wait(timeout=0.1):
+                if graceful and sig in (signal.SIGINT, signal.SIGQUIT):
+                    self.log.info("Quick shutdown requested")
+                    graceful = False
+                    self.kill_workers(signal.SIGQUIT)
+                    deadline = min(deadline, self._clock() + 2.0)
+            self.reap_workers()
+        self.kill_workers(signal.SIGKILL)
+        self._reap_killed()
+
+    def _reap_killed(self) -> None:
+        # a SIGKILLed process goes away at once, unless it is stuck in the kernel: then give up
+        deadline = self._clock() + 1.0
+        while self.WORKERS and self._clock() < deadline:
+            self.reap_workers()
+            if self.WORKERS:
+                self.SIG_QUEUE.wait(timeout=0.05)
+        self._retiring.clear()
+
+
+def _config_of(app: WSGIApplication) -> Config:
+    # the loader only types the few settings it reads; the master needs the whole Config
+    if not isinstance(app.cfg, Config):
+        raise TypeError(f"the application's cfg must be a monoceros Config, not {type(app.cfg)!r}")
+    return app.cfg
+
+
+def _age(worker: Worker) -> int:
+    return worker.age
+
+
+def _signal_upper_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+__all__ = ["Arbiter"]

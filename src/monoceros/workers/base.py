@@ -1,0 +1,193 @@
+"""The worker base class: the life of one worker process, minus the serving loop.
+
+Contract (the same as Gunicorn's, which user hooks rely on):
+- `__init__` runs in the master before the fork and has no process-wide side effects: it only
+  creates the heartbeat file and draws this worker's `max_requests` (with jitter).
+- `init_process()` runs in the child after the fork: environment, uid/gid, random seed, the wake-up
+  pipe, close-on-exec, signals, application load, `post_worker_init`, then `run()`.
+- `run()` is the subclass's serving loop. It must call `notify()` at least every `timeout`
+  seconds, watch `PIPE[0]` so that signals wake it at once, return soon after `alive` turns
+  False, and call `count_request()` / `parent_alive()` as it goes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from monoceros.workers.workertmp import WorkerTmp
+
+if TYPE_CHECKING:
+    from monoceros.apploader import WSGIApplication
+    from monoceros.config import Config
+    from monoceros.glogging import Logger
+    from monoceros.sockets import Listener
+
+
+class Worker:
+    """Base class of every worker kind; subclasses implement `run()`."""
+
+    # Every signal a worker resets to the default action before installing its own handlers:
+    # the master's handlers must not survive the fork. HUP and USR2 stay at SIG_DFL (they kill
+    # a worker), as in Gunicorn.
+    SIGNALS: tuple[signal.Signals, ...] = (
+        signal.SIGABRT,
+        signal.SIGHUP,
+        signal.SIGQUIT,
+        signal.SIGINT,
+        signal.SIGTERM,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+        signal.SIGWINCH,
+        signal.SIGCHLD,
+    )
+
+    def __init__(
+        self,
+        age: int,
+        ppid: int,
+        sockets: Sequence[Listener],
+        app: WSGIApplication,
+        timeout: float,
+        cfg: Config,
+        log: Logger,
+    ) -> None:
+        self.age = age
+        # Gunicorn shows "[booting]" until the fork; pre_fork hooks may log it.
+        self.pid: int | str = "[booting]"
+        self.ppid = ppid
+        self.sockets = list(sockets)
+        self.app = app
+        self.timeout = timeout
+        self.cfg = cfg
+        self.log = log
+        self.wsgi: Any = None
+        self.booted = False
+        self.aborted = False
+        self.alive = True
+        self.nr = 0
+        self.max_requests = _request_limit(cfg.max_requests, cfg.max_requests_jitter)
+        # (read end, write end) of the wake-up pipe, created post-fork in init_process()
+        self.PIPE: tuple[int, int] = (-1, -1)
+        self.tmp = WorkerTmp(cfg)
+
+    def __str__(self) -> str:
+        return f"<Worker {self.pid}>"
+
+    # -- the serving loop's helpers -------------------------------------------------------------
+
+    def notify(self) -> None:
+        """Heartbeat: call at least every `self.timeout` seconds or the master kills this worker."""
+        self.tmp.notify()
+
+    def count_request(self) -> None:
+        """Account one handled request; stop after this one when `max_requests` is reached."""
+        self.nr += 1
+        if self.nr >= self.max_requests:
+            if self.alive:
+                self.log.info("Autorestarting worker after current request.")
+            self.alive = False
+
+    def parent_alive(self) -> bool:
+        """False (and logs it) once the master that forked us has gone away."""
+        if os.getppid() == self.ppid:
+            return True
+        self.log.info("Parent changed, shutting down: %s", self)
+        return False
+
+    def run(self) -> None:
+        """The serving loop; see the module docstring for what it must do."""
+        raise NotImplementedError
+
+    # -- post-fork start-up --------------------------------------------------------------------
+
+    def init_process(self) -> None:
+        """Turn the forked child into a worker, then enter `run()`.
+
+        A subclass overriding this must call `super().init_process()` last.
+        """
+        for key, value in self.cfg.env.items():
+            os.environ[key] = value
+        _drop_privileges(self.cfg)
+        random.seed(os.urandom(64))
+        self.PIPE = _wakeup_pipe()
+        for listener in self.sockets:
+            os.set_inheritable(listener.fileno(), False)
+        os.set_inheritable(self.tmp.fileno(), False)
+        self.log.close_on_exec()
+        self.init_signals()
+        self.load_wsgi()
+        self.cfg.post_worker_init(self)
+        self.booted = True
+        self.run()
+
+    def load_wsgi(self) -> None:
+        """Load the application (raises on failure; the caller maps that to an exit code)."""
+        self.wsgi = self.app.wsgi()
+
+    def init_signals(self) -> None:
+        for sig in self.SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGQUIT, self.handle_quit)
+        signal.signal(signal.SIGTERM, self.handle_exit)
+        signal.signal(signal.SIGINT, self.handle_quit)
+        signal.signal(signal.SIGWINCH, self.handle_winch)
+        signal.signal(signal.SIGUSR1, self.handle_usr1)
+        signal.signal(signal.SIGABRT, self.handle_abort)
+        # a graceful stop or a log reopen must not make a blocking call in the app fail
+        signal.siginterrupt(signal.SIGTERM, False)
+        signal.siginterrupt(signal.SIGUSR1, False)
+        # the C-level handler writes to the pipe, so the serving loop's selector wakes at once
+        signal.set_wakeup_fd(self.PIPE[1])
+
+    # -- signal handlers -----------------------------------------------------------------------
+
+    def handle_usr1(self, sig: int, frame: FrameType | None) -> None:
+        self.log.reopen_files()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # graceful: the loop finishes in-flight work, then returns from run()
+        self.alive = False
+
+    def handle_quit(self, sig: int, frame: FrameType | None) -> None:
+        # quick: exit from wherever we are, even inside the application
+        self.alive = False
+        self.cfg.worker_int(self)
+        time.sleep(0.1)
+        sys.exit(0)
+
+    def handle_abort(self, sig: int, frame: FrameType | None) -> None:
+        # sent by the master on a heartbeat timeout: unwind out of the stuck application
+        self.alive = False
+        self.cfg.worker_abort(self)
+        sys.exit(1)
+
+    def handle_winch(self, sig: int, frame: FrameType | None) -> None:
+        self.log.debug("worker: SIGWINCH ignored.")
+
+
+def _request_limit(max_requests: int, jitter: int) -> int:
+    if max_requests <= 0:
+        return sys.maxsize
+    return max_requests + random.randint(0, max(jitter, 0))
+
+
+def _wakeup_pipe() -> tuple[int, int]:
+    read_end, write_end = os.pipe()
+    for fd in (read_end, write_end):
+        os.set_blocking(fd, False)
+        os.set_inheritable(fd, False)
+    return read_end, write_end
+
+
+def _drop_privileges(cfg: Config) -> None:
+    # imported late: the process helpers are only needed post-fork
+    from monoceros.process import set_owner_process
+
+    set_owner_process(cfg.uid, cfg.gid, initgroups=cfg.initgroups)
