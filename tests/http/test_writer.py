@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from monoceros.http import _date
+from monoceros.http import _date, _writer
 from monoceros.http._errors import LocalProtocolError
 from monoceros.http._writer import ResponseWriter
 
@@ -466,3 +466,17 @@ def test_date_refreshes_across_a_real_second_boundary() -> None:
     assert after != before
     w, raw = respond()
     assert b"Date: " + after + b"\r\n" in raw or b"Date: " + _date.http_date() + b"\r\n" in raw
+
+
+def test_status_cache_is_bounded_and_exact() -> None:
+    for i in range(400):
+        _, raw = respond(f"200 Reason {i}", [("Content-Length", "0")], version=(1, 0) if i % 2 else (1, 1))
+        assert raw.startswith(b"HTTP/1.%d 200 Reason %d\r\n" % (0 if i % 2 else 1, i))
+    assert len(_writer._status_lines) <= _writer._STATUS_CACHE_SIZE
+
+
+def test_rejected_status_never_cached() -> None:
+    for _ in range(2):
+        with pytest.raises(LocalProtocolError):
+            ResponseWriter("GET", (1, 1), True).start("200 OK\r\nX: y", [])
+    assert "200 OK\r\nX: y" not in _writer._status_lines

@@ -45,7 +45,6 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALUE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
 # RFC 9112 §4: status-code SP [ reason-phrase ], reason-phrase = *( HTAB / SP / VCHAR / obs-text )
 _STATUS = re.compile(r"[1-5][0-9][0-9](?: [ \t\x21-\x7e\x80-\xff]*)?")
-_DIGITS = re.compile(r"[0-9]+")
 
 # RFC 9110 §7.6.1 connection options, plus the two we always set ourselves.
 _DROPPED = frozenset(
@@ -87,65 +86,89 @@ def _server_line(server: bytes) -> bytes:
     return b"Server: " + server + b"\r\n"
 
 
-class _Fields:
-    """What ``start()`` learns from the app's header list."""
-
-    __slots__ = ("kept", "content_length", "wants_upgrade", "has_upgrade")
-
-    def __init__(self) -> None:
-        self.kept: list[tuple[str, str]] = []
-        self.content_length: int | None = None
-        self.wants_upgrade = False
-        self.has_upgrade = False
+# Validated statuses -> (code, HTTP/1.1 status line, HTTP/1.0 status line). Apps use a
+# handful of statuses, so this saves the regex and the encoding on almost every response;
+# it is bounded because the reason phrase is free text.
+_status_lines: dict[str, tuple[int, bytes, bytes]] = {}
+_STATUS_CACHE_SIZE = 256
 
 
-def _content_length(fields: _Fields, value: str) -> bool:
-    """Record a Content-Length value; True if the header should be sent."""
-    value = value.strip(" \t")
-    if not _DIGITS.fullmatch(value):
-        raise LocalProtocolError(500, "invalid Content-Length in the response")
-    length = int(value)
-    if fields.content_length is None:
-        fields.content_length = length
-        return True
-    if fields.content_length != length:
-        raise LocalProtocolError(500, "conflicting Content-Length headers in the response")
-    return False  # an identical repeat adds nothing
-
-
-def _hop_by_hop(fields: _Fields, lname: str, name: str, value: str) -> None:
-    """Note what a dropped header asked for; keep only ``Upgrade: websocket``."""
-    if lname == "connection":
-        options = {option.strip(" \t") for option in value.lower().split(",")}
-        fields.wants_upgrade = fields.wants_upgrade or "upgrade" in options
-    elif lname == "upgrade" and value.strip(" \t").lower() == "websocket":
-        fields.has_upgrade = True
-        fields.kept.append((name, value))
-
-
-def _read_fields(headers: Iterable[tuple[str, str]]) -> _Fields:
-    fields = _Fields()
-    kept = fields.kept
+def _parse_status(status: str) -> tuple[int, bytes, bytes]:
     try:
-        for name, value in headers:
-            if not _TOKEN.fullmatch(name):
+        return _status_lines[status]
+    except (KeyError, TypeError):
+        pass
+    try:
+        valid = _STATUS.fullmatch(status) is not None
+    except TypeError:
+        valid = False
+    if not valid:
+        raise LocalProtocolError(500, f"invalid response status {status!r}")
+    # RFC 9112 §4: the space after the code stays even without a reason phrase.
+    rest = status.encode("latin-1") + (b" \r\n" if len(status) == 3 else b"\r\n")
+    entry = (int(status[:3]), b"HTTP/1.1 " + rest, b"HTTP/1.0 " + rest)
+    if len(_status_lines) < _STATUS_CACHE_SIZE:
+        _status_lines[status] = entry
+    return entry
+
+
+_token = _TOKEN.fullmatch
+_value = _VALUE.fullmatch
+
+Header = tuple[str, str]
+
+
+def _parse_length(value: str) -> int:
+    value = value.strip(" \t")
+    # isdigit() alone would let through non-ASCII digits such as "\u0661".
+    if not (value.isascii() and value.isdigit()):
+        raise LocalProtocolError(500, "invalid Content-Length in the response")
+    return int(value)
+
+
+def _upgrade(dropped: list[Header], kept: list[Header]) -> bool:
+    """Keep ``Upgrade: websocket``; True when the app also asked for ``Connection: upgrade``."""
+    wants = has = False
+    for name, value in dropped:
+        lname = name.lower()
+        if lname == "connection":
+            options = {option.strip(" \t") for option in value.lower().split(",")}
+            wants = wants or "upgrade" in options
+        elif lname == "upgrade" and value.strip(" \t").lower() == "websocket":
+            has = True
+            kept.append((name, value))
+    return wants and has
+
+
+def _read_fields(headers: Iterable[Header]) -> tuple[list[Header], int | None, bool]:
+    """Validate the app's headers; return those to send, the Content-Length, and the upgrade wish."""
+    kept: list[Header] = []
+    dropped: list[Header] = []
+    length: int | None = None
+    try:
+        for field in headers:
+            name, value = field
+            if not _token(name):
                 raise LocalProtocolError(500, f"invalid response header name {name!r}")
-            if not _VALUE.fullmatch(value):
+            if not _value(value):
                 # The value may be a secret (a cookie, a token): name the header only.
                 raise LocalProtocolError(500, f"invalid value for response header {name!r}")
             lname = name.lower()
             if lname not in _SPECIAL:
-                kept.append((name, value))
-            elif lname == "content-length":
-                if _content_length(fields, value):
-                    kept.append((name, value))
-            else:
-                _hop_by_hop(fields, lname, name, value)
+                kept.append(field)
+            elif lname != "content-length":
+                dropped.append(field)
+            elif length is None:
+                length = _parse_length(value)
+                kept.append(field)
+            elif _parse_length(value) != length:
+                raise LocalProtocolError(500, "conflicting Content-Length headers in the response")
+            # else: an identical repeat adds nothing
     except (TypeError, ValueError) as exc:
         # Non-str names or values (the regexes refuse them with TypeError), or items
         # that are not (name, value) pairs.
         raise LocalProtocolError(500, "response headers must be (str, str) pairs") from exc
-    return fields
+    return kept, length, bool(dropped) and _upgrade(dropped, kept)
 
 
 class ResponseWriter:
@@ -196,35 +219,28 @@ class ResponseWriter:
         """
         if self._state > _STARTED:
             raise LocalProtocolError(500, "the response head was already sent")
-        try:
-            valid = _STATUS.fullmatch(status) is not None
-        except TypeError:
-            valid = False
-        if not valid:
-            raise LocalProtocolError(500, f"invalid response status {status!r}")
-        fields = _read_fields(headers)
-        code = int(status[:3])
-        self._frame(code, fields)
-        prefix = b"HTTP/1.1 " if self.version >= (1, 1) else b"HTTP/1.0 "
-        self._status_line = prefix + status.encode("latin-1") + (b" \r\n" if len(status) == 3 else b"\r\n")
-        kept = fields.kept
+        code, line11, line10 = _parse_status(status)
+        kept, length, upgrade = _read_fields(headers)
+        kept = self._frame(code, kept, length, upgrade)
+        self._status_line = line11 if self.version >= (1, 1) else line10
         self._fields = ("\r\n".join(map(": ".join, kept)) + "\r\n").encode("latin-1") if kept else b""
         self.status_code = code
         self._state = _STARTED
 
-    def _frame(self, code: int, fields: _Fields) -> None:
-        """Decide body framing and keep-alive from the status and the app's headers."""
+    def _frame(self, code: int, kept: list[Header], length: int | None, upgrade: bool) -> list[Header]:
+        """Decide body framing and keep-alive; return the headers to send."""
         informational = code < 200
         self._no_body = informational or code in (204, 304) or self.method == "HEAD"
-        if informational or code == 204:
-            fields.kept = [field for field in fields.kept if field[0].lower() != "content-length"]
-            fields.content_length = None
-        self.content_length = fields.content_length
-        self.upgrade = fields.wants_upgrade and fields.has_upgrade
+        if length is not None and (informational or code == 204):
+            kept = [field for field in kept if field[0].lower() != "content-length"]
+            length = None
+        self.content_length = length
+        self.upgrade = upgrade
         self.chunked = self.content_length is None and not self._no_body and self.version >= (1, 1)
         knowable = self.content_length is not None or self.chunked or self._no_body
         self.keep_alive = self.keep_alive and knowable and not informational and not self.upgrade
         self.bytes_sent = 0
+        return kept
 
     def head(self) -> bytes:
         """The status line and header block; exactly once, after ``start()``."""
