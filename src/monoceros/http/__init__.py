@@ -4,6 +4,8 @@ This package imports nothing but the standard library; limits are plain construc
 The public names are listed in ``__all__``; everything else lives in ``_private`` modules.
 """
 
+from ._date import http_date
+from ._errorpage import error_response
 from ._errors import (
     ChunkMissingTerminator,
     ExpectationFailed,
@@ -38,6 +40,7 @@ from ._events import (
     Sentinel,
 )
 from ._parser import RequestParser
+from ._writer import ResponseWriter
 
 __all__ = [
     "NEED_DATA",
@@ -68,6 +71,9 @@ __all__ = [
     "RemoteProtocolError",
     "Request",
     "RequestParser",
+    "ResponseWriter",
     "Sentinel",
     "UnsupportedTransferCoding",
+    "error_response",
+    "http_date",
 ]
