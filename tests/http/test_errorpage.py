@@ -9,7 +9,8 @@ from http import HTTPStatus
 
 import pytest
 
-from monoceros.http._errorpage import error_response, reason_phrase
+from monoceros.http import error_response
+from monoceros.http._errorpage import reason_phrase
 
 
 class _FakeSock:
