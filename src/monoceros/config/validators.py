@@ -134,22 +134,29 @@ def to_dict(value: object) -> dict[str, Any]:
     return value
 
 
-def bind_list(value: object) -> list[str]:
-    addresses = to_str_list(value)
-    for address in addresses:
+def _each(entries: list[str], check: Callable[[str], object]) -> list[str]:
+    """Check every entry; name the bad one unless it is the only one (a single command line value)."""
+    for entry in entries:
         try:
-            parse_address(address)
+            check(entry)
         except InvalidValue as exc:
-            raise InvalidValue(f"contains {address!r}, which {exc}") from None
-    return addresses
+            if len(entries) == 1:
+                raise
+            raise InvalidValue(f"contains {entry!r}, which {exc}") from None
+    return entries
+
+
+def bind_list(value: object) -> list[str]:
+    return _each(to_str_list(value), parse_address)
 
 
 def env_list(value: object) -> list[str]:
-    entries = to_str_list(value)
-    for entry in entries:
-        if "=" not in entry:
-            raise InvalidValue(f"contains {entry!r}: each entry must be KEY=VALUE")
-    return entries
+    return _each(to_str_list(value), _key_value)
+
+
+def _key_value(entry: str) -> None:
+    if "=" not in entry:
+        raise InvalidValue("is not of the form KEY=VALUE")
 
 
 def to_user(value: object) -> int:
@@ -203,11 +210,12 @@ def statsd_address(value: object) -> str | None:
 
 
 def files_or_patterns(value: object) -> list[str]:
-    entries = to_str_list(value)
-    for entry in entries:
-        if not glob.has_magic(entry) and not os.path.exists(entry):
-            raise InvalidValue(f"contains {entry!r}, which does not exist")
-    return entries
+    return _each(to_str_list(value), _file_or_pattern)
+
+
+def _file_or_pattern(entry: str) -> None:
+    if not glob.has_magic(entry) and not os.path.exists(entry):
+        raise InvalidValue("does not exist (and is not a glob pattern)")
 
 
 def http_protocols(value: object) -> list[str]:
@@ -215,13 +223,3 @@ def http_protocols(value: object) -> list[str]:
     if any(p not in ("h1", "h2", "h3") for p in protocols) or len(set(protocols)) != len(protocols):
         raise InvalidValue("is not a comma-separated list of distinct protocols among h1, h2, h3")
     return protocols
-
-
-def to_list_of(validator: Validator) -> Callable[[object], list[Any]]:
-    """For the command line: apply a list validator to one repeated flag's value."""
-
-    def validate(value: object) -> list[Any]:
-        result: list[Any] = validator([value])
-        return result
-
-    return validate

@@ -27,7 +27,7 @@ class ServerSocketSettings(Section, title="Server Socket"):
         implemented=True,
         doc="""The socket to bind. Repeat the flag to listen on several addresses. Accepted forms are
         `HOST`, `HOST:PORT`, `[IPv6]:PORT`, `tcp://HOST:PORT`, `unix:PATH` and `fd://FD` (an inherited
-        file descriptor). Addresses given on the command line replace those of the config file.""",
+        file descriptor).""",
     )
     backlog = Setting[int](
         cli=["--backlog"],
