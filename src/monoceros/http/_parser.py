@@ -1,14 +1,53 @@
-"""The sans-IO HTTP/1.1 request parser (stub: the API surface; the implementation follows)."""
+"""The sans-IO HTTP/1.1 request parser: bytes in (``receive_data``), events out (``next_event``).
+
+States: (PROXY header) -> HEAD -> BODY -> DONE, and DONE -> HEAD again on ``start_next_cycle()``.
+The head is found with one search for CRLFCRLF that resumes where the last one stopped, then decoded and split
+once (``_request_line``, ``_fields``, ``_semantics``); the body goes to a reader from ``_readers``.
+While a head is incomplete, the lines already complete are checked as they arrive (``_check_partial_head``),
+so an input that is already invalid raises at once instead of waiting for more bytes.
+After an error the parser is dead: every later ``next_event()`` raises the same error.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._events import Event, ProxyInfo, Sentinel
+from ._abnf import FIELD_LINES, FIELD_LINES_BYTES
+from ._errors import (
+    InvalidHeader,
+    InvalidRequestLine,
+    LimitRequestHeaders,
+    LimitRequestLine,
+    LocalProtocolError,
+    NoMoreData,
+    ObsoleteFolding,
+    RemoteProtocolError,
+)
+from ._events import NEED_DATA, PAUSED, ConnectionClosed, EndOfMessage, Event, ProxyInfo, Request, Sentinel
+from ._fields import FieldRules, check_bare_lf, parse_field_line, split_fields, split_slowly
+from ._proxy import read_proxy_header
+from ._readers import ChunkedReader, ContentLengthReader
+from ._request_line import RequestLine, RequestLineRules, parse_request_line
+from ._semantics import HeaderPolicy, build_request
+
+_PROXY, _HEAD, _BODY, _DONE, _CLOSED, _ERROR = range(6)
+
+# Gunicorn's limits: the request line is capped at 8190; its "0 = unlimited" gets a 1 MiB safety cap (the
+# value Gunicorn's own C parser uses); 0 or more than 32768 fields means 32768; a field size of 0 means 8190.
+MAX_REQUEST_LINE = 8190
+UNLIMITED_REQUEST_LINE = 1024 * 1024
+MAX_FIELDS = 32768
+DEFAULT_FIELD_SIZE = 8190
+
+
+def _line_limit(limit: int) -> int:
+    if limit == 0:
+        return UNLIMITED_REQUEST_LINE
+    return MAX_REQUEST_LINE if limit < 0 or limit >= MAX_REQUEST_LINE else limit
 
 
 class RequestParser:
-    """Bytes in (``receive_data``), events out (``next_event``)."""
+    """One connection's request parser. Limits and policies are plain constructor arguments."""
 
     def __init__(
         self,
@@ -27,17 +66,180 @@ class RequestParser:
         proxy_trusted: bool = False,
         require_host: bool = True,
     ) -> None:
+        if header_map not in ("drop", "refuse", "dangerous"):
+            raise ValueError(f"header_map must be drop, refuse or dangerous, not {header_map!r}")
+        if proxy_protocol not in ("off", "v1", "v2", "auto"):
+            raise ValueError(f"proxy_protocol must be off, v1, v2 or auto, not {proxy_protocol!r}")
+        fields = limit_request_fields
+        self._limit_line = _line_limit(limit_request_line)
+        self._rules = FieldRules(
+            MAX_FIELDS if fields <= 0 or fields > MAX_FIELDS else fields,
+            limit_request_field_size if limit_request_field_size > 0 else DEFAULT_FIELD_SIZE,
+            strip_header_spaces,
+            permit_obsolete_folding,
+        )
+        forwarders = frozenset(name.upper() for name in forwarder_headers)
+        self._policy = HeaderPolicy(header_map, forwarders, peer_trusted, require_host)
+        self._line_rules = RequestLineRules(
+            permit_unconventional_http_method, permit_unconventional_http_version, casefold_http_method
+        )
+        self._proxy_mode = proxy_protocol
+        self._proxy_trusted = proxy_trusted
+        self._buf = bytearray()
+        self._eof = False
+        self._state = _HEAD if proxy_protocol == "off" else _PROXY
+        self._reader: ContentLengthReader | ChunkedReader = ContentLengthReader(0)
+        self._error: RemoteProtocolError | None = None
+        self._reset_head()
         self.proxy_info: ProxyInfo | None = None
 
+    def _reset_head(self) -> None:
+        self._scanned = 0  # the CRLFCRLF search resumes here
+        self._checked = 0  # complete head lines were validated up to here
+        self._fields_seen = 0
+        self._line: RequestLine | None = None  # the request line, once validated on a partial head
+
     def receive_data(self, data: bytes) -> None:
-        raise NotImplementedError
-
-    def next_event(self) -> Event | Sentinel:
-        raise NotImplementedError
-
-    def start_next_cycle(self) -> None:
-        raise NotImplementedError
+        """Add bytes from the peer; ``b""`` means the peer closed its side (EOF)."""
+        if data:
+            if self._eof:
+                raise RuntimeError("received data after EOF")
+            self._buf += data
+        else:
+            self._eof = True
 
     @property
     def trailing_data(self) -> tuple[bytes, bool]:
-        raise NotImplementedError
+        """(the bytes not consumed yet, whether EOF was seen)."""
+        return bytes(self._buf), self._eof
+
+    def start_next_cycle(self) -> None:
+        """After ``EndOfMessage``: go on with the next (maybe already buffered) request."""
+        if self._state != _DONE:
+            raise LocalProtocolError(500, "start_next_cycle() is only allowed after EndOfMessage")
+        self._state = _HEAD
+
+    def next_event(self) -> Event | Sentinel:
+        """The next event, ``NEED_DATA`` (feed more bytes) or ``PAUSED`` (call ``start_next_cycle``)."""
+        try:
+            state = self._state
+            if state == _BODY:
+                event = self._reader.read(self._buf, self._eof)
+                if type(event) is EndOfMessage:
+                    self._state = _DONE
+                return event
+            if state == _HEAD:
+                return self._next_head()
+            return self._other_state(state)
+        except RemoteProtocolError as exc:
+            self._state = _ERROR
+            self._error = exc
+            raise
+
+    def _other_state(self, state: int) -> Event | Sentinel:
+        if state == _DONE:
+            return PAUSED
+        if state == _CLOSED:
+            return ConnectionClosed()
+        if state == _ERROR:
+            assert self._error is not None
+            raise self._error
+        info = read_proxy_header(self._buf, self._proxy_mode, self._proxy_trusted, self._eof)
+        if isinstance(info, Sentinel):
+            return info
+        self.proxy_info = info
+        self._state = _HEAD
+        return self._next_head()
+
+    def _next_head(self) -> Request | ConnectionClosed | Sentinel:
+        buf = self._buf
+        while buf[:2] == b"\r\n":  # RFC 9112 §2.2: empty lines before a request line are ignored
+            del buf[:2]
+            self._scanned = 0
+        end = buf.find(b"\r\n\r\n", self._scanned)
+        if end < 0:
+            return self._incomplete_head()
+        head = bytes(buf[: end + 2])
+        del buf[: end + 4]
+        request = self._parse_head(head)
+        self._reset_head()
+        self._state = _BODY
+        if request.chunked:
+            self._reader = ChunkedReader(self._rules, self._policy)
+        else:
+            self._reader = ContentLengthReader(request.content_length or 0)
+        return request
+
+    def _incomplete_head(self) -> ConnectionClosed | Sentinel:
+        buf = self._buf
+        if buf:
+            self._check_partial_head()
+            self._scanned = max(0, len(buf) - 3)
+        if not self._eof:
+            return NEED_DATA
+        if buf:
+            raise NoMoreData("connection closed in the middle of a request head")
+        self._state = _CLOSED
+        return ConnectionClosed()
+
+    def _parse_head(self, head: bytes) -> Request:
+        text = head.decode("latin-1")
+        line_end = text.find("\r\n")
+        if line_end > self._limit_line:
+            raise LimitRequestLine(f"request line is too large ({line_end} > {self._limit_line})")
+        line = self._line or parse_request_line(text[:line_end], self._line_rules)
+        start = line_end + 2
+        pairs = split_fields(text, start, self._rules)
+        if pairs is not None:
+            raw: list[tuple[bytes, bytes]] = FIELD_LINES_BYTES.findall(head, start)
+        else:
+            pairs = split_slowly(text, start, self._rules)
+            raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
+        return build_request(line, pairs, raw, self._policy)
+
+    def _check_partial_head(self) -> None:
+        """Refuse an incomplete head now if its complete lines (or the length of the last one) are invalid."""
+        if self._line is None and not self._check_partial_request_line():
+            return
+        buf = self._buf
+        last = buf.rfind(b"\r\n", self._checked)
+        if last >= self._checked:
+            for line in bytes(buf[self._checked : last]).decode("latin-1").split("\r\n"):
+                self._check_complete_field_line(line)
+            self._checked = last + 2
+        tail = bytes(buf[self._checked :])
+        if b"\n" in tail:
+            raise InvalidHeader("bare LF in a header line")
+        if len(tail) - tail.endswith(b"\r") + 2 > self._rules.max_field_size:
+            raise LimitRequestHeaders(f"header field line longer than {self._rules.max_field_size} bytes")
+
+    def _check_partial_request_line(self) -> bool:
+        """Validate the request line if it is complete (True), else check what there is of it (False)."""
+        buf = self._buf
+        end = buf.find(b"\r\n")
+        if end < 0:
+            if len(buf) - buf.endswith(b"\r") > self._limit_line:
+                raise LimitRequestLine(f"request line is too large (more than {self._limit_line})")
+            if b"\n" in buf:
+                raise InvalidRequestLine("bare LF in the request line")
+            return False
+        if end > self._limit_line:
+            raise LimitRequestLine(f"request line is too large ({end} > {self._limit_line})")
+        self._line = parse_request_line(bytes(buf[:end]).decode("latin-1"), self._line_rules)
+        self._checked = end + 2
+        return True
+
+    def _check_complete_field_line(self, line: str) -> None:
+        rules = self._rules
+        check_bare_lf(line)
+        if len(line) + 2 > rules.max_field_size:
+            raise LimitRequestHeaders(f"header field line longer than {rules.max_field_size} bytes")
+        if line[:1] in (" ", "\t"):
+            if not rules.permit_folding:
+                raise ObsoleteFolding("obsolete line folding in the header section")
+            return
+        self._fields_seen += 1
+        if self._fields_seen > rules.max_fields:
+            raise LimitRequestHeaders(f"too many header fields (more than {rules.max_fields})")
+        if not FIELD_LINES.fullmatch(line + "\r\n"):
+            parse_field_line(line, rules.strip_spaces)  # raises for a bad line, accepts a lenient one

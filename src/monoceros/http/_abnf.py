@@ -1,0 +1,105 @@
+"""The HTTP/1.1 grammar as compiled regexes, with the RFC 9110 / 9112 ABNF quoted beside each.
+
+Every pattern is written once as text and compiled for ``str`` (the head is decoded from latin-1 once, so each
+character is one byte) and, where the raw bytes are needed too, for ``bytes``. Departures from the RFCs are
+made for Gunicorn compatibility and are listed in ``docs/differences.md`` ("Parser").
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+# RFC 9110 §5.6.2
+#   token = 1*tchar
+#   tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
+#           / DIGIT / ALPHA
+_TCHAR: Final = r"[-!#$%&'*+.^_`|~0-9A-Za-z]"
+TOKEN: Final = _TCHAR + "+"
+
+# Gunicorn's "conventional" method: a token of 3 to 20 characters without lowercase letters and without "#"
+# (not an RFC rule; `permit_unconventional_http_method` lifts it, leaving plain `token`).
+_CONVENTIONAL_METHOD: Final = r"[-!$%&'*+.^_`|~0-9A-Z]{3,20}"
+
+# RFC 9112 §3.2: request-target = origin-form / absolute-form / authority-form / asterisk-form, all built from
+# RFC 3986 characters. Gunicorn 26.1 accepts raw obs-text (0x80-0xFF) and characters like `"` in the target
+# (corpus valid/014, valid/027), so only what can never be part of a request line is excluded here: CTLs,
+# SP and DEL. The form is checked afterwards (`ORIGIN_FORM`, `ABSOLUTE_FORM`, `AUTHORITY_FORM`, "*").
+_TARGET: Final = r"[^\x00-\x20\x7f]+"
+
+# RFC 9112 §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT ; HTTP-name = %s"HTTP"
+_VERSION: Final = r"HTTP/([0-9])\.([0-9])"
+
+# RFC 9112 §3: request-line = method SP request-target SP HTTP-version (exactly one SP each: §3 allows
+# other whitespace only as a leniency we do not take).
+_REQUEST_LINE: Final = "({method}) (" + _TARGET + ") " + _VERSION
+REQUEST_LINE_CONVENTIONAL: Final = re.compile(_REQUEST_LINE.format(method=_CONVENTIONAL_METHOD))
+REQUEST_LINE_ANY_METHOD: Final = re.compile(_REQUEST_LINE.format(method=TOKEN))
+TOKEN_RE: Final = re.compile(TOKEN)
+CONVENTIONAL_METHOD_RE: Final = re.compile(_CONVENTIONAL_METHOD)
+VERSION_RE: Final = re.compile(_VERSION)
+
+# RFC 9112 §5 / RFC 9110 §5.5:
+#   field-line    = field-name ":" OWS field-value OWS
+#   field-value   = *field-content
+#   field-content = field-vchar [ 1*( SP / HTAB / field-vchar ) field-vchar ]
+#   field-vchar   = VCHAR / obs-text
+#   OWS           = *( SP / HTAB )
+# Anchored at a line start (MULTILINE) and ending with the CRLF, so that `findall` over a head yields one
+# match per field line exactly when every line is valid (the caller compares the count with the LF count).
+# The value is greedy and must end on a vchar, so trailing OWS costs no backtracking beyond its own length.
+_FIELD_VCHAR: Final = r"[\x21-\x7e\x80-\xff]"
+_FIELD_VALUE: Final = "(?:" + _FIELD_VCHAR + r"(?:[\t \x21-\x7e\x80-\xff]*" + _FIELD_VCHAR + ")?)?"
+_FIELD_LINE: Final = "^(" + TOKEN + r"):[\t ]*(" + _FIELD_VALUE + r")[\t ]*\r\n"
+FIELD_LINES: Final = re.compile(_FIELD_LINE, re.MULTILINE)
+FIELD_LINES_BYTES: Final = re.compile(_FIELD_LINE.encode("ascii"), re.MULTILINE)
+# One field line without its CRLF, for diagnosing a line the fast path refused.
+FIELD_VALUE_RE: Final = re.compile(r"[\t ]*(" + _FIELD_VALUE + r")[\t ]*")
+
+# RFC 9112 §3.2.1: origin-form = absolute-path [ "?" query ]  (checked by its first character: "/")
+# RFC 9112 §3.2.2 / RFC 3986 §3: absolute-form = absolute-URI
+#   = scheme ":" hier-part [ "?" query ] with hier-part = "//" authority path-abempty.
+# Only the authority is checked strictly (an invalid authority is a routing hazard, cf. corpus invalid/016);
+# path and query keep the lenient `_TARGET` characters.
+#   scheme    = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+#   authority = [ userinfo "@" ] host [ ":" port ]
+#   host      = IP-literal / IPv4address / reg-name ; IP-literal = "[" ( IPv6address / IPvFuture ) "]"
+#   reg-name  = *( unreserved / pct-encoded / sub-delims ) ; port = *DIGIT
+_UNRESERVED_SUBDELIMS: Final = r"-A-Za-z0-9._~!$&'()*+,;=%"
+_IP_LITERAL: Final = r"\[[0-9A-Za-z:.%_~-]+\]"
+_HOST: Final = "(?:" + _IP_LITERAL + "|[" + _UNRESERVED_SUBDELIMS + "]*)"
+_AUTHORITY: Final = "(?:[" + _UNRESERVED_SUBDELIMS + ":]*@)?" + _HOST + "(?::[0-9]*)?"
+ABSOLUTE_FORM: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://" + _AUTHORITY + r"(?:[/?#][^\x00-\x20\x7f]*)?")
+# RFC 9112 §3.2.3: authority-form = uri-host ":" port (CONNECT only)
+AUTHORITY_FORM: Final = re.compile(_HOST + ":[0-9]+")
+# RFC 9110 §7.2: Host = uri-host [ ":" port ]
+HOST_RE: Final = re.compile(_HOST + "(?::[0-9]*)?")
+
+# RFC 9110 §8.6: Content-Length = 1*DIGIT ; more than 18 digits cannot be a length we will ever read.
+CONTENT_LENGTH_RE: Final = re.compile(r"[0-9]{1,18}")
+
+# RFC 9112 §7.1:
+#   chunk      = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+#   chunk-size = 1*HEXDIG              (at most 16 digits here: 64 bits)
+#   chunk-ext  = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+#   chunk-ext-name = token ; chunk-ext-val = token / quoted-string
+# RFC 9110 §5.6.4:
+#   quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE
+#   qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
+#   quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+_QUOTED_STRING: Final = r'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+_CHUNK_EXT: Final = (
+    r"(?:[\t ]*;[\t ]*" + TOKEN + r"(?:[\t ]*=[\t ]*(?:" + TOKEN + "|" + _QUOTED_STRING + "))?)*"
+)
+CHUNK_LINE: Final = re.compile(("([0-9A-Fa-f]{1,16})" + _CHUNK_EXT).encode("latin-1"))
+CHUNK_EXT_RE: Final = re.compile(_CHUNK_EXT.encode("latin-1"))
+HEX_RE: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
+# What an unterminated chunk line without ";" may still be: a size, maybe followed by the BWS before ";".
+SIZE_PREFIX: Final = re.compile(rb"(?:[0-9A-Fa-f]{1,16}[\t ]*)?")
+
+# The PROXY protocol v1 line (haproxy proxy-protocol.txt §2.1), at most 107 bytes including the CRLF:
+#   "PROXY" SP ( "TCP4" / "TCP6" ) SP src SP dst SP sport SP dport CRLF  /  "PROXY UNKNOWN" [ anything ] CRLF
+PROXY_V1_LINE: Final = re.compile(
+    rb"PROXY (TCP4|TCP6) ([0-9A-Fa-f.:]+) ([0-9A-Fa-f.:]+) ([0-9]{1,5}) ([0-9]{1,5})"
+)
+PROXY_V2_SIGNATURE: Final = b"\r\n\r\n\x00\r\nQUIT\n"

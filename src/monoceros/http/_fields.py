@@ -1,0 +1,102 @@
+"""Field lines: split a header (or trailer) section into (name, value) pairs and enforce the size limits.
+
+The fast path is one ``findall`` over the whole section: it yields one match per line exactly when every line
+is a valid field line, which the caller confirms by comparing the match count with the LF count. Anything else
+(obs-fold, spaces before the colon, a bad line) goes through ``split_slowly``, which walks the lines in order
+and raises the error a line-by-line reading meets first, so the error does not depend on how bytes arrived.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ._abnf import FIELD_LINES, FIELD_VALUE_RE, TOKEN_RE
+from ._errors import InvalidHeader, InvalidHeaderName, LimitRequestHeaders, ObsoleteFolding
+
+
+class FieldRules(NamedTuple):
+    """The limits and leniencies that apply to every field section of a connection."""
+
+    max_fields: int
+    max_field_size: int  # one field line (with its obs-fold continuations) including CRLF
+    strip_spaces: bool  # strip_header_spaces: "Name : value" is accepted
+    permit_folding: bool  # permit_obsolete_folding: continuation lines are joined with one SP
+
+
+def split_fields(text: str, start: int, rules: FieldRules) -> list[tuple[str, str]] | None:
+    """The (name, value) pairs of ``text[start:]`` (each line ends with CRLF), or None if a line is not plain.
+
+    None means: use ``split_slowly``, which either accepts the section under the leniencies or raises.
+    """
+    pairs: list[tuple[str, str]] = FIELD_LINES.findall(text, start)
+    if len(pairs) != text.count("\n", start):
+        return None
+    if len(pairs) > rules.max_fields:
+        raise LimitRequestHeaders(f"too many header fields (more than {rules.max_fields})")
+    if len(text) - start > rules.max_field_size:
+        check_line_sizes(text[start:].split("\r\n"), rules.max_field_size)
+    return pairs
+
+
+def check_line_sizes(lines: list[str], limit: int) -> None:
+    """Raise if one line plus its CRLF is longer than ``limit``."""
+    if max(map(len, lines)) + 2 > limit:
+        raise LimitRequestHeaders(f"header field line longer than {limit} bytes")
+
+
+def split_slowly(text: str, start: int, rules: FieldRules) -> list[tuple[str, str]]:
+    """Walk the lines of ``text[start:]`` in order, join obs-folds if permitted, raise at the first error."""
+    lines = text[start:].split("\r\n")
+    lines.pop()  # the section ends with CRLF: the last element is empty
+    pairs: list[tuple[str, str]] = []
+    size = 0
+    for line in lines:
+        check_bare_lf(line)
+        if line[:1] in (" ", "\t"):
+            size = _fold_into(pairs, line, size, rules)
+            continue
+        size = len(line) + 2
+        if size > rules.max_field_size:
+            raise LimitRequestHeaders(f"header field line longer than {rules.max_field_size} bytes")
+        if len(pairs) >= rules.max_fields:
+            raise LimitRequestHeaders(f"too many header fields (more than {rules.max_fields})")
+        pairs.append(parse_field_line(line, rules.strip_spaces))
+    return pairs
+
+
+def check_bare_lf(line: str) -> None:
+    """RFC 9112 §2.2: a field line ends with CRLF; a bare LF inside it is refused, never taken as an end."""
+    if "\n" in line or "\r" in line:
+        raise InvalidHeader("bare CR or LF in a header line")
+
+
+def _fold_into(pairs: list[tuple[str, str]], line: str, size: int, rules: FieldRules) -> int:
+    """Append an obs-fold continuation line to the previous field (RFC 9112 §5.2), or refuse it."""
+    if not rules.permit_folding or not pairs:
+        raise ObsoleteFolding("obsolete line folding in the header section")
+    size += len(line) + 2
+    if size > rules.max_field_size:
+        raise LimitRequestHeaders(f"header field line longer than {rules.max_field_size} bytes")
+    name, value = pairs[-1]
+    more = _field_value(line, name)
+    pairs[-1] = (name, f"{value} {more}" if value and more else value or more)
+    return size
+
+
+def parse_field_line(line: str, strip_spaces: bool = False) -> tuple[str, str]:
+    """One field line without its CRLF -> (name, value), raising the error Gunicorn names for a bad one."""
+    name, colon, rest = line.partition(":")
+    if not colon or not name:
+        raise InvalidHeader(f"header line without a field name and colon: {line[:64]!r}")
+    if strip_spaces:
+        name = name.rstrip(" \t")
+    if not TOKEN_RE.fullmatch(name):
+        raise InvalidHeaderName(f"invalid header name {name[:64]!r}")
+    return name, _field_value(rest, name)
+
+
+def _field_value(text: str, name: str) -> str:
+    match = FIELD_VALUE_RE.fullmatch(text)
+    if match is None:
+        raise InvalidHeader(f"invalid character in the value of header {name[:64]!r}")
+    return match.group(1)

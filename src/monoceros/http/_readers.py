@@ -1,0 +1,175 @@
+"""Body readers, one per framing (RFC 9112 §6): Content-Length and chunked (with trailers).
+
+A reader takes bytes from the front of the parser's buffer and returns ``Data``, ``EndOfMessage`` or
+``NEED_DATA``. It never waits for bytes that cannot make an invalid input valid: a bad chunk line, a missing
+CRLF after chunk data or an over-long trailer section raise as soon as the bytes that prove it are there.
+EOF in the middle of a body raises too, so an EOF never leads to ``NEED_DATA`` forever.
+"""
+
+from __future__ import annotations
+
+from ._abnf import CHUNK_EXT_RE, CHUNK_LINE, HEX_RE, SIZE_PREFIX
+from ._errors import (
+    ChunkMissingTerminator,
+    InvalidChunkExtension,
+    InvalidChunkSize,
+    LimitRequestHeaders,
+    NoMoreData,
+)
+from ._events import NEED_DATA, Data, EndOfMessage, Sentinel
+from ._fields import FieldRules, check_bare_lf, split_fields, split_slowly
+from ._semantics import HeaderPolicy, build_trailers
+
+ReadResult = Data | EndOfMessage | Sentinel
+
+# A chunk line is a size of at most 16 hex digits plus extensions; the extensions are bounded like one field
+# line (limit_request_field_size), which is far more than any real client sends.
+
+
+def _take(buf: bytearray, count: int) -> bytes:
+    if count >= len(buf):
+        data = bytes(buf)
+        buf.clear()
+        return data
+    data = bytes(buf[:count])
+    del buf[:count]
+    return data
+
+
+class ContentLengthReader:
+    """Exactly ``length`` body bytes."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self, length: int) -> None:
+        self.remaining = length
+
+    def read(self, buf: bytearray, eof: bool) -> ReadResult:
+        if self.remaining == 0:
+            return EndOfMessage([])
+        if not buf:
+            if eof:
+                raise NoMoreData(f"connection closed with {self.remaining} body bytes missing")
+            return NEED_DATA
+        data = _take(buf, self.remaining)
+        self.remaining -= len(data)
+        return Data(data)
+
+
+class ChunkedReader:
+    """RFC 9112 §7.1: chunk-size [ chunk-ext ] CRLF chunk-data CRLF ... last-chunk trailer-section CRLF."""
+
+    __slots__ = ("_rules", "_policy", "_remaining", "_state", "_scanned")
+
+    def __init__(self, rules: FieldRules, policy: HeaderPolicy) -> None:
+        self._rules = rules
+        self._policy = policy
+        self._remaining = 0
+        self._state = self._size_line
+        self._scanned = 0  # how far the current line/section has been searched for its terminator
+
+    def read(self, buf: bytearray, eof: bool) -> ReadResult:
+        while True:
+            result = self._state(buf, eof)
+            if result is not None:
+                return result
+
+    def _size_line(self, buf: bytearray, eof: bool) -> ReadResult | None:
+        end = buf.find(b"\r\n", self._scanned)
+        if end < 0:
+            self._check_partial_line(bytes(buf), eof)
+            self._scanned = max(0, len(buf) - 1)
+            return NEED_DATA
+        line = bytes(buf[:end])
+        del buf[: end + 2]
+        self._scanned = 0
+        self._remaining = self._parse_size(line)
+        self._state = self._data if self._remaining else self._trailers
+        return None
+
+    def _check_partial_line(self, partial: bytes, eof: bool) -> None:
+        """An unterminated chunk line: refuse it now if no continuation can make it valid."""
+        content = partial[:-1] if partial.endswith(b"\r") else partial
+        size, semi, ext = content.partition(b";")
+        if semi:
+            _check_size(size.rstrip(b" \t"))
+            if b"\r" in ext or b"\n" in ext:
+                raise InvalidChunkExtension("bare CR or LF in a chunk extension")
+        elif not SIZE_PREFIX.fullmatch(size):
+            raise InvalidChunkSize(f"invalid chunk size {size[:32]!r}")
+        if len(partial) > self._rules.max_field_size:
+            raise InvalidChunkExtension("chunk line too long")
+        if eof:
+            raise NoMoreData("connection closed in a chunk size line")
+
+    @staticmethod
+    def _parse_size(line: bytes) -> int:
+        match = CHUNK_LINE.fullmatch(line)
+        if match is None:
+            size, semi, ext = line.partition(b";")
+            _check_size(size.rstrip(b" \t") if semi else size)
+            if not CHUNK_EXT_RE.fullmatch(semi + ext):
+                raise InvalidChunkExtension(f"invalid chunk extension {ext[:32]!r}")
+            raise InvalidChunkSize(f"invalid chunk line {line[:32]!r}")
+        return int(match.group(1), 16)
+
+    def _data(self, buf: bytearray, eof: bool) -> ReadResult | None:
+        if not buf:
+            if eof:
+                raise NoMoreData("connection closed in chunk data")
+            return NEED_DATA
+        data = _take(buf, self._remaining)
+        self._remaining -= len(data)
+        if self._remaining == 0:
+            self._state = self._data_crlf
+        return Data(data)
+
+    def _data_crlf(self, buf: bytearray, eof: bool) -> ReadResult | None:
+        if buf[:2] == b"\r\n":
+            del buf[:2]
+            self._state = self._size_line
+            return None
+        if len(buf) >= 2 or bytes(buf[:1]) not in (b"", b"\r"):
+            raise ChunkMissingTerminator("chunk data not followed by CRLF")
+        if eof:
+            raise ChunkMissingTerminator("connection closed before the CRLF after chunk data")
+        return NEED_DATA
+
+    def _trailers(self, buf: bytearray, eof: bool) -> ReadResult | None:
+        if buf[:2] == b"\r\n":
+            del buf[:2]
+            self._state = self._done
+            return EndOfMessage([])
+        end = buf.find(b"\r\n\r\n", self._scanned)
+        if end < 0:
+            self._check_partial_trailers(buf, eof)
+            return NEED_DATA
+        text = bytes(buf[: end + 2]).decode("latin-1")
+        del buf[: end + 4]
+        self._state = self._done
+        pairs = split_fields(text, 0, self._rules)
+        if pairs is None:
+            pairs = split_slowly(text, 0, self._rules)
+        return EndOfMessage(build_trailers(pairs, self._policy))
+
+    def _check_partial_trailers(self, buf: bytearray, eof: bool) -> None:
+        if eof:
+            raise ChunkMissingTerminator("connection closed before the end of the chunked body")
+        rules = self._rules
+        if len(buf) > rules.max_fields * (rules.max_field_size + 2) + 2:
+            raise LimitRequestHeaders("trailer section too large")
+        start = self._scanned
+        lines = bytes(buf[start:]).decode("latin-1").split("\r\n")
+        for line in lines:
+            check_bare_lf(line.rstrip("\r"))
+        if max(map(len, lines)) + 1 > rules.max_field_size:
+            raise LimitRequestHeaders(f"trailer field line longer than {rules.max_field_size} bytes")
+        self._scanned = max(0, len(buf) - 3)
+
+    def _done(self, buf: bytearray, eof: bool) -> ReadResult | None:
+        raise AssertionError("the chunked body already ended")  # the parser stops calling after EOM
+
+
+def _check_size(size: bytes) -> None:
+    if not HEX_RE.fullmatch(size):
+        raise InvalidChunkSize(f"invalid chunk size {size[:32]!r}")

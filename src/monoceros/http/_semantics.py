@@ -1,0 +1,169 @@
+"""What a header section means: header_map policy, Host, body framing, keep-alive, Expect, trailer rules.
+
+One pass over the fields: names are upper-cased once, the few that matter here (RFC 9110 §5.3 singletons,
+framing, Connection, Expect) are looked up in a dict, and names with an underscore go through ``header_map``
+(they could alias a dash name once mapped to a WSGI ``HTTP_*`` key).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ._abnf import CONTENT_LENGTH_RE, HOST_RE
+from ._errors import ExpectationFailed, InvalidHeader, InvalidHeaderName, UnsupportedTransferCoding
+from ._events import Request
+from ._request_line import RequestLine
+
+
+class HeaderPolicy(NamedTuple):
+    header_map: str  # "drop" | "refuse" | "dangerous"
+    forwarders: frozenset[str]  # upper-case names with "_" kept from a trusted peer ("*" = all)
+    peer_trusted: bool
+    require_host: bool  # RFC 9112 §3.2: an HTTP/1.1 request without Host is refused
+
+
+_CL, _TE, _HOST, _CTYPE, _CONN, _EXPECT = range(6)
+_SPECIAL = {
+    "CONTENT-LENGTH": _CL,
+    "TRANSFER-ENCODING": _TE,
+    "HOST": _HOST,
+    "CONTENT-TYPE": _CTYPE,
+    "CONNECTION": _CONN,
+    "EXPECT": _EXPECT,
+}
+
+# RFC 9110 §6.5.1: fields that control framing, routing, authentication or the connection must not come
+# from trailers. Gunicorn refuses the first six; the rest are refused here too (none occurs in its corpus).
+FORBIDDEN_TRAILERS = frozenset(
+    {"HOST", "CONTENT-LENGTH", "TRANSFER-ENCODING", "TRAILER", "AUTHORIZATION", "TE"}
+    | {"PROXY-AUTHORIZATION", "CONNECTION", "KEEP-ALIVE", "UPGRADE", "EXPECT", "CONTENT-ENCODING"}
+)
+
+
+class _Seen:
+    """What the special fields said, gathered during the single pass."""
+
+    __slots__ = ("content_length", "te", "hosts", "ctype", "connection", "expect_continue")
+
+    def __init__(self) -> None:
+        self.content_length: str | None = None
+        self.te: list[str] = []
+        self.hosts = 0
+        self.ctype = False
+        self.connection: list[str] = []
+        self.expect_continue = False
+
+
+def build_request(
+    line: RequestLine, pairs: list[tuple[str, str]], raw: list[tuple[bytes, bytes]], policy: HeaderPolicy
+) -> Request:
+    """The Request event for a valid request line and field pairs (original-case names)."""
+    seen = _Seen()
+    headers: list[tuple[str, str]] = []
+    version = line.version
+    for name, value in pairs:
+        name = name.upper()
+        kind = _SPECIAL.get(name)
+        if kind is not None:
+            _note(seen, kind, value, version)
+        elif "_" in name and not _keep_underscored(name, policy):
+            continue
+        headers.append((name, value))
+    if seen.hosts == 0 and policy.require_host and version >= (1, 1):
+        raise InvalidHeader("missing Host header in an HTTP/1.1 request")
+    chunked, length = _framing(seen, version)
+    keep_alive = _keep_alive(seen.connection, version) and line.method != "CONNECT"
+    return Request(*line, headers, raw, length, chunked, keep_alive, seen.expect_continue)
+
+
+def _note(seen: _Seen, kind: int, value: str, version: tuple[int, int]) -> None:
+    if kind == _CL:
+        if seen.content_length is not None:
+            raise InvalidHeader("more than one Content-Length header")
+        seen.content_length = value
+    elif kind == _TE:
+        seen.te.append(value)
+    elif kind == _HOST:
+        seen.hosts += 1
+        if seen.hosts > 1:
+            raise InvalidHeader("more than one Host header")
+        if not HOST_RE.fullmatch(value):
+            raise InvalidHeader(f"invalid Host header {value[:64]!r}")
+    elif kind == _CTYPE:
+        if seen.ctype:
+            raise InvalidHeader("more than one Content-Type header")
+        seen.ctype = True
+    elif kind == _CONN:
+        seen.connection.append(value)
+    elif value.lower() == "100-continue":
+        # RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored.
+        seen.expect_continue = version >= (1, 1)
+    else:
+        raise ExpectationFailed(f"unsupported expectation {value[:64]!r}")
+
+
+def _keep_underscored(name: str, policy: HeaderPolicy) -> bool:
+    if policy.peer_trusted and (name in policy.forwarders or "*" in policy.forwarders):
+        return True
+    if policy.header_map == "dangerous":
+        return True
+    if policy.header_map == "refuse":
+        raise InvalidHeaderName(f"header name with an underscore refused: {name[:64]!r}")
+    return False
+
+
+def _framing(seen: _Seen, version: tuple[int, int]) -> tuple[bool, int | None]:
+    """RFC 9112 §6.1-6.3: (chunked, content_length). Anything ambiguous is refused."""
+    chunked = False
+    if seen.te:
+        if version < (1, 1):
+            # RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
+            raise InvalidHeader("Transfer-Encoding in an HTTP/1.0 request")
+        chunked = _codings(seen.te)
+        if chunked and seen.content_length is not None:
+            raise InvalidHeader("both Content-Length and Transfer-Encoding")
+    if chunked or seen.content_length is None:
+        return chunked, None
+    if not CONTENT_LENGTH_RE.fullmatch(seen.content_length):
+        raise InvalidHeader(f"invalid Content-Length {seen.content_length[:64]!r}")
+    return False, int(seen.content_length)
+
+
+def _codings(values: list[str]) -> bool:
+    """True if the body is chunked. ``identity`` is a no-op; every other coding is one we do not decode."""
+    codings = [c.strip(" \t").lower() for value in values for c in value.split(",")]
+    count = codings.count("chunked")
+    if count > 1 or (count == 1 and codings[-1] != "chunked"):
+        raise InvalidHeader("chunked must be the last transfer coding and appear once")
+    for coding in codings:
+        if coding != "chunked" and coding != "identity":
+            raise UnsupportedTransferCoding(f"unsupported transfer coding {coding[:64]!r}")
+    return count == 1
+
+
+def _keep_alive(connection: list[str], version: tuple[int, int]) -> bool:
+    if not connection:
+        return version >= (1, 1)
+    tokens = {t.strip(" \t").lower() for value in connection for t in value.split(",")}
+    if "close" in tokens:
+        return False
+    return version >= (1, 1) or "keep-alive" in tokens
+
+
+def build_trailers(pairs: list[tuple[str, str]], policy: HeaderPolicy) -> list[tuple[str, str]]:
+    """Trailer fields: same rules as headers, minus forbidden fields; never trusted for forwarding."""
+    trailers: list[tuple[str, str]] = []
+    ctype = False
+    untrusted = policy._replace(peer_trusted=False)
+    for name, value in pairs:
+        name = name.upper()
+        if name in FORBIDDEN_TRAILERS:
+            raise InvalidHeaderName(f"{name} is not allowed in trailers")
+        if name == "CONTENT-TYPE":
+            if ctype:
+                raise InvalidHeader("more than one Content-Type trailer")
+            ctype = True
+        elif "_" in name and not _keep_underscored(name, untrusted):
+            continue
+        trailers.append((name, value))
+    return trailers
