@@ -125,6 +125,7 @@ BAD_HEADERS = [
     ("Content-Length", ""),
     ("Content-Length", "1_000"),
     ("Content-Length", "\u0661"),
+    ("Content-Length", "\xb2"),
     ("Content-Length", "1, 1"),
 ]
 

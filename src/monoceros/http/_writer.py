@@ -279,8 +279,6 @@ class ResponseWriter:
             left = self.content_length - self.bytes_sent
             if size > left:
                 size = left
-                if not size:
-                    return b""
                 data = data[:size]
         self.bytes_sent += size
         if self.chunked:
