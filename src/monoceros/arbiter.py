@@ -21,8 +21,8 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from monoceros import SERVER_SOFTWARE, __version__, arbiter_reexec, systemd
-from monoceros.arbiter_child import run_worker
+from monoceros import SERVER_SOFTWARE, __version__, arbiter_reexec, arbiter_reload, systemd
+from monoceros.arbiter_child import log_worker_exit, run_worker
 from monoceros.arbiter_signals import HANDLED_SIGNALS, SignalQueue, signal_name
 from monoceros.config import Config
 from monoceros.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, AppImportError
@@ -79,7 +79,7 @@ class Arbiter:
         self.timeout: float = self.cfg.timeout
         self.worker_class = self.cfg.worker_class
         self.address = self.cfg.address
-        self._env_orig = dict(os.environ)
+        self.env_orig = dict(os.environ)  # what a re-exec or a raw_env undo goes back to
         # Gunicorn's shape ({"args": argv, "cwd": dir, 0: executable}); hooks may edit it
         self.START_CTX: dict[str | int, Any] = arbiter_reexec.start_context()
 
@@ -137,7 +137,7 @@ class Arbiter:
         self.timeout = self.cfg.timeout
         self.proc_name = self.cfg.proc_name + (".2" if self.master_pid else "")
         self.num_workers = self.cfg.workers
-        self._apply_environ()
+        arbiter_reload.apply_environ(self.cfg)
         if self.cfg.preload_app:
             self._preload()
 
@@ -349,28 +349,12 @@ class Arbiter:
             self._worker_exited(worker, pid, status)
 
     def _worker_exited(self, worker: Worker, pid: int, status: int) -> None:
-        code = self._log_exit(pid, status)
+        code = log_worker_exit(self.log, pid, status)
         if code in (WORKER_BOOT_ERROR, APP_LOAD_ERROR) and self._shutdown is None:
             reason = "Worker failed to boot." if code == WORKER_BOOT_ERROR else "App failed to load."
             self._shutdown = _Shutdown(graceful=True, reason=reason, exit_status=code)
         worker.tmp.close()
         self.cfg.child_exit(self, worker)
-
-    def _log_exit(self, pid: int, status: int) -> int | None:
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            name = _signal_upper_name(sig)
-            if sig == signal.SIGKILL:
-                self.log.error("Worker (pid:%s) was sent %s! Perhaps out of memory?", pid, name)
-            elif sig == signal.SIGTERM:
-                self.log.info("Worker (pid:%s) was sent %s!", pid, name)
-            else:
-                self.log.warning("Worker (pid:%s) was sent %s!", pid, name)
-            return None
-        code = os.waitstatus_to_exitcode(status)
-        if code != 0:
-            self.log.error("Worker (pid:%s) exited with code %s.", pid, code)
-        return code
 
     def kill_workers(self, sig: int) -> None:
         for pid in list(self.WORKERS):
@@ -387,86 +371,19 @@ class Arbiter:
                 worker.tmp.close()
                 self.cfg.worker_exit(self, worker)
 
-    # -- reload, upgrade ---------------------------------------------------------------------------
+    # -- reload, upgrade (the work is done in arbiter_reload / arbiter_reexec) --------------------
 
     def reload(self) -> None:
         """HUP: new configuration, new workers; the old ones finish their requests and exit."""
-        old_address = self.cfg.address
-        self._restore_environ()
-        try:
-            self.app.reload()
-        except (Exception, SystemExit):
-            # Gunicorn's master exits here; we keep serving with the configuration we have
-            self.log.exception("Reloading the configuration failed, keeping the current one")
-            self._apply_environ()
-            return
-        self.setup()
-        self.log.reopen_files()
-        if old_address != self.cfg.address:
-            for listener in self.LISTENERS:
-                listener.close()
-            self.LISTENERS = create_sockets(self.cfg, self.log)
-            self.log.info("Listening at: %s", ",".join(str(lnr) for lnr in self.LISTENERS))
-        self.cfg.on_reload(self)
-        if self.pidfile is not None:
-            self.pidfile.unlink()
-            self.pidfile = None
-        if self.cfg.pidfile is not None:
-            self.pidfile = Pidfile(self.cfg.pidfile + (".2" if self.master_pid else ""))
-            self.pidfile.create(self.pid)
-        set_proctitle(f"master [{self.proc_name}]")
-        for _ in range(self.cfg.workers):
-            self.spawn_worker()
-        self.manage_workers()
-
-    def _apply_environ(self) -> None:
-        for key, value in self.cfg.env.items():
-            os.environ[key] = value
-
-    def _restore_environ(self) -> None:
-        # undo raw_env so that a variable removed from the config really goes away
-        for key in self.cfg.env:
-            if key in self._env_orig:
-                os.environ[key] = self._env_orig[key]
-            else:
-                os.environ.pop(key, None)
+        arbiter_reload.reload(self)
 
     def reexec(self) -> None:
         """USR2: start a new master (new code, same sockets) beside this one."""
-        if self.reexec_pid != 0:
-            self.log.warning("USR2 signal ignored. Child exists.")
-            return
-        if self.master_pid != 0:
-            self.log.warning("USR2 signal ignored. Parent exists.")
-            return
-        master_pid = os.getpid()
-        self.reexec_pid = os.fork()
-        if self.reexec_pid == 0:
-            self._exec_new_master(master_pid)
-
-    def _exec_new_master(self, master_pid: int) -> NoReturn:
-        try:
-            self.cfg.pre_exec(self)
-            fds = [lnr.fileno() for lnr in self.LISTENERS]
-            environ = arbiter_reexec.new_master_environ(self._env_orig, master_pid, fds, self.systemd)
-            args = [str(arg) for arg in self.START_CTX["args"]]
-            arbiter_reexec.exec_new_master(args, str(self.START_CTX["cwd"]), environ, fds)
-        except BaseException:
-            self.log.exception("Exception while re-executing the master")
-        os._exit(1)
+        arbiter_reexec.reexec(self)
 
     def maybe_promote_master(self) -> None:
         """A re-exec'd master becomes the master once the old one is gone."""
-        if self.master_pid == 0 or self.master_pid == os.getppid():
-            return
-        self.log.info("Master has been promoted.")
-        self.master_name = "Master"
-        self.master_pid = 0
-        self.proc_name = self.cfg.proc_name
-        arbiter_reexec.forget_parent_master(os.environ)
-        if self.pidfile is not None and self.cfg.pidfile is not None:
-            self.pidfile.rename(self.cfg.pidfile)
-        set_proctitle(f"master [{self.proc_name}]")
+        arbiter_reexec.maybe_promote(self)
 
     # -- stopping ------------------------------------------------------------------------------------
 
@@ -521,13 +438,3 @@ def _config_of(app: WSGIApplication) -> Config:
 
 def _age(worker: Worker) -> int:
     return worker.age
-
-
-def _signal_upper_name(sig: int) -> str:
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return f"signal {sig}"
-
-
-__all__ = ["Arbiter"]

@@ -21,6 +21,7 @@ from monoceros.process import set_proctitle
 
 if TYPE_CHECKING:
     from monoceros.arbiter import Arbiter
+    from monoceros.glogging import Logger
     from monoceros.workers.base import Worker
 
 _STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
@@ -69,3 +70,28 @@ def _goodbye(server: Arbiter, worker: Worker) -> None:
         server.cfg.worker_exit(server, worker)
     except Exception:
         server.log.warning("Exception during worker exit:\n%s", traceback.format_exc())
+
+
+def log_worker_exit(log: Logger, pid: int, status: int) -> int | None:
+    """Log how a reaped worker ended (Gunicorn's lines); its exit code, or None if killed by a signal."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = _signal_name(sig)
+        if sig == signal.SIGKILL:
+            log.error("Worker (pid:%s) was sent %s! Perhaps out of memory?", pid, name)
+        elif sig == signal.SIGTERM:
+            log.info("Worker (pid:%s) was sent %s!", pid, name)
+        else:
+            log.warning("Worker (pid:%s) was sent %s!", pid, name)
+        return None
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        log.error("Worker (pid:%s) exited with code %s.", pid, code)
+    return code
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"

@@ -14,7 +14,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, MutableMapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from monoceros.process import set_proctitle
+
+if TYPE_CHECKING:
+    from monoceros.arbiter import Arbiter
 
 PID_VARS = ("MONOCEROS_PID", "GUNICORN_PID")
 FD_VARS = ("MONOCEROS_FD", "GUNICORN_FD")
@@ -88,3 +93,44 @@ def exec_new_master(args: list[str], cwd: str, environ: dict[str, str], fds: Ite
         os.set_inheritable(fd, True)
     os.chdir(cwd)
     os.execve(args[0], args, environ)
+
+
+def reexec(server: Arbiter) -> None:
+    """Fork; the child becomes the new master. At most one upgrade in flight, from the real master."""
+    if server.reexec_pid != 0:
+        server.log.warning("USR2 signal ignored. Child exists.")
+        return
+    if server.master_pid != 0:
+        server.log.warning("USR2 signal ignored. Parent exists.")
+        return
+    master_pid = os.getpid()
+    server.reexec_pid = os.fork()
+    if server.reexec_pid == 0:
+        _become_new_master(server, master_pid)
+
+
+def _become_new_master(server: Arbiter, master_pid: int) -> NoReturn:
+    try:
+        server.cfg.pre_exec(server)
+        fds = [lnr.fileno() for lnr in server.LISTENERS]
+        environ = new_master_environ(server.env_orig, master_pid, fds, server.systemd)
+        args = [str(arg) for arg in server.START_CTX["args"]]
+        exec_new_master(args, str(server.START_CTX["cwd"]), environ, fds)
+    except BaseException:
+        server.log.exception("Exception while re-executing the master")
+    # never unwind into a copy of the old master's main loop
+    os._exit(1)
+
+
+def maybe_promote(server: Arbiter) -> None:
+    """Once the old master is gone (our parent changed), drop the `.2` names and take its pidfile."""
+    if server.master_pid == 0 or server.master_pid == os.getppid():
+        return
+    server.log.info("Master has been promoted.")
+    server.master_name = "Master"
+    server.master_pid = 0
+    server.proc_name = server.cfg.proc_name
+    forget_parent_master(os.environ)
+    if server.pidfile is not None and server.cfg.pidfile is not None:
+        server.pidfile.rename(server.cfg.pidfile)
+    set_proctitle(f"master [{server.proc_name}]")

@@ -1,0 +1,74 @@
+"""HUP: reload the configuration, start a new generation of workers, retire the old one.
+
+The order is Gunicorn's: undo `raw_env`, reload the settings, re-run the master's setup, reopen the
+logs, re-bind only if `bind` changed, `on_reload(server)`, rewrite the pidfile, fork `workers` new
+workers; `manage_workers()` then sends SIGTERM to the oldest surplus ones, which finish their
+requests and exit. Unlike Gunicorn, a configuration that fails to load leaves the master running
+with the one it has (Gunicorn's master exits).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from monoceros.pidfile import Pidfile
+from monoceros.process import set_proctitle
+from monoceros.sockets import create_sockets
+
+if TYPE_CHECKING:
+    from monoceros.arbiter import Arbiter
+    from monoceros.config import Config
+
+
+def reload(server: Arbiter) -> None:
+    old_address = server.cfg.address
+    restore_environ(server.cfg, server.env_orig)
+    try:
+        server.app.reload()
+    except (Exception, SystemExit):
+        server.log.exception("Reloading the configuration failed, keeping the current one")
+        apply_environ(server.cfg)
+        return
+    server.setup()
+    server.log.reopen_files()
+    if old_address != server.cfg.address:
+        _rebind(server)
+    server.cfg.on_reload(server)
+    _rewrite_pidfile(server)
+    set_proctitle(f"master [{server.proc_name}]")
+    for _ in range(server.cfg.workers):
+        server.spawn_worker()
+    server.manage_workers()
+
+
+def _rebind(server: Arbiter) -> None:
+    for listener in server.LISTENERS:
+        listener.close()
+    server.LISTENERS = create_sockets(server.cfg, server.log)
+    server.log.info("Listening at: %s", ",".join(str(lnr) for lnr in server.LISTENERS))
+
+
+def _rewrite_pidfile(server: Arbiter) -> None:
+    if server.pidfile is not None:
+        server.pidfile.unlink()
+        server.pidfile = None
+    if server.cfg.pidfile is not None:
+        server.pidfile = Pidfile(server.cfg.pidfile + (".2" if server.master_pid else ""))
+        server.pidfile.create(server.pid)
+
+
+def apply_environ(cfg: Config) -> None:
+    """Put the `raw_env` settings into this process's environment."""
+    for key, value in cfg.env.items():
+        os.environ[key] = value
+
+
+def restore_environ(cfg: Config, env_orig: Mapping[str, str]) -> None:
+    """Undo `apply_environ`, so that a variable removed from the config really goes away."""
+    for key in cfg.env:
+        if key in env_orig:
+            os.environ[key] = env_orig[key]
+        else:
+            os.environ.pop(key, None)
