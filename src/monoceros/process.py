@@ -52,7 +52,9 @@ def set_owner_process(uid: int, gid: int, initgroups: bool = False) -> None:
         username = _username_or_none(uid) if (uid and initgroups) else None
         if username is not None:
             os.initgroups(username, gid)
-        elif gid != os.getgid():
+        # initgroups() only sets the supplementary groups; Gunicorn stops there and leaves the
+        # primary gid unchanged, so we set it in both cases.
+        if gid != os.getgid():
             os.setgid(gid)
     if uid and uid != os.getuid():
         os.setuid(uid)
