@@ -1,0 +1,117 @@
+"""The settings table itself: every Gunicorn setting declared once, with the right flags, kinds and flags."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import subprocess
+import sys
+
+import pytest
+
+from monoceros.config import Config
+from monoceros.config.setting import Registry
+
+IMPLEMENTED = {
+    *"config wsgi_app bind backlog workers worker_class threads worker_connections max_requests".split(),
+    *"max_requests_jitter timeout graceful_timeout keepalive limit_request_line limit_request_fields".split(),
+    *"limit_request_field_size chdir pythonpath preload_app daemon raw_env pidfile worker_tmp_dir".split(),
+    *"user group umask initgroups proc_name default_proc_name sendfile reuse_port forwarded_allow_ips".split(),
+    *"secure_scheme_headers forwarder_headers proxy_protocol proxy_allow_ips header_map".split(),
+    *"strip_header_spaces permit_obsolete_folding permit_unconventional_http_method".split(),
+    *"permit_unconventional_http_version casefold_http_method errorlog loglevel check_config".split(),
+    "print_config",
+    "logger_class",  # the master builds its logger from it
+    *"on_starting on_reload when_ready pre_fork post_fork post_worker_init worker_int worker_abort".split(),
+    *"pre_exec pre_request post_request child_exit worker_exit nworkers_changed on_exit ssl_context".split(),
+}
+
+HOOK_ARITY = {
+    "on_starting": 1,
+    "on_reload": 1,
+    "when_ready": 1,
+    "pre_fork": 2,
+    "post_fork": 2,
+    "post_worker_init": 1,
+    "worker_int": 1,
+    "worker_abort": 1,
+    "pre_exec": 1,
+    "pre_request": 2,
+    "post_request": 4,
+    "child_exit": 2,
+    "worker_exit": 2,
+    "nworkers_changed": 3,
+    "on_exit": 1,
+    "ssl_context": 2,
+    "on_dirty_starting": 1,
+    "dirty_post_fork": 2,
+    "dirty_worker_init": 1,
+    "dirty_worker_exit": 2,
+}
+
+gunicorn_installed = pytest.mark.skipif(
+    importlib.util.find_spec("gunicorn") is None, reason="Gunicorn is not installed to compare with"
+)
+
+
+def test_120_settings_in_14_sections() -> None:
+    assert len(Config.registry) == 120
+    assert len(Config.registry.sections) == 14
+
+
+def test_implemented_flags_are_exactly_this_sessions_list() -> None:
+    assert {s.name for s in Config.registry if s.implemented} == IMPLEMENTED
+
+
+def test_hooks_have_gunicorn_arity() -> None:
+    hooks = {s.name: len(s.hook.params) for s in Config.registry if s.hook is not None}
+    assert hooks == HOOK_ARITY
+    for name in hooks:
+        assert len(inspect.signature(Config.registry[name].default).parameters) == HOOK_ARITY[name]
+
+
+def test_every_setting_has_a_doc_paragraph_and_a_section() -> None:
+    for setting in Config.registry:
+        assert setting.section and len(setting.doc) > 20, setting.name
+
+
+def test_a_setting_declared_twice_is_refused_when_the_registry_is_built() -> None:
+    with pytest.raises(TypeError, match="declared twice"):
+        Registry([*Config.registry.sections, Config.registry.sections[0]])
+
+
+@gunicorn_installed
+def test_same_names_and_flags_as_gunicorn() -> None:
+    from gunicorn.config import make_settings
+
+    theirs = {name: tuple(s.cli or ()) for name, s in make_settings().items()}
+    ours = {s.name: s.cli for s in Config.registry}
+    assert ours == theirs
+
+
+@gunicorn_installed
+def test_same_list_settings_and_flags_as_gunicorn() -> None:
+    from gunicorn.config import make_settings
+
+    for name, theirs in make_settings().items():
+        ours = Config.registry[name]
+        assert (theirs.action == "append") == (ours.action == "append"), name
+        is_flag = theirs.action in ("store_true", "store_const")
+        assert is_flag == (ours.action in ("flag", "const")), name
+
+
+def test_environment_is_read_when_building_not_at_import() -> None:
+    code = (
+        "import os; from monoceros.config import Config; os.environ['PORT'] = '9999';"
+        "print(Config().bind, Config({}).bind)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['0.0.0.0:9999'] ['127.0.0.1:8000']"
+
+
+def test_typed_attribute_access_and_no_direct_assignment() -> None:
+    cfg = Config({})
+    assert isinstance(cfg.workers, int)
+    assert isinstance(cfg.bind, list)
+    with pytest.raises(AttributeError, match="cfg.set"):
+        cfg.workers = 3
