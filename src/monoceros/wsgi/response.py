@@ -122,6 +122,9 @@ class ResponseInfo:
     def send_sequence(self, items: Sequence[bytes]) -> None:
         """A list or tuple: sized when possible, coalesced into as few writes as possible."""
         writer = self._started()
+        if len(items) == 1 and not self.headers_sent and len(items[0]) < _COALESCE:
+            self._send_one(writer, items[0])
+            return
         if self.headers_sent:
             pieces: list[bytes] = []
         else:
@@ -146,6 +149,22 @@ class ResponseInfo:
         pieces.append(writer.end())
         self._ended = True
         self._flush(pieces)
+
+    def _send_one(self, writer: ResponseWriter, data: bytes) -> None:
+        """The hello-world case: the whole response in one write."""
+        if writer.chunked:
+            self._set_length(len(data))
+        payload = writer.head() + writer.body(data)
+        tail = writer.end()
+        if tail:
+            payload += tail
+        self._ended = True
+        self.headers_sent = True
+        try:
+            self._transport.write(payload)
+        except OSError:
+            self.client_gone = True
+            raise
 
     def _flush(self, pieces: list[bytes]) -> None:
         if pieces:
@@ -280,11 +299,8 @@ class ResponseInfo:
         return self
 
 
-def _send(response: ResponseInfo, result: Iterable[bytes]) -> None:
+def _send_other(response: ResponseInfo, result: Iterable[bytes]) -> None:
     cls = type(result)
-    if cls is list or cls is tuple:
-        response.send_sequence(result)  # type: ignore[arg-type]
-        return
     if cls is FileWrapper:
         response.send_file(result)  # type: ignore[arg-type]
     else:
@@ -305,12 +321,16 @@ def run_app(
     start_response: StartResponse = response.start_response
     try:
         result = app(environ, start_response)
-        try:
-            _send(response, result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+        cls = type(result)
+        if cls is list or cls is tuple:  # exactly these types: no close() to call
+            response.send_sequence(result)  # type: ignore[arg-type]
+        else:
+            try:
+                _send_other(response, result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
     except Exception:
         response.fail(log, request)
         return response.settle(failed=True)
