@@ -1,19 +1,22 @@
-"""Sources and precedence: defaults < config file < MONOCEROS_CMD_ARGS (or GUNICORN_CMD_ARGS) < command line."""
+"""Sources and precedence: defaults < config file < MONOCEROS_CMD_ARGS (or GUNICORN_CMD_ARGS) < CLI."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.config.conftest import Load
+from monoceros.config.loader import LoadedConfig
+
+Load = Callable[..., LoadedConfig]
 
 SOURCES = ("file", "env", "cli")
 
 
 def _sources_given(combo: tuple[bool, bool, bool]) -> list[str]:
-    return [name for name, given in zip(SOURCES, combo) if given]
+    return [name for name, given in zip(SOURCES, combo, strict=True) if given]
 
 
 @pytest.mark.parametrize("combo", list(itertools.product([False, True], repeat=3)), ids=str)

@@ -29,7 +29,9 @@ def build_parser(
     registry: Registry, prog: str = "monoceros", source: str = COMMAND_LINE
 ) -> argparse.ArgumentParser:
     """The parser for the real command line, or for `MONOCEROS_CMD_ARGS` when `source` names that."""
-    parser = _Parser(prog=prog, usage=USAGE)
+    file_only = ", ".join(s.name for s in registry if not s.cli)
+    epilog = f"Settings without a flag are set in a config file (config file only: {file_only})."
+    parser = _Parser(prog=prog, usage=USAGE, epilog=epilog)
     parser.add_argument(
         "-v",
         "--version",
