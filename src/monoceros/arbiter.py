@@ -79,6 +79,7 @@ class Arbiter:
         self.timeout: float = self.cfg.timeout
         self.worker_class = self.cfg.worker_class
         self.address = self.cfg.address
+        self.argv = sys.argv[1:]  # read again, with the config file, on HUP
         self.env_orig = dict(os.environ)  # what a re-exec or a raw_env undo goes back to
         # Gunicorn's shape ({"args": argv, "cwd": dir, 0: executable}); hooks may edit it
         self.START_CTX: dict[str | int, Any] = arbiter_reexec.start_context()

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from monoceros.config.loader import load_config
 from monoceros.pidfile import Pidfile
 from monoceros.process import set_proctitle
 from monoceros.sockets import create_sockets
@@ -26,11 +27,14 @@ def reload(server: Arbiter) -> None:
     old_address = server.cfg.address
     restore_environ(server.cfg, server.env_orig)
     try:
-        server.app.reload()
-    except (Exception, SystemExit):
+        loaded = load_config(server.argv, os.environ)
+    except Exception:
         server.log.exception("Reloading the configuration failed, keeping the current one")
         apply_environ(server.cfg)
         return
+    for warning in loaded.warnings:
+        server.log.warning("%s", warning)
+    _reload_app(server, loaded.cfg)
     server.setup()
     server.log.reopen_files()
     if old_address != server.cfg.address:
@@ -41,6 +45,15 @@ def reload(server: Arbiter) -> None:
     for _ in range(server.cfg.workers):
         server.spawn_worker()
     server.manage_workers()
+
+
+def _reload_app(server: Arbiter, cfg: Config) -> None:
+    # A preloaded application lives in the master: like Gunicorn, HUP does not re-import it.
+    # Otherwise each new worker imports the application afresh.
+    preloaded = server.app.callable if server.cfg.preload_app else None
+    server.app.reload(cfg)
+    if preloaded is not None:
+        server.app.callable = preloaded
 
 
 def _rebind(server: Arbiter) -> None:

@@ -1,0 +1,254 @@
+"""Run a real `monoceros` master in a subprocess and talk to it: start, wait, request, signal, stop.
+
+No sleep-and-hope: everything waits on a condition with a deadline (`wait_for`). Every server runs
+in its own session (process group), which `kill()` always SIGKILLs at teardown, so a failing test
+never leaves a master or a worker behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# The application the master tests run: its body names the worker that served it.
+APP_SOURCE = """
+import os, time
+
+def app(environ, start_response):
+    path, query = environ["PATH_INFO"], environ.get("QUERY_STRING", "")
+    if path == "/sleep":
+        time.sleep(float(query or "1"))
+    if path == "/env":
+        body = os.environ.get(query, "<unset>").encode()
+    else:
+        body = ("pid=%d" % os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
+    """Poll `predicate` until it returns something truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def children_of(pid: int) -> list[int]:
+    """The live (non-zombie) children of `pid`, read from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # the command name is in parentheses and may contain spaces: split after the last ')'
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return sorted(found)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def worker_pid(self) -> int:
+        text = self.body.decode()
+        assert text.startswith("pid="), text
+        return int(text[4:])
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    workdir: Path
+    address: str  # "unix:/path" or "127.0.0.1:port"
+    log_path: Path
+    extra_pids: list[int] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def workers(self, master: int | None = None) -> list[int]:
+        return children_of(self.pid if master is None else master)
+
+    def wait_workers(self, count: int, timeout: float = 10.0, master: int | None = None) -> list[int]:
+        def enough() -> list[int] | None:
+            pids = self.workers(master)
+            return pids if len(pids) == count else None
+
+        result = wait_for(enough, timeout, f"{count} workers (have {self.workers(master)})")
+        assert isinstance(result, list)
+        return result
+
+    def wait_log(self, text: str, timeout: float = 10.0, count: int = 1) -> None:
+        wait_for(lambda: self.log.count(text) >= count, timeout, f"{text!r} x{count} in the log")
+
+    def connect(self, timeout: float = 5.0) -> socket.socket:
+        if self.address.startswith("unix:"):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            target: object = self.address[5:]
+        else:
+            host, port = self.address.rsplit(":", 1)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            target = (host, int(port))
+        sock.settimeout(timeout)
+        try:
+            sock.connect(target)  # type: ignore[arg-type]
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def request(self, path: str = "/", timeout: float = 10.0) -> Response:
+        with self.connect(timeout) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        return parse_response(data)
+
+    def try_request(self, path: str = "/", timeout: float = 10.0) -> Response | None:
+        try:
+            return self.request(path, timeout)
+        except (OSError, ValueError):
+            return None
+
+    def send(self, sig: int, pid: int | None = None) -> None:
+        os.kill(self.pid if pid is None else pid, sig)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        """The master's exit status once it has exited (fails the test at the deadline)."""
+        return self.proc.wait(timeout)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.send(sig)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        """Teardown: SIGKILL the whole process group (master, workers, a re-exec'd master)."""
+        for pid in [self.pid, *self.extra_pids]:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def parse_response(data: bytes) -> Response:
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        raise ValueError(f"incomplete response: {data!r}")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return Response(status, headers, body)
+
+
+def short_tempdir() -> Path:
+    """A directory with a short path: Unix socket paths are limited to ~100 bytes."""
+    return Path(tempfile.mkdtemp(prefix="mcr-"))
+
+
+def start_server(
+    args: Sequence[str],
+    workdir: Path,
+    *,
+    app: str = "masterapp:app",
+    worker_class: str | None = None,
+    tcp: bool = False,
+    ready: bool = True,
+    timeout: float = 15.0,
+    env: dict[str, str] | None = None,
+    bind: bool = True,
+) -> Server:
+    """Start `python -m monoceros <args> <app>` in `workdir` (where `masterapp.py` is written).
+
+    Bound to a Unix socket in a short temp dir (or a free TCP port with `tcp=True`). With `ready`,
+    returns once a request was answered.
+    """
+    (workdir / "masterapp.py").write_text(APP_SOURCE)
+    address = _pick_address(tcp)
+    argv = [sys.executable, "-m", "monoceros"]
+    if bind:
+        argv += ["--bind", address]
+    if worker_class:
+        argv += ["--worker-class", worker_class]
+    argv += [*args, app]
+    log_path = workdir / "server.log"
+    environ = dict(os.environ)
+    environ["PYTHONPATH"] = os.pathsep.join([str(HERE), str(HERE.parent), environ.get("PYTHONPATH", "")])
+    environ["PYTHONUNBUFFERED"] = "1"
+    environ.update(env or {})
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            argv, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=environ, start_new_session=True
+        )
+    server = Server(proc, workdir, address, log_path)
+    if ready:
+        try:
+            wait_for(lambda: _answers(server), timeout, f"the server to answer\n{server.log}")
+        except BaseException:
+            server.kill()
+            raise
+    return server
+
+
+def _answers(server: Server) -> bool:
+    if server.proc.poll() is not None:
+        raise AssertionError(f"the master exited with {server.proc.returncode}:\n{server.log}")
+    return server.try_request(timeout=2.0) is not None
+
+
+def _pick_address(tcp: bool) -> str:
+    if not tcp:
+        return f"unix:{short_tempdir() / 's.sock'}"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

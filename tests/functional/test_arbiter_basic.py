@@ -1,0 +1,85 @@
+"""The master's basic life: boot and serve, respawn, TTIN/TTOU, USR1, clean stop with pidfile and socket."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from harness import Server, pid_alive, wait_for
+
+FAST = ["--graceful-timeout", "3", "--timeout", "5"]
+
+
+def test_boot_serve_and_stop_cleanly(server_factory: Callable[..., Server], tmp_path: Path) -> None:
+    pidfile = tmp_path / "master.pid"
+    server = server_factory([*FAST, "--workers", "2", "--pid", str(pidfile)])
+    workers = server.wait_workers(2)
+    assert server.request().worker_pid in workers
+    assert pidfile.read_text() == f"{server.pid}\n"
+    sock_path = server.address[5:]
+    assert os.path.exists(sock_path)
+    log = server.log
+    assert "Starting monoceros" in log
+    assert f"Listening at: {server.address} ({server.pid})" in log
+    assert "Using worker: " in log
+    for pid in workers:
+        assert f"Booting worker with pid: {pid}" in log
+
+    assert server.stop(signal.SIGTERM) == 0
+    assert not pidfile.exists()
+    assert not os.path.exists(sock_path)
+    assert not any(pid_alive(pid) for pid in workers)
+    assert "Shutting down: Master" in server.log
+    for pid in workers:
+        assert f"Worker exiting (pid: {pid})" in server.log
+
+
+def test_killed_worker_is_replaced(server_factory: Callable[..., Server]) -> None:
+    server = server_factory([*FAST, "--workers", "2"])
+    first, second = server.wait_workers(2)
+    os.kill(first, signal.SIGKILL)
+    server.wait_log(f"Worker (pid:{first}) was sent SIGKILL! Perhaps out of memory?")
+    workers = wait_for(lambda: (w := server.workers()) and len(w) == 2 and first not in w and w)
+    assert second in workers  # type: ignore[operator]
+    for _ in range(4):
+        assert server.request().status == 200
+
+
+def test_ttin_ttou(server_factory: Callable[..., Server]) -> None:
+    server = server_factory([*FAST, "--workers", "2"])
+    oldest, _ = server.wait_workers(2)
+    server.send(signal.SIGTTIN)
+    server.wait_workers(3)
+    server.send(signal.SIGTTOU)
+    remaining = server.wait_workers(2)
+    assert oldest not in remaining  # the oldest goes first
+    server.send(signal.SIGTTOU)
+    server.wait_workers(1)
+    server.send(signal.SIGTTOU)  # never below one
+    server.wait_log("Handling signal: ttou", count=3)
+    assert len(server.workers()) == 1
+    assert server.request().status == 200
+
+
+def test_quick_stop_with_int(server_factory: Callable[..., Server]) -> None:
+    server = server_factory([*FAST, "--workers", "2"])
+    workers = server.wait_workers(2)
+    assert server.stop(signal.SIGINT) == 0
+    assert not any(pid_alive(pid) for pid in workers)
+
+
+def test_usr1_reopens_logs_everywhere(server_factory: Callable[..., Server], tmp_path: Path) -> None:
+    errlog = tmp_path / "error.log"
+    server = server_factory([*FAST, "--workers", "1", "--error-logfile", str(errlog)])
+    server.wait_workers(1)
+    rotated = tmp_path / "error.log.1"
+    errlog.rename(rotated)
+    server.send(signal.SIGUSR1)
+    wait_for(errlog.exists, what="the master to reopen its log")
+    assert "Handling signal: usr1" in rotated.read_text()
+    worker = server.workers()[0]
+    assert pid_alive(worker)  # USR1 does not kill a worker
+    assert server.stop() == 0
+    assert f"Worker exiting (pid: {worker})" in errlog.read_text()
