@@ -1,0 +1,188 @@
+"""One client connection as the I/O engine sees it: socket, parser, pending output, deadline.
+
+A ``Conn`` is also the ``Transport`` the WSGI layer writes the response to, and — for a request whose
+body is read while the application runs (``Expect: 100-continue``) — its ``BodySource``. Writes go
+straight to the socket when it can take them; what it cannot take waits in ``out`` and the engine's
+loop drains it, so a slow reader costs memory up to ``HIGH_WATER`` and never a blocked worker. Past
+that mark the writer waits for the socket, but never longer than the stall timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import time
+from typing import IO, TYPE_CHECKING
+
+from monoceros.http import NEED_DATA, Data, EndOfMessage, RemoteProtocolError, Request, RequestParser
+
+if TYPE_CHECKING:
+    from monoceros.workers.bodies import BufferedBody
+    from monoceros.wsgi.environ import ConnectionEnviron
+
+HIGH_WATER = 1 << 20
+READ_SIZE = 1 << 16
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+# Connection states: what the engine is waiting for on this connection.
+IDLE = 0  # between requests: the keep-alive timeout runs
+READING = 1  # part of a request has arrived: the request timeout runs
+WRITING = 2  # a response is waiting for the client to read it
+BUSY = 3  # the application is running for this connection
+LINGER = 4  # our side is shut; reading what the client still sends, then closing
+
+
+class Stalled(OSError):
+    """The peer stopped reading (or sending) for longer than the stall timeout."""
+
+
+class Conn:
+    """Per-connection state; owned by one engine."""
+
+    __slots__ = (
+        "sock",
+        "fd",
+        "peer",
+        "parser",
+        "env",
+        "out",
+        "out_len",
+        "state",
+        "deadline",
+        "request",
+        "body",
+        "body_done",
+        "continue_sent",
+        "pending",
+        "stall_timeout",
+        "closed",
+    )
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        peer: object,
+        parser: RequestParser,
+        env: ConnectionEnviron,
+        stall_timeout: float,
+    ) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.peer = peer
+        self.parser = parser
+        self.env = env
+        self.out: list[memoryview] = []
+        self.out_len = 0
+        self.state = IDLE
+        self.deadline = 0.0
+        self.request: Request | None = None  # the request being read, between two recv() calls
+        self.body: BufferedBody | None = None  # its body so far
+        self.body_done = False  # a body read while the app runs has reached its end
+        self.continue_sent = False
+        self.pending = b""  # body bytes decoded but not yet handed to the app
+        self.stall_timeout = stall_timeout
+        self.closed = False
+
+    # -- Transport ------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.out:
+            self.out.append(memoryview(data))
+            self.out_len += len(data)
+        else:
+            try:
+                sent = self.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            if sent == len(data):
+                return
+            self.out.append(memoryview(data)[sent:])
+            self.out_len += len(data) - sent
+        if self.out_len > HIGH_WATER:
+            self.flush_blocking(HIGH_WATER // 2)
+
+    def sendfile(self, file: IO[bytes], offset: int, count: int | None) -> int | None:
+        try:
+            fileno = file.fileno()
+        except (AttributeError, OSError, ValueError):
+            return None
+        self.flush_blocking(0)
+        if count is None:
+            count = os.fstat(fileno).st_size - offset
+        total = 0
+        while total < count:
+            try:
+                sent = os.sendfile(self.fd, fileno, offset + total, count - total)
+            except BlockingIOError:
+                self._wait(select.POLLOUT)
+                continue
+            if sent == 0:
+                break
+            total += sent
+        return total
+
+    # -- output draining ------------------------------------------------------------------------
+
+    def flush(self) -> bool:
+        """Send what the socket takes now; True when nothing is left. OSError if the peer is gone."""
+        out = self.out
+        while out:
+            try:
+                sent = self.sock.send(out[0])
+            except BlockingIOError:
+                return False
+            self.out_len -= sent
+            if sent == len(out[0]):
+                out.pop(0)
+            else:
+                out[0] = out[0][sent:]
+                return False
+        return True
+
+    def flush_blocking(self, target: int) -> None:
+        """Wait until at most ``target`` bytes are pending, bounded by the stall timeout."""
+        while self.out_len > target:
+            if not self.flush():
+                self._wait(select.POLLOUT)
+
+    def _wait(self, events: int) -> None:
+        poller = select.poll()
+        poller.register(self.fd, events | select.POLLERR | select.POLLHUP)
+        if not poller.poll(self.stall_timeout * 1000):
+            raise Stalled(f"client stalled for {self.stall_timeout:g}s")
+
+    # -- BodySource for a body read while the app runs ------------------------------------------
+
+    def read_body(self, size: int) -> bytes:
+        if self.pending:
+            chunk, self.pending = self.pending[:size], self.pending[size:]
+            return chunk
+        if self.body_done:
+            return b""
+        if not self.continue_sent:
+            self.continue_sent = True
+            self.write(CONTINUE)
+            self.flush_blocking(0)
+        parser = self.parser
+        deadline = time.monotonic() + self.stall_timeout
+        while True:
+            event = parser.next_event()
+            if type(event) is Data:
+                chunk, self.pending = event.data[:size], event.data[size:]
+                return chunk
+            if type(event) is EndOfMessage:
+                self.body_done = True
+                return b""
+            if event is not NEED_DATA:
+                raise RemoteProtocolError(400, "unexpected event in request body")
+            self._wait(select.POLLIN)
+            if time.monotonic() > deadline:
+                raise Stalled("request body too slow")
+            try:
+                data = self.sock.recv(READ_SIZE)
+            except BlockingIOError:
+                continue
+            parser.receive_data(data)

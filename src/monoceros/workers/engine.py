@@ -1,0 +1,347 @@
+"""The worker's I/O engine: one non-blocking epoll loop that accepts, reads, parses and writes.
+
+Every worker kind runs this loop; they differ only in how the application is run for a complete
+request (``Engine.serve``: inline for ``sync``, in a thread pool for ``gthread``). Because the loop
+reads a whole request before the application sees it and drains responses as the socket allows,
+no client — one that sends its head slowly, trickles its body or stops reading — can hold a worker.
+
+Rules the loop keeps:
+- A connection is in one state (``connection.IDLE`` ... ``LINGER``) with one deadline; the sweep in
+  ``_tick`` (about once a second, which is also when the heartbeat is sent) closes overdue ones.
+- Pipelined requests are answered in order: after a response the parser is asked again before the
+  loop waits for the socket, and while a response is still being written no new request is started.
+- The heartbeat comes from this loop only, never from a helper thread.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import time
+from typing import TYPE_CHECKING
+
+from monoceros.http import (
+    NEED_DATA,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    RemoteProtocolError,
+    Request,
+    error_response,
+)
+from monoceros.workers.bodies import BufferedBody
+from monoceros.workers.connection import (
+    BUSY,
+    IDLE,
+    LINGER,
+    READ_SIZE,
+    READING,
+    WRITING,
+    Conn,
+)
+from monoceros.workers.serving import RequestRunner
+
+if TYPE_CHECKING:
+    from monoceros.sockets import Listener
+    from monoceros.workers.base import Worker
+
+TICK = 1.0  # seconds between heartbeats and deadline sweeps
+LINGER_TIME = 2.0  # how long a closing connection may keep sending before we drop it
+EPOLLIN = select.EPOLLIN
+EPOLLOUT = select.EPOLLOUT
+# Only one sleeping worker is woken per new connection (no thundering herd across processes).
+LISTEN_FLAGS = EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
+
+
+class Engine:
+    """The serving loop of one worker process."""
+
+    def __init__(self, worker: Worker, runner: RequestRunner) -> None:
+        cfg = worker.cfg
+        self.worker = worker
+        self.log = worker.log
+        self.runner = runner
+        self.epoll = select.epoll()
+        self.listeners: dict[int, Listener] = {lst.fileno(): lst for lst in worker.sockets}
+        self.conns: dict[int, Conn] = {}
+        self.keepalive = float(cfg.keepalive)
+        # A request (head and body) must arrive within this; `timeout` is Gunicorn's per-request bound.
+        self.request_timeout = float(cfg.timeout) if cfg.timeout > 0 else 30.0
+        self.stall_timeout = self.request_timeout
+        self.max_conns = max(1, int(cfg.worker_connections))
+        self.accept_batch = 1 if cfg.workers > 1 else 16
+        self.listening = False
+        self.stopping = False
+        self.stop_deadline = 0.0
+        self.now = time.monotonic()
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        worker = self.worker
+        self.epoll.register(worker.PIPE[0], EPOLLIN)
+        self._listen(True)
+        poll = self.epoll.poll
+        conns = self.conns
+        listeners = self.listeners
+        wake_fd = worker.PIPE[0]
+        next_tick = 0.0
+        try:
+            while True:
+                now = self.now = time.monotonic()
+                if now >= next_tick:
+                    next_tick = now + TICK
+                    if not self._tick(now):
+                        return
+                for fd, mask in poll(TICK):
+                    conn = conns.get(fd)
+                    if conn is not None:
+                        if mask & EPOLLOUT:
+                            self.on_writable(conn)
+                        else:
+                            self.on_readable(conn)
+                    elif fd in listeners:
+                        self.on_accept(listeners[fd])
+                    elif fd == wake_fd:
+                        self._drain_wakeups()
+                if self.stopping or not worker.alive:
+                    next_tick = 0.0  # re-check promptly while shutting down
+        finally:
+            for conn in list(conns.values()):
+                self.close(conn)
+            self.epoll.close()
+
+    def _tick(self, now: float) -> bool:
+        """Heartbeat, parent check, deadlines. False when the loop should end."""
+        worker = self.worker
+        worker.notify()
+        if not worker.parent_alive():
+            worker.alive = False
+        if not worker.alive and not self.stopping:
+            self._begin_stop(now)
+        for conn in [c for c in self.conns.values() if c.deadline <= now and c.state != BUSY]:
+            self._expire(conn)
+        if self.stopping:
+            return bool(self.conns) and now < self.stop_deadline
+        return True
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._read_pipe():
+                pass
+        except BlockingIOError:
+            pass
+
+    def _read_pipe(self) -> bool:
+        return bool(os.read(self.worker.PIPE[0], 4096))
+
+    def _begin_stop(self, now: float) -> None:
+        """Graceful stop: no new connections, idle ones closed now, the rest finish their request."""
+        self.stopping = True
+        self.stop_deadline = now + float(self.worker.cfg.graceful_timeout)
+        self._listen(False)
+        for lst in self.listeners.values():
+            lst.close()
+        self.listeners = {}
+        for conn in list(self.conns.values()):
+            if conn.state == IDLE:
+                self.close(conn)
+
+    def _listen(self, on: bool) -> None:
+        if on == self.listening or self.stopping and on:
+            return
+        self.listening = on
+        for fd in self.listeners:
+            if on:
+                self.epoll.register(fd, LISTEN_FLAGS)
+            else:
+                self.epoll.unregister(fd)
+
+    # -- connections ----------------------------------------------------------------------------
+
+    def on_accept(self, listener: Listener) -> None:
+        for _ in range(self.accept_batch):
+            try:
+                sock, peer = listener.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE, ECONNABORTED...: try again on the next wake-up
+                self.log.warning("accept() failed on %s: %s", listener, exc)
+                return
+            sock.setblocking(False)
+            conn = Conn(
+                sock,
+                peer,
+                self.runner.new_parser(peer),
+                self.runner.connection_environ(peer, listener),
+                self.stall_timeout,
+            )
+            conn.state = READING
+            conn.deadline = self.now + self.request_timeout
+            self.conns[conn.fd] = conn
+            self.epoll.register(conn.fd, EPOLLIN)
+            if len(self.conns) >= self.max_conns:
+                self._listen(False)
+            # The request is usually in the socket already: save a trip through epoll.
+            self.on_readable(conn)
+            if not self.listening:
+                return
+
+    def on_readable(self, conn: Conn) -> None:
+        try:
+            data = conn.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close(conn)
+            return
+        if conn.state == LINGER:
+            if not data:
+                self.close(conn)
+            return
+        if conn.state == IDLE:
+            conn.state = READING
+            conn.deadline = self.now + self.request_timeout
+        conn.parser.receive_data(data)
+        self.process(conn)
+
+    def on_writable(self, conn: Conn) -> None:
+        try:
+            done = conn.flush()
+        except OSError:
+            self.close(conn)
+            return
+        if not done:
+            conn.deadline = self.now + self.stall_timeout
+            return
+        if conn.state == LINGER:
+            self._shut(conn)
+            return
+        self.epoll.modify(conn.fd, EPOLLIN)
+        self._idle(conn)
+        self.process(conn)
+
+    def process(self, conn: Conn) -> None:
+        """Turn parser events into served requests until the parser needs more bytes."""
+        parser = conn.parser
+        while conn.state == READING or conn.state == IDLE:
+            try:
+                event = parser.next_event()
+            except RemoteProtocolError as exc:
+                self.reject(conn, exc)
+                return
+            kind = type(event)
+            if kind is Request:
+                assert isinstance(event, Request)
+                if event.expect_continue and (event.chunked or event.content_length):
+                    self.serve_live(conn, event)
+                    return
+                conn.request = event
+                conn.body = BufferedBody() if event.content_length or event.chunked else None
+            elif kind is EndOfMessage:
+                if not self.serve(conn):
+                    return
+            elif kind is Data:
+                assert conn.body is not None and isinstance(event, Data)
+                conn.body.append(event.data)
+            elif event is NEED_DATA:
+                return
+            elif kind is ConnectionClosed:
+                self.close(conn)
+                return
+            else:
+                return
+
+    def serve(self, conn: Conn) -> bool:
+        """Run the app for a complete request; True when the connection goes on reading."""
+        request, body = conn.request, conn.body
+        assert request is not None
+        conn.state = BUSY
+        conn.request = conn.body = None
+        keep_alive = self.runner.run(conn, request, body.finish() if body is not None else None)
+        if body is not None:
+            body.close()
+        return self._after_response(conn, keep_alive and self.keepalive > 0 and self.worker.alive)
+
+    def serve_live(self, conn: Conn, request: Request) -> None:
+        """``Expect: 100-continue``: the app runs first and its reads pull the body (and send 100)."""
+        conn.state = BUSY
+        conn.body_done = conn.continue_sent = False
+        conn.pending = b""
+        keep_alive = self.runner.run(conn, request, conn)
+        # Unless the app read the body to its end, the stream position is unknown: close.
+        ended = conn.body_done and not conn.pending
+        if self._after_response(conn, keep_alive and ended and self.keepalive > 0 and self.worker.alive):
+            self.process(conn)
+
+    def _after_response(self, conn: Conn, keep_alive: bool) -> bool:
+        if conn.closed:
+            return False
+        if not keep_alive:
+            self.finish(conn)
+            return False
+        conn.parser.start_next_cycle()
+        if conn.out:
+            conn.state = WRITING
+            conn.deadline = self.now + self.stall_timeout
+            self.epoll.modify(conn.fd, EPOLLOUT)
+            return False
+        self._idle(conn)
+        return True
+
+    def _idle(self, conn: Conn) -> None:
+        if self.stopping:
+            self.finish(conn)
+            return
+        conn.state = IDLE
+        conn.deadline = self.now + self.keepalive
+
+    def reject(self, conn: Conn, exc: RemoteProtocolError) -> None:
+        """A request we will not serve: answer its status and close."""
+        self.log.debug("Invalid request from %s: %s", conn.peer, exc.reason)
+        try:
+            conn.write(error_response(exc.status, exc.reason))
+        except OSError:
+            self.close(conn)
+            return
+        self.finish(conn)
+
+    def finish(self, conn: Conn) -> None:
+        """Close once the pending output is sent, reading (and dropping) what the client still sends."""
+        conn.state = LINGER
+        if conn.out:
+            conn.deadline = self.now + self.stall_timeout
+            self.epoll.modify(conn.fd, EPOLLOUT)
+            return
+        self._shut(conn)
+
+    def _shut(self, conn: Conn) -> None:
+        # Closing with unread input makes the kernel send RST, which can destroy the response
+        # before the client reads it (RFC 9112 §9.6): half-close, then drain for a moment.
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.close(conn)
+            return
+        conn.state = LINGER
+        conn.deadline = self.now + LINGER_TIME
+        self.epoll.modify(conn.fd, EPOLLIN)
+
+    def _expire(self, conn: Conn) -> None:
+        if conn.state == READING and not self.stopping:
+            self.log.debug("Request from %s timed out", conn.peer)
+        self.close(conn)
+
+    def close(self, conn: Conn) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        self.conns.pop(conn.fd, None)
+        try:
+            self.epoll.unregister(conn.fd)
+        except (OSError, ValueError):
+            pass
+        conn.sock.close()
+        if not self.listening and not self.stopping and len(self.conns) < self.max_conns:
+            self._listen(True)

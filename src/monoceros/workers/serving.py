@@ -1,0 +1,120 @@
+"""Running the application for one parsed request: the glue between the engine and the WSGI layer.
+
+``RequestRunner`` is built once per worker from the settings. It makes each connection's parser and
+environ builder (trust decisions are taken once per connection, not per request) and runs a request:
+environ, hooks, the app through ``monoceros.wsgi.run_app``, request accounting. It returns whether
+the connection may carry another request; the engine does all the I/O around it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from monoceros import SERVER_SOFTWARE
+from monoceros.http import ProtocolError, Request, RequestParser, ResponseWriter, error_response
+from monoceros.wsgi import EnvironBuilder, IPTrust, input_for, run_app
+from monoceros.wsgi.environ import ConnectionEnviron
+from monoceros.wsgi.types import BodySource
+
+if TYPE_CHECKING:
+    from monoceros.sockets import Listener
+    from monoceros.workers.base import Worker
+    from monoceros.workers.connection import Conn
+
+SERVER_HEADER = b"monoceros"
+
+
+class RequestRunner:
+    """Per-worker request settings and the code that serves one request."""
+
+    def __init__(self, worker: Worker, multithread: bool) -> None:
+        cfg = worker.cfg
+        self.worker = worker
+        self.log = worker.log
+        self.app: Any = worker.wsgi
+        self.forwarded_trust = IPTrust(cfg.forwarded_allow_ips)
+        self.proxy_trust = IPTrust(cfg.proxy_allow_ips)
+        self.proxy_protocol: str = cfg.proxy_protocol
+        self.parser_args: dict[str, Any] = {
+            "limit_request_line": cfg.limit_request_line,
+            "limit_request_fields": cfg.limit_request_fields,
+            "limit_request_field_size": cfg.limit_request_field_size,
+            "permit_unconventional_http_method": cfg.permit_unconventional_http_method,
+            "permit_unconventional_http_version": cfg.permit_unconventional_http_version,
+            "casefold_http_method": cfg.casefold_http_method,
+            "strip_header_spaces": cfg.strip_header_spaces,
+            "permit_obsolete_folding": cfg.permit_obsolete_folding,
+            "header_map": cfg.header_map,
+            "forwarder_headers": frozenset(h.strip().upper() for h in cfg.forwarder_headers),
+            "proxy_protocol": self.proxy_protocol,
+        }
+        self.environ = EnvironBuilder(
+            SERVER_SOFTWARE,
+            multithread=multithread,
+            multiprocess=cfg.workers > 1,
+            script_name_env=os.environ.get("SCRIPT_NAME", ""),
+            secure_scheme_headers=cfg.secure_scheme_headers,
+            forwarder_headers=cfg.forwarder_headers,
+        )
+        self.url_scheme = "https" if cfg.is_ssl else "http"
+        self.sendfile: bool = cfg.sendfile
+        # Hooks left at their defaults are skipped: the default pre_request only logs at debug level.
+        self.pre_request = None if cfg.is_default("pre_request") else cfg.pre_request
+        self.post_request = None if cfg.is_default("post_request") else cfg.post_request
+        self.debug = self.log.loglevel_is_debug() if hasattr(self.log, "loglevel_is_debug") else False
+        self._socknames: dict[int, object] = {}
+
+    # -- per connection -------------------------------------------------------------------------
+
+    def new_parser(self, peer: object) -> RequestParser:
+        return RequestParser(
+            peer_trusted=self.forwarded_trust.allows(peer),
+            proxy_trusted=self.proxy_protocol != "off" and self.proxy_trust.allows(peer),
+            **self.parser_args,
+        )
+
+    def connection_environ(self, peer: object, listener: Listener) -> ConnectionEnviron:
+        fd = listener.fileno()
+        sockname = self._socknames.get(fd)
+        if sockname is None:
+            sockname = self._socknames[fd] = listener.getsockname()
+        return self.environ.connection(
+            peer,  # type: ignore[arg-type]
+            sockname,  # type: ignore[arg-type]
+            self.url_scheme,
+            self.forwarded_trust.allows(peer),
+        )
+
+    # -- per request ----------------------------------------------------------------------------
+
+    def run(self, conn: Conn, request: Request, body: BodySource | None) -> bool:
+        """Serve ``request`` on ``conn``; True when the connection may be kept alive."""
+        worker = self.worker
+        source: BodySource = conn if body is None else body
+        try:
+            environ = conn.env.build(request, input_for(request, source), conn.parser.proxy_info, conn.sock)
+        except ProtocolError as exc:
+            conn.write(error_response(exc.status, exc.reason))
+            return False
+        writer = ResponseWriter(request.method, request.version, request.keep_alive, SERVER_HEADER)
+        if self.pre_request is not None:
+            self.pre_request(worker, request)
+        elif self.debug:
+            self.log.debug("%s %s", request.method, request.path)
+        info = None
+        try:
+            info = run_app(self.app, environ, request, writer, conn, self.log)
+        except OSError:
+            return False  # the client is gone; run_app already closed the app's iterable
+        finally:
+            worker.count_request()
+            if self.post_request is not None:
+                self._post_request(request, environ, info)
+        return info.keep_alive
+
+    def _post_request(self, request: Request, environ: dict[str, Any], info: object) -> None:
+        try:
+            self.post_request(self.worker, request, environ, info)  # type: ignore[misc]
+        except Exception:
+            self.log.exception("Exception in post_request hook")
