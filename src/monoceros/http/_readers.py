@@ -13,6 +13,7 @@ from ._errors import (
     ChunkMissingTerminator,
     InvalidChunkExtension,
     InvalidChunkSize,
+    InvalidHeader,
     LimitRequestHeaders,
     NoMoreData,
 )
@@ -59,7 +60,7 @@ class ContentLengthReader:
 class ChunkedReader:
     """RFC 9112 §7.1: chunk-size [ chunk-ext ] CRLF chunk-data CRLF ... last-chunk trailer-section CRLF."""
 
-    __slots__ = ("_rules", "_policy", "_remaining", "_state", "_scanned")
+    __slots__ = ("_rules", "_policy", "_remaining", "_state", "_scanned", "_checked", "_fields")
 
     def __init__(self, rules: FieldRules, policy: HeaderPolicy) -> None:
         self._rules = rules
@@ -67,6 +68,8 @@ class ChunkedReader:
         self._remaining = 0
         self._state = self._size_line
         self._scanned = 0  # how far the current line/section has been searched for its terminator
+        self._checked = 0  # complete trailer lines were validated up to here
+        self._fields = 0
 
     def read(self, buf: bytearray, eof: bool) -> ReadResult:
         while True:
@@ -153,16 +156,22 @@ class ChunkedReader:
         return EndOfMessage(build_trailers(pairs, self._policy))
 
     def _check_partial_trailers(self, buf: bytearray, eof: bool) -> None:
+        """Check the complete trailer lines as they arrive, and the length of the last one."""
         if eof:
             raise ChunkMissingTerminator("connection closed before the end of the chunked body")
         rules = self._rules
-        if len(buf) > rules.max_fields * (rules.max_field_size + 2) + 2:
-            raise LimitRequestHeaders("trailer section too large")
-        start = self._scanned
-        lines = bytes(buf[start:]).decode("latin-1").split("\r\n")
-        for line in lines:
-            check_bare_lf(line.rstrip("\r"))
-        if max(map(len, lines)) + 1 > rules.max_field_size:
+        last = buf.rfind(b"\r\n", self._checked)
+        if last >= self._checked:
+            for line in bytes(buf[self._checked : last]).decode("latin-1").split("\r\n"):
+                check_bare_lf(line)
+                self._fields += line[:1] not in (" ", "\t")
+                if len(line) + 2 > rules.max_field_size or self._fields > rules.max_fields:
+                    raise LimitRequestHeaders("trailer section over the header limits")
+            self._checked = last + 2
+        tail = bytes(buf[self._checked :])
+        if b"\n" in tail:
+            raise InvalidHeader("bare LF in a trailer line")
+        if len(tail) - tail.endswith(b"\r") + 2 > rules.max_field_size:
             raise LimitRequestHeaders(f"trailer field line longer than {rules.max_field_size} bytes")
         self._scanned = max(0, len(buf) - 3)
 
