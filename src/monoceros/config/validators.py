@@ -120,7 +120,8 @@ def choice(*allowed: str, aliases: dict[str, str] | None = None) -> Callable[[ob
     mapping = {a: a for a in allowed} | (aliases or {})
 
     def validate(value: object) -> str:
-        text = to_str(value).lower()
+        # Booleans count through the aliases: Gunicorn 23 config files say `proxy_protocol = True`.
+        text = str(value).lower() if isinstance(value, bool) else to_str(value).lower()
         if text not in mapping:
             raise InvalidValue("is not one of: " + ", ".join(allowed))
         return mapping[text]
