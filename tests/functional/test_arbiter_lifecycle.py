@@ -1,0 +1,115 @@
+"""Worker lifecycle under the master: heartbeat timeout, boot failures, graceful stop, max_requests, HUP."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from harness import Response, Server, pid_alive, wait_for
+
+FAST = ["--graceful-timeout", "3"]
+
+
+def test_hung_worker_is_aborted_then_replaced(server_factory: Callable[..., Server]) -> None:
+    server = server_factory([*FAST, "--timeout", "2", "--workers", "2"])
+    server.wait_workers(2)
+    results: list[Response | None] = []
+    hung = threading.Thread(target=lambda: results.append(server.try_request("/sleep?30", timeout=20)))
+    hung.start()
+    server.wait_log("WORKER TIMEOUT (pid:", timeout=10)
+    line = next(ln for ln in server.log.splitlines() if "WORKER TIMEOUT (pid:" in ln)
+    victim = int(line.split("WORKER TIMEOUT (pid:")[1].split(")")[0])
+    # the other worker keeps serving while one is stuck
+    assert all(server.request().worker_pid != victim for _ in range(3))
+    wait_for(lambda: not pid_alive(victim), 10, "the hung worker to go away")
+    server.wait_workers(2)
+    hung.join(20)
+    assert victim not in server.workers()
+
+
+def test_import_error_stops_the_server_with_3(server_factory: Callable[..., Server], tmp_path: Path) -> None:
+    (tmp_path / "badimport.py").write_text("import module_that_does_not_exist\n")
+    started = time.monotonic()
+    server = server_factory([*FAST, "--workers", "2"], app="badimport:app", ready=False)
+    assert server.wait(10) == 3
+    assert time.monotonic() - started < 8
+    log = server.log
+    assert "Reason: Worker failed to boot." in log
+    assert log.count("Booting worker with pid") <= 2  # no boot loop
+    assert "No module named 'module_that_does_not_exist'" in log
+
+
+def test_app_not_found_stops_the_server_with_4(server_factory: Callable[..., Server], tmp_path: Path) -> None:
+    (tmp_path / "noattr.py").write_text("x = 1\n")
+    server = server_factory([*FAST, "--workers", "1"], app="noattr:app", ready=False)
+    assert server.wait(10) == 4
+    log = server.log
+    assert "Reason: App failed to load." in log
+    assert log.count("Failed to find attribute 'app' in 'noattr'.") == 1
+    assert log.count("Booting worker with pid") == 1
+
+
+def test_preload_failure_exits_from_the_master(server_factory: Callable[..., Server], tmp_path: Path) -> None:
+    (tmp_path / "noattr.py").write_text("x = 1\n")
+    (tmp_path / "badimport.py").write_text("import module_that_does_not_exist\n")
+    bad_attr = server_factory([*FAST, "--preload"], app="noattr:app", ready=False)
+    bad_import = server_factory([*FAST, "--preload"], app="badimport:app", ready=False)
+    assert bad_attr.wait(10) == 4
+    assert bad_import.wait(10) == 3
+    assert "Traceback" in bad_attr.log
+    assert bad_import.log.count("ModuleNotFoundError") == 1
+    assert "Booting worker" not in bad_attr.log + bad_import.log
+
+
+def test_term_waits_for_the_request_in_flight(server_factory: Callable[..., Server]) -> None:
+    server = server_factory(["--graceful-timeout", "10", "--timeout", "30", "--workers", "1"])
+    (worker,) = server.wait_workers(1)
+    results: list[Response | None] = []
+    slow = threading.Thread(target=lambda: results.append(server.try_request("/sleep?1.5", timeout=10)))
+    slow.start()
+    time.sleep(0.3)  # let the worker pick the request up; the assertion below does not depend on it
+    server.send(signal.SIGTERM)
+    slow.join(10)
+    assert results and results[0] is not None and results[0].status == 200
+    assert results[0].worker_pid == worker
+    assert server.wait(10) == 0
+
+
+def test_graceful_timeout_escalates_to_sigkill(server_factory: Callable[..., Server]) -> None:
+    server = server_factory(["--graceful-timeout", "1", "--timeout", "30", "--workers", "1"])
+    (worker,) = server.wait_workers(1)
+    threading.Thread(target=lambda: server.try_request("/sleep?20", timeout=20), daemon=True).start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert server.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - started < 5
+    assert not pid_alive(worker)
+
+
+def test_max_requests_recycles_workers(server_factory: Callable[..., Server]) -> None:
+    server = server_factory([*FAST, "--workers", "1", "--max-requests", "3"])
+    (first,) = server.wait_workers(1)
+    # start_server's readiness probe was the first worker's first request
+    pids = [server.request().worker_pid for _ in range(6)]
+    assert pids[:2] == [first] * 2
+    assert pids[2] != first and pids[2:5] == [pids[2]] * 3
+    assert pids[5] not in (first, pids[2])
+    assert server.log.count("Autorestarting worker after current request.") == 2
+
+
+def test_hup_applies_the_new_worker_count(server_factory: Callable[..., Server], tmp_path: Path) -> None:
+    conf = tmp_path / "monoceros.conf.py"
+    conf.write_text("workers = 2\nraw_env = ['MASTER_TEST=one']\n")
+    server = server_factory([*FAST, "-c", str(conf)])
+    old = server.wait_workers(2)
+    assert server.request("/env?MASTER_TEST").body == b"one"
+    conf.write_text("workers = 3\nraw_env = ['MASTER_TEST=two']\n")
+    server.send(signal.SIGHUP)
+    server.wait_log("Hang up: Master")
+    new = wait_for(lambda: (w := server.workers()) and len(w) == 3 and not set(w) & set(old) and w)
+    assert len(new) == 3  # type: ignore[arg-type]
+    assert server.request("/env?MASTER_TEST").body == b"two"
+    assert server.stop() == 0
