@@ -27,7 +27,7 @@ LOGGERS = {"simple": DEFAULT_LOGGER, "gunicorn.glogging.Logger": DEFAULT_LOGGER}
 
 def worker_class(uri: str | type[Any], threads: int) -> type[Any]:
     if isinstance(uri, str):
-        if uri in UNAVAILABLE_WORKERS or uri.startswith("gunicorn.workers."):
+        if uri in UNAVAILABLE_WORKERS or (uri.startswith("gunicorn.workers.") and uri not in WORKERS):
             raise ConfigError(
                 f"worker_class: {uri!r} is not available in Monoceros yet; use sync, gthread or a dotted path"
             )

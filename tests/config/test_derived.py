@@ -1,0 +1,144 @@
+"""Gunicorn's derived properties on Config, the default hooks, and `unimplemented_in_use()`."""
+
+from __future__ import annotations
+
+import importlib.util
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from monoceros.config import Config, ConfigError
+from monoceros.config.bindaddr import parse_address
+
+
+def _cfg(**values: object) -> Config:
+    cfg = Config({})
+    for name, value in values.items():
+        cfg.set(name, value)
+    return cfg
+
+
+@pytest.mark.parametrize(
+    ("bind", "address"),
+    [
+        ("127.0.0.1:8000", ("127.0.0.1", 8000)),
+        ("LOCALHOST", ("localhost", 8000)),
+        ("", ("0.0.0.0", 8000)),
+        (":9000", ("", 9000)),
+        ("tcp://10.1.2.3:81", ("10.1.2.3", 81)),
+        ("[::1]:8080", ("::1", 8080)),
+        ("[::]", ("::", 8000)),
+        ("unix:/run/app.sock", "/run/app.sock"),
+        ("unix:///run/app.sock", "/run/app.sock"),
+        ("fd://3", 3),
+    ],
+)
+def test_address_forms(bind: str, address: object) -> None:
+    assert parse_address(bind) == address
+    assert _cfg(bind=[bind]).address == [address]
+
+
+class FakeWorker:
+    setup_calls = 0
+
+    @classmethod
+    def setup(cls) -> None:
+        cls.setup_calls += 1
+
+
+def test_worker_class_str() -> None:
+    assert _cfg().worker_class_str == "sync"
+    assert _cfg(threads=4).worker_class_str == "gthread"
+    assert _cfg(worker_class="gthread").worker_class_str == "gthread"
+    assert _cfg(worker_class=FakeWorker).worker_class_str == "FakeWorker"
+
+
+def test_worker_class_dotted_path_is_imported_lazily_and_set_up() -> None:
+    cfg = _cfg(worker_class=f"{__name__}.FakeWorker")
+    before = FakeWorker.setup_calls
+    assert cfg.worker_class is FakeWorker
+    assert FakeWorker.setup_calls == before + 1
+
+
+@pytest.mark.parametrize("name", ["gevent", "eventlet", "tornado", "gevent_pywsgi", "asgi"])
+def test_gunicorn_worker_names_not_available_yet(name: str) -> None:
+    with pytest.raises(ConfigError, match=f"worker_class: '{name}' is not available in Monoceros yet"):
+        _ = _cfg(worker_class=name).worker_class
+
+
+def test_worker_class_bad_dotted_path() -> None:
+    with pytest.raises(ConfigError, match=r"worker_class: 'no_such_pkg\.Worker' cannot be imported"):
+        _ = _cfg(worker_class="no_such_pkg.Worker").worker_class
+
+
+def _have(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+@pytest.mark.skipif(not _have("monoceros.workers.sync"), reason="monoceros.workers.sync is not there yet")
+def test_sync_resolves_to_monoceros_sync_worker() -> None:
+    assert _cfg().worker_class.__module__ == "monoceros.workers.sync"
+    assert _cfg(worker_class="gunicorn.workers.sync.SyncWorker").worker_class.__name__ == "SyncWorker"
+
+
+@pytest.mark.skipif(
+    not _have("monoceros.workers.gthread"), reason="monoceros.workers.gthread is not there yet"
+)
+def test_sync_with_threads_resolves_to_monoceros_thread_worker() -> None:
+    assert _cfg(threads=2).worker_class.__module__ == "monoceros.workers.gthread"
+    assert _cfg(worker_class="gthread").worker_class.__name__ == "ThreadWorker"
+
+
+@pytest.mark.skipif(not _have("monoceros.glogging"), reason="monoceros.glogging is not there yet")
+@pytest.mark.parametrize("name", ["monoceros.glogging.Logger", "simple", "gunicorn.glogging.Logger"])
+def test_logger_class_defaults_to_monoceros_logger(name: str) -> None:
+    cls = _cfg(logger_class=name).logger_class
+    assert (cls.__module__, cls.__name__) == ("monoceros.glogging", "Logger")
+
+
+def test_uid_gid_env_is_ssl_proc_name() -> None:
+    cfg = _cfg(user="0", group=0, raw_env=["A=1", "B=x=y"], certfile="/c.pem", default_proc_name="app:x")
+    assert (cfg.uid, cfg.gid) == (0, 0)
+    assert cfg.env == {"A": "1", "B": "x=y"}
+    assert cfg.is_ssl is True
+    assert _cfg().is_ssl is False
+    assert cfg.proc_name == "app:x"
+    assert _cfg(proc_name="web").proc_name == "web"
+
+
+def test_trusted_networks() -> None:
+    cfg = _cfg(forwarded_allow_ips="10.0.0.0/8, 2001:db8::/32,*", proxy_allow_ips="192.168.0.1")
+    assert [str(n) for n in cfg.forwarded_allow_networks()] == ["10.0.0.0/8", "2001:db8::/32"]
+    assert "*" in cfg.forwarded_allow_ips
+    assert [str(n) for n in cfg.proxy_allow_networks()] == ["192.168.0.1/32"]
+
+
+def test_default_pre_request_logs_method_and_path_at_debug() -> None:
+    logged: list[tuple[Any, ...]] = []
+    worker = SimpleNamespace(log=SimpleNamespace(debug=lambda *args: logged.append(args)))
+    Config({}).pre_request(worker, SimpleNamespace(method="GET", path="/x"))
+    assert logged == [("%s %s", "GET", "/x")]
+
+
+def test_other_default_hooks_do_nothing() -> None:
+    cfg = Config({})
+    assert cfg.worker_int(object()) is None
+    assert cfg.worker_abort(object()) is None
+    assert cfg.nworkers_changed(object(), 2, None) is None
+    assert cfg.post_request(object(), object(), {}, object()) is None
+    assert cfg.ssl_context(cfg, lambda: "ctx") == "ctx"
+
+
+def test_unimplemented_in_use_lists_only_changed_unimplemented_settings() -> None:
+    assert Config({}).unimplemented_in_use() == []
+    cfg = _cfg(statsd_host="localhost:8125", workers=4, reload=True, accesslog="-")
+    assert cfg.unimplemented_in_use() == ["reload", "accesslog", "statsd_host"]
+    assert _cfg(statsd_host=None).unimplemented_in_use() == []
+
+
+def test_env_derived_control_socket_default_is_not_reported_as_in_use(tmp_path: object) -> None:
+    assert Config({"XDG_RUNTIME_DIR": str(tmp_path), "HOME": "/home/x"}).unimplemented_in_use() == []
