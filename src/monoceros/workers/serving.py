@@ -59,6 +59,7 @@ class RequestRunner:
         )
         self.url_scheme = "https" if cfg.is_ssl else "http"
         self.sendfile: bool = cfg.sendfile
+        self.keepalive = cfg.keepalive > 0
         # Hooks left at their defaults are skipped: the default pre_request only logs at debug level.
         self.pre_request = None if cfg.is_default("pre_request") else cfg.pre_request
         self.post_request = None if cfg.is_default("post_request") else cfg.post_request
@@ -97,7 +98,12 @@ class RequestRunner:
         except ProtocolError as exc:
             conn.write(error_response(exc.status, exc.reason))
             return False
-        writer = ResponseWriter(request.method, request.version, request.keep_alive, SERVER_HEADER)
+        # Decided before the head goes out, so the client is told (Connection: close) when this
+        # is the last request: keep-alive off, the worker stopping, or max_requests reached.
+        keep_alive = (
+            request.keep_alive and self.keepalive and worker.alive and worker.nr + 1 < worker.max_requests
+        )
+        writer = ResponseWriter(request.method, request.version, keep_alive, SERVER_HEADER)
         if self.pre_request is not None:
             self.pre_request(worker, request)
         elif self.debug:

@@ -1,0 +1,96 @@
+"""Applications the serving tests run in a real worker (importable from the server's PYTHONPATH)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from wsgiref.validate import validator
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+
+BIG = b"x" * (4 << 20)
+
+
+def _text(start_response: StartResponse, body: bytes, status: str = "200 OK") -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _echo(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    # read(n) with an argument: wsgiref's validator allows no other form
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 1 << 30))
+    return _text(start_response, body)
+
+
+def _lines(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    stream = environ["wsgi.input"]
+    lines = [stream.readline()]
+    lines += list(stream)
+    return _text(start_response, b"|".join(lines))
+
+
+def _stream(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    for i in range(5):
+        yield b"part%d;" % i
+
+
+def _write(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"written;")
+    return [b"returned"]
+
+
+def _file(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    handle = tempfile.TemporaryFile()
+    handle.write(b"0123456789" * 10000)
+    handle.seek(0)
+    start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", "100000")])
+    wrapper: Iterable[bytes] = environ["wsgi.file_wrapper"](handle, 8192)
+    return wrapper
+
+
+def _environ(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    keys = (
+        "REQUEST_METHOD",
+        "PATH_INFO",
+        "QUERY_STRING",
+        "SERVER_PROTOCOL",
+        "HTTP_X_TEST",
+        "wsgi.url_scheme",
+    )
+    body = "\n".join(f"{key}={environ.get(key)}" for key in keys).encode()
+    return _text(start_response, body)
+
+
+def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    path = environ["PATH_INFO"]
+    query = environ.get("QUERY_STRING", "")
+    if path == "/echo":
+        return _echo(environ, start_response)
+    if path == "/lines":
+        return _lines(environ, start_response)
+    if path == "/stream":
+        return _stream(environ, start_response)
+    if path == "/write":
+        return _write(environ, start_response)
+    if path == "/file":
+        return _file(environ, start_response)
+    if path == "/environ":
+        return _environ(environ, start_response)
+    if path == "/big":
+        return _text(start_response, BIG)
+    if path == "/sleep":
+        time.sleep(float(query or "1"))
+    if path == "/error":
+        raise RuntimeError("the application failed on purpose")
+    if path == "/noread":
+        return _text(start_response, b"ignored the body")
+    return _text(start_response, b"pid=%d" % os.getpid())
+
+
+validated = validator(app)
