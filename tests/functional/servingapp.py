@@ -46,7 +46,7 @@ def _write(environ: Environ, start_response: StartResponse) -> list[bytes]:
 
 
 def _file(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-    handle = tempfile.TemporaryFile()
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - the file wrapper's close() closes it
     handle.write(b"0123456789" * 10000)
     handle.seek(0)
     start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", "100000")])
