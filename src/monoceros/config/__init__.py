@@ -8,5 +8,6 @@ from __future__ import annotations
 
 from monoceros.config.core import Config
 from monoceros.config.errors import ConfigError, ConfigFileError, UsageError
+from monoceros.config.loader import LoadedConfig, load_config
 
-__all__ = ["Config", "ConfigError", "ConfigFileError", "UsageError"]
+__all__ = ["Config", "ConfigError", "ConfigFileError", "LoadedConfig", "UsageError", "load_config"]
