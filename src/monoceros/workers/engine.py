@@ -68,7 +68,9 @@ class Engine:
         self.keepalive = float(cfg.keepalive)
         # A request (head and body) must arrive within this; `timeout` is Gunicorn's per-request bound.
         self.request_timeout = float(cfg.timeout) if cfg.timeout > 0 else 30.0
-        self.stall_timeout = self.request_timeout
+        # A writer blocked on a client that stopped reading gives up before the master's
+        # heartbeat check would kill the whole worker for it.
+        self.stall_timeout = max(1.0, 0.8 * cfg.timeout) if cfg.timeout > 0 else 30.0
         self.max_conns = max(1, int(cfg.worker_connections))
         self.accept_batch = 1 if cfg.workers > 1 else 16
         self.listening = False

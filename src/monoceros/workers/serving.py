@@ -9,6 +9,8 @@ the connection may carry another request; the engine does all the I/O around it.
 from __future__ import annotations
 
 import os
+import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from monoceros import SERVER_SOFTWARE
@@ -65,6 +67,9 @@ class RequestRunner:
         self.post_request = None if cfg.is_default("post_request") else cfg.post_request
         self.debug = self.log.loglevel_is_debug() if hasattr(self.log, "loglevel_is_debug") else False
         self._socknames: dict[int, object] = {}
+        # Access logging costs a clock read and a call per request: only when it is configured.
+        wants_access = getattr(self.log, "wants_access", None)
+        self.log_access = bool(wants_access()) if callable(wants_access) else False
 
     # -- per connection -------------------------------------------------------------------------
 
@@ -109,6 +114,7 @@ class RequestRunner:
         elif self.debug:
             self.log.debug("%s %s", request.method, request.path)
         info = None
+        started = time.perf_counter() if self.log_access else 0.0
         try:
             info = run_app(self.app, environ, request, writer, conn, self.log)
         except OSError:
@@ -117,6 +123,8 @@ class RequestRunner:
             worker.count_request()
             if self.post_request is not None:
                 self._post_request(request, environ, info)
+        if self.log_access:
+            self.log.access(info, request, environ, timedelta(seconds=time.perf_counter() - started))
         return info.keep_alive
 
     def _post_request(self, request: Request, environ: dict[str, Any], info: object) -> None:
