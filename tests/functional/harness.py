@@ -125,8 +125,9 @@ class Server:
             target: object = self.address[5:]
         else:
             host, port = self.address.rsplit(":", 1)
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            target = (host, int(port))
+            family = socket.AF_INET6 if host.startswith("[") else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            target = (host.strip("[]"), int(port))
         sock.settimeout(timeout)
         try:
             sock.connect(target)  # type: ignore[arg-type]
@@ -206,13 +207,14 @@ def start_server(
 ) -> Server:
     """Start `python -m monoceros <args> <app>` in `workdir` (where `masterapp.py` is written).
 
-    Bound to a Unix socket in a short temp dir (or a free TCP port with `tcp=True`). With `ready`,
-    returns once a request was answered.
+    Bound to a Unix socket in a short temp dir (or a free TCP port with `tcp=True`) unless `args`
+    bind an address themselves. With `ready`, returns once a request was answered.
     """
     (workdir / "masterapp.py").write_text(APP_SOURCE)
-    address = _pick_address(tcp)
+    given = _given_bind(args)
+    address = given or _pick_address(tcp)
     argv = [sys.executable, "-m", "monoceros"]
-    if bind:
+    if bind and not given:
         argv += ["--bind", address]
     if worker_class:
         argv += ["--worker-class", worker_class]
@@ -240,6 +242,17 @@ def _answers(server: Server) -> bool:
     if server.proc.poll() is not None:
         raise AssertionError(f"the master exited with {server.proc.returncode}:\n{server.log}")
     return server.try_request(timeout=2.0) is not None
+
+
+def _given_bind(args: Sequence[str]) -> str | None:
+    """The first address the caller bound itself (`-b`/`--bind`), which the probe then uses."""
+    for flag, value in zip(args, args[1:], strict=False):
+        if flag in ("-b", "--bind"):
+            return value
+    for arg in args:
+        if arg.startswith("--bind="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def _pick_address(tcp: bool) -> str:
