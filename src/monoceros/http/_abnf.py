@@ -28,7 +28,7 @@ _CONVENTIONAL_METHOD: Final = r"[-!$%&'*+.^_`|~0-9A-Z]{3,20}"
 _TARGET: Final = r"[^\x00-\x20\x7f]+"
 
 # RFC 9112 §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT ; HTTP-name = %s"HTTP"
-_VERSION: Final = r"HTTP/([0-9])\.([0-9])"
+_VERSION: Final = r"HTTP/([0-9]\.[0-9])"
 
 # RFC 9112 §3: request-line = method SP request-target SP HTTP-version (exactly one SP each: §3 allows
 # other whitespace only as a leniency we do not take).

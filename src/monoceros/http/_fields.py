@@ -1,7 +1,7 @@
 """Field lines: split a header (or trailer) section into (name, value) pairs and enforce the size limits.
 
 The fast path is one ``findall`` over the whole section: it yields one match per line exactly when every line
-is a valid field line, which the caller confirms by comparing the match count with the LF count. Anything else
+is a valid field line, which is confirmed by comparing the match count with the LF count. Anything else
 (obs-fold, spaces before the colon, a bad line) goes through ``split_slowly``, which walks the lines in order
 and raises the error a line-by-line reading meets first, so the error does not depend on how bytes arrived.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ._abnf import FIELD_LINES, FIELD_VALUE_RE, TOKEN_RE
+from ._abnf import FIELD_LINES_BYTES, FIELD_VALUE_RE, TOKEN_RE
 from ._errors import InvalidHeader, InvalidHeaderName, LimitRequestHeaders, ObsoleteFolding
 
 
@@ -23,22 +23,23 @@ class FieldRules(NamedTuple):
     permit_folding: bool  # permit_obsolete_folding: continuation lines are joined with one SP
 
 
-def split_fields(text: str, start: int, rules: FieldRules) -> list[tuple[str, str]] | None:
-    """The (name, value) pairs of ``text[start:]`` (each line ends with CRLF), or None if a line is not plain.
-
-    None means: use ``split_slowly``, which either accepts the section under the leniencies or raises.
-    """
-    pairs: list[tuple[str, str]] = FIELD_LINES.findall(text, start)
-    if len(pairs) != text.count("\n", start):
-        return None
+def split_fields(head: bytes, start: int, rules: FieldRules) -> list[tuple[bytes, bytes]]:
+    """The (name, value) pairs of ``head[start:]``, where every line ends with CRLF."""
+    pairs: list[tuple[bytes, bytes]] = FIELD_LINES_BYTES.findall(head, start)
+    if len(pairs) != head.count(b"\n", start):
+        text = head.decode("latin-1")
+        return [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in split_slowly(text, start, rules)
+        ]
     if len(pairs) > rules.max_fields:
         raise LimitRequestHeaders(f"too many header fields (more than {rules.max_fields})")
-    if len(text) - start > rules.max_field_size:
-        check_line_sizes(text[start:].split("\r\n"), rules.max_field_size)
+    if len(head) - start > rules.max_field_size:
+        check_line_sizes(head[start:].split(b"\r\n"), rules.max_field_size)
     return pairs
 
 
-def check_line_sizes(lines: list[str], limit: int) -> None:
+def check_line_sizes(lines: list[bytes], limit: int) -> None:
     """Raise if one line plus its CRLF is longer than ``limit``."""
     if max(map(len, lines)) + 2 > limit:
         raise LimitRequestHeaders(f"header field line longer than {limit} bytes")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._abnf import FIELD_LINES, FIELD_LINES_BYTES
+from ._abnf import FIELD_LINES
 from ._errors import (
     InvalidHeader,
     InvalidRequestLine,
@@ -24,13 +24,13 @@ from ._errors import (
     RemoteProtocolError,
 )
 from ._events import NEED_DATA, PAUSED, ConnectionClosed, EndOfMessage, Event, ProxyInfo, Request, Sentinel
-from ._fields import FieldRules, check_bare_lf, parse_field_line, split_fields, split_slowly
+from ._fields import FieldRules, check_bare_lf, parse_field_line, split_fields
 from ._proxy import read_proxy_header
 from ._readers import ChunkedReader, ContentLengthReader
 from ._request_line import RequestLine, RequestLineRules, parse_request_line
 from ._semantics import HeaderPolicy, build_request
 
-_PROXY, _HEAD, _BODY, _DONE, _CLOSED, _ERROR = range(6)
+_PROXY, _HEAD, _BODY, _NO_BODY, _DONE, _CLOSED, _ERROR = range(7)
 
 # Gunicorn's limits: the request line is capped at 8190; its "0 = unlimited" gets a 1 MiB safety cap (the
 # value Gunicorn's own C parser uses); 0 or more than 32768 fields means 32768; a field size of 0 means 8190.
@@ -38,6 +38,7 @@ MAX_REQUEST_LINE = 8190
 UNLIMITED_REQUEST_LINE = 1024 * 1024
 MAX_FIELDS = 32768
 DEFAULT_FIELD_SIZE = 8190
+DEFAULT_FORWARDERS = frozenset({"SCRIPT_NAME", "PATH_INFO"})
 
 
 def _line_limit(limit: int) -> int:
@@ -60,7 +61,7 @@ class RequestParser:
         strip_header_spaces: bool = False,
         permit_obsolete_folding: bool = False,
         header_map: str = "drop",
-        forwarder_headers: Iterable[str] = frozenset({"SCRIPT_NAME", "PATH_INFO"}),
+        forwarder_headers: Iterable[str] = DEFAULT_FORWARDERS,
         peer_trusted: bool = False,
         proxy_protocol: str = "off",
         proxy_trusted: bool = False,
@@ -78,7 +79,11 @@ class RequestParser:
             strip_header_spaces,
             permit_obsolete_folding,
         )
-        forwarders = frozenset(name.upper() for name in forwarder_headers)
+        forwarders = (
+            DEFAULT_FORWARDERS
+            if forwarder_headers is DEFAULT_FORWARDERS
+            else frozenset(name.upper() for name in forwarder_headers)
+        )
         self._policy = HeaderPolicy(header_map, forwarders, peer_trusted, require_host)
         self._line_rules = RequestLineRules(
             permit_unconventional_http_method, permit_unconventional_http_version, casefold_http_method
@@ -88,7 +93,7 @@ class RequestParser:
         self._buf = bytearray()
         self._eof = False
         self._state = _HEAD if proxy_protocol == "off" else _PROXY
-        self._reader: ContentLengthReader | ChunkedReader = ContentLengthReader(0)
+        self._reader: ContentLengthReader | ChunkedReader | None = None
         self._error: RemoteProtocolError | None = None
         self._reset_head()
         self.proxy_info: ProxyInfo | None = None
@@ -124,6 +129,7 @@ class RequestParser:
         try:
             state = self._state
             if state == _BODY:
+                assert self._reader is not None
                 event = self._reader.read(self._buf, self._eof)
                 if type(event) is EndOfMessage:
                     self._state = _DONE
@@ -137,6 +143,9 @@ class RequestParser:
             raise
 
     def _other_state(self, state: int) -> Event | Sentinel:
+        if state == _NO_BODY:
+            self._state = _DONE
+            return EndOfMessage([])
         if state == _DONE:
             return PAUSED
         if state == _CLOSED:
@@ -162,12 +171,17 @@ class RequestParser:
         head = bytes(buf[: end + 2])
         del buf[: end + 4]
         request = self._parse_head(head)
-        self._reset_head()
-        self._state = _BODY
+        if self._line is not None:
+            self._reset_head()
+        self._scanned = 0
         if request.chunked:
             self._reader = ChunkedReader(self._rules, self._policy)
+        elif request.content_length:
+            self._reader = ContentLengthReader(request.content_length)
         else:
-            self._reader = ContentLengthReader(request.content_length or 0)
+            self._state = _NO_BODY
+            return request
+        self._state = _BODY
         return request
 
     def _incomplete_head(self) -> ConnectionClosed | Sentinel:
@@ -183,19 +197,11 @@ class RequestParser:
         return ConnectionClosed()
 
     def _parse_head(self, head: bytes) -> Request:
-        text = head.decode("latin-1")
-        line_end = text.find("\r\n")
+        line_end = head.find(b"\r\n")
         if line_end > self._limit_line:
             raise LimitRequestLine(f"request line is too large ({line_end} > {self._limit_line})")
-        line = self._line or parse_request_line(text[:line_end], self._line_rules)
-        start = line_end + 2
-        pairs = split_fields(text, start, self._rules)
-        if pairs is not None:
-            raw: list[tuple[bytes, bytes]] = FIELD_LINES_BYTES.findall(head, start)
-        else:
-            pairs = split_slowly(text, start, self._rules)
-            raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
-        return build_request(line, pairs, raw, self._policy)
+        line = self._line or parse_request_line(head[:line_end].decode("latin-1"), self._line_rules)
+        return build_request(line, split_fields(head, line_end + 2, self._rules), self._policy)
 
     def _check_partial_head(self) -> None:
         """Refuse an incomplete head now if its complete lines (or the length of the last one) are invalid."""

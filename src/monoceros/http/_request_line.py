@@ -40,6 +40,7 @@ class RequestLineRules(NamedTuple):
 
 _HTTP11 = (1, 1)
 _HTTP10 = (1, 0)
+_VERSIONS = {"1.1": _HTTP11, "1.0": _HTTP10}
 
 
 def parse_request_line(line: str, rules: RequestLineRules) -> RequestLine:
@@ -49,8 +50,8 @@ def parse_request_line(line: str, rules: RequestLineRules) -> RequestLine:
     if match is None:
         diagnose(line, rules)
         raise InvalidRequestLine(f"invalid request line {line[:64]!r}")  # diagnose() always raises first
-    method, target, major, minor = match.groups()
-    version = _version(int(major), int(minor), rules.permit_version)
+    method, target, number = match.groups()
+    version = _VERSIONS.get(number) or _version(int(number[0]), int(number[2]), rules.permit_version)
     if rules.casefold_method:
         method = method.upper()
     if target[0] == "/":

@@ -1,8 +1,8 @@
 """What a header section means: header_map policy, Host, body framing, keep-alive, Expect, trailer rules.
 
-One pass over the fields: names are upper-cased once, the few that matter here (RFC 9110 §5.3 singletons,
-framing, Connection, Expect) are looked up in a dict, and names with an underscore go through ``header_map``
-(they could alias a dash name once mapped to a WSGI ``HTTP_*`` key).
+Names are upper-cased once; the few fields that matter here (RFC 9110 §5.3 singletons, framing, Connection,
+Expect) are picked out and inspected; names with an underscore go through ``header_map`` (they could alias a
+dash name once mapped to a WSGI ``HTTP_*`` key).
 """
 
 from __future__ import annotations
@@ -22,15 +22,7 @@ class HeaderPolicy(NamedTuple):
     require_host: bool  # RFC 9112 §3.2: an HTTP/1.1 request without Host is refused
 
 
-_CL, _TE, _HOST, _CTYPE, _CONN, _EXPECT = range(6)
-_SPECIAL = {
-    "CONTENT-LENGTH": _CL,
-    "TRANSFER-ENCODING": _TE,
-    "HOST": _HOST,
-    "CONTENT-TYPE": _CTYPE,
-    "CONNECTION": _CONN,
-    "EXPECT": _EXPECT,
-}
+_SPECIAL = frozenset({"CONTENT-LENGTH", "TRANSFER-ENCODING", "HOST", "CONTENT-TYPE", "CONNECTION", "EXPECT"})
 
 # RFC 9110 §6.5.1: fields that control framing, routing, authentication or the connection must not come
 # from trailers. Gunicorn refuses the first six; the rest are refused here too (none occurs in its corpus).
@@ -40,66 +32,76 @@ FORBIDDEN_TRAILERS = frozenset(
 )
 
 
+def build_request(line: RequestLine, raw: list[tuple[bytes, bytes]], policy: HeaderPolicy) -> Request:
+    """The Request event for a valid request line and field lines (raw names and OWS-trimmed values).
+
+    Comprehensions do the per-field work; only the few special fields are looked at one by one.
+    """
+    # Names are tokens (ASCII), so the default codec decodes them; values are latin-1 (obs-text).
+    headers = [(name.upper().decode(), value.decode("latin-1")) for name, value in raw]
+    if [True for name, _ in headers if "_" in name]:
+        headers = [h for h in headers if "_" not in h[0] or _keep_underscored(h[0], policy)]
+    version = line.version
+    seen = _Seen(version)
+    for name, value in [h for h in headers if h[0] in _SPECIAL]:
+        seen.note(name, value)
+    if seen.hosts == 0 and policy.require_host and version >= (1, 1):
+        raise InvalidHeader("missing Host header in an HTTP/1.1 request")
+    chunked, length = _framing(seen, version) if seen.framing else (False, None)
+    keep_alive = _keep_alive(seen.connection, version) and line.method != "CONNECT"
+    return Request(*line, headers, raw, length, chunked, keep_alive, seen.expect_continue)
+
+
 class _Seen:
-    """What the special fields said, gathered during the single pass."""
+    """What the special fields said."""
 
-    __slots__ = ("content_length", "te", "hosts", "ctype", "connection", "expect_continue")
+    __slots__ = (
+        "version",
+        "content_length",
+        "te",
+        "hosts",
+        "ctype",
+        "connection",
+        "expect_continue",
+        "framing",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, version: tuple[int, int]) -> None:
+        self.version = version
         self.content_length: str | None = None
         self.te: list[str] = []
         self.hosts = 0
         self.ctype = False
         self.connection: list[str] = []
         self.expect_continue = False
+        self.framing = False
 
-
-def build_request(
-    line: RequestLine, pairs: list[tuple[str, str]], raw: list[tuple[bytes, bytes]], policy: HeaderPolicy
-) -> Request:
-    """The Request event for a valid request line and field pairs (original-case names)."""
-    seen = _Seen()
-    headers: list[tuple[str, str]] = []
-    version = line.version
-    for name, value in pairs:
-        name = name.upper()
-        kind = _SPECIAL.get(name)
-        if kind is not None:
-            _note(seen, kind, value, version)
-        elif "_" in name and not _keep_underscored(name, policy):
-            continue
-        headers.append((name, value))
-    if seen.hosts == 0 and policy.require_host and version >= (1, 1):
-        raise InvalidHeader("missing Host header in an HTTP/1.1 request")
-    chunked, length = _framing(seen, version)
-    keep_alive = _keep_alive(seen.connection, version) and line.method != "CONNECT"
-    return Request(*line, headers, raw, length, chunked, keep_alive, seen.expect_continue)
-
-
-def _note(seen: _Seen, kind: int, value: str, version: tuple[int, int]) -> None:
-    if kind == _CL:
-        if seen.content_length is not None:
-            raise InvalidHeader("more than one Content-Length header")
-        seen.content_length = value
-    elif kind == _TE:
-        seen.te.append(value)
-    elif kind == _HOST:
-        seen.hosts += 1
-        if seen.hosts > 1:
-            raise InvalidHeader("more than one Host header")
-        if not HOST_RE.fullmatch(value):
-            raise InvalidHeader(f"invalid Host header {value[:64]!r}")
-    elif kind == _CTYPE:
-        if seen.ctype:
-            raise InvalidHeader("more than one Content-Type header")
-        seen.ctype = True
-    elif kind == _CONN:
-        seen.connection.append(value)
-    elif value.lower() == "100-continue":
-        # RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored.
-        seen.expect_continue = version >= (1, 1)
-    else:
-        raise ExpectationFailed(f"unsupported expectation {value[:64]!r}")
+    def note(self, name: str, value: str) -> None:
+        if name == "HOST":
+            self.hosts += 1
+            if self.hosts > 1:
+                raise InvalidHeader("more than one Host header")
+            if not HOST_RE.fullmatch(value):
+                raise InvalidHeader(f"invalid Host header {value[:64]!r}")
+        elif name == "CONNECTION":
+            self.connection.append(value)
+        elif name == "CONTENT-LENGTH":
+            if self.content_length is not None:
+                raise InvalidHeader("more than one Content-Length header")
+            self.content_length = value
+            self.framing = True
+        elif name == "TRANSFER-ENCODING":
+            self.te.append(value)
+            self.framing = True
+        elif name == "CONTENT-TYPE":
+            if self.ctype:
+                raise InvalidHeader("more than one Content-Type header")
+            self.ctype = True
+        elif value.lower() == "100-continue":
+            # RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored.
+            self.expect_continue = self.version >= (1, 1)
+        else:
+            raise ExpectationFailed(f"unsupported expectation {value[:64]!r}")
 
 
 def _keep_underscored(name: str, policy: HeaderPolicy) -> bool:
@@ -144,19 +146,23 @@ def _codings(values: list[str]) -> bool:
 def _keep_alive(connection: list[str], version: tuple[int, int]) -> bool:
     if not connection:
         return version >= (1, 1)
+    if len(connection) == 1:
+        value = connection[0].lower()
+        if value == "keep-alive" or value == "close":
+            return value == "keep-alive"
     tokens = {t.strip(" \t").lower() for value in connection for t in value.split(",")}
     if "close" in tokens:
         return False
     return version >= (1, 1) or "keep-alive" in tokens
 
 
-def build_trailers(pairs: list[tuple[str, str]], policy: HeaderPolicy) -> list[tuple[str, str]]:
+def build_trailers(raw: list[tuple[bytes, bytes]], policy: HeaderPolicy) -> list[tuple[str, str]]:
     """Trailer fields: same rules as headers, minus forbidden fields; never trusted for forwarding."""
     trailers: list[tuple[str, str]] = []
     ctype = False
     untrusted = policy._replace(peer_trusted=False)
-    for name, value in pairs:
-        name = name.upper()
+    for raw_name, raw_value in raw:
+        name, value = raw_name.upper().decode(), raw_value.decode("latin-1")
         if name in FORBIDDEN_TRAILERS:
             raise InvalidHeaderName(f"{name} is not allowed in trailers")
         if name == "CONTENT-TYPE":
