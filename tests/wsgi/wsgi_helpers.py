@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from typing import IO
 
 from monoceros.http import (
@@ -67,10 +68,12 @@ class Log:
 
     def __init__(self) -> None:
         self.exceptions: list[str] = []
+        self.errors: list[BaseException | None] = []  # what was being handled when exception() ran
         self.debugs: list[str] = []
 
     def exception(self, msg: str, *args: object) -> None:
         self.exceptions.append(msg % args)
+        self.errors.append(sys.exc_info()[1])
 
     def debug(self, msg: str, *args: object) -> None:
         self.debugs.append(msg % args)
