@@ -1,0 +1,87 @@
+"""Slow and idle clients cannot hold a worker: a fast client is still answered at once.
+
+Each test opens the troublesome connections first against a single worker, then times a plain
+request from another client.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+import pytest
+from harness import Server, parse_response
+
+Factory = Callable[..., Server]
+
+
+@pytest.fixture(params=["sync"])
+def one_worker(request: pytest.FixtureRequest, server_factory: Factory) -> Server:
+    return server_factory(
+        ["--workers", "1", "--worker-class", request.param, "--timeout", "4"], app="servingapp:app", tcp=True
+    )
+
+
+def timed_request(server: Server, path: str = "/") -> float:
+    started = time.monotonic()
+    response = server.request(path, timeout=5)
+    assert response.status == 200
+    return time.monotonic() - started
+
+
+def test_half_sent_heads_do_not_block_another_client(one_worker: Server) -> None:
+    slow = [one_worker.connect() for _ in range(2)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nX-Partial: ")
+        time.sleep(0.2)
+        assert timed_request(one_worker) < 1.0
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_trickled_body_does_not_block_another_client(one_worker: Server) -> None:
+    with one_worker.connect() as slow:
+        slow.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
+        for _ in range(3):
+            time.sleep(0.1)
+            slow.sendall(b"x")
+            assert timed_request(one_worker) < 1.0
+        slow.sendall(b"y" * 87)
+        slow.settimeout(5)
+        response = parse_response(slow.recv(65536))
+        assert response.status == 200
+        assert response.body == b"0123456789xxx" + b"y" * 87
+
+
+def test_a_client_that_stops_reading_does_not_block_another(one_worker: Server) -> None:
+    with one_worker.connect() as stuck:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.sendall(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n" * 3)
+        time.sleep(0.3)
+        assert timed_request(one_worker) < 1.0
+        assert timed_request(one_worker) < 1.0
+
+
+def test_many_idle_connections_and_a_fast_client(one_worker: Server) -> None:
+    idle = [one_worker.connect() for _ in range(200)]
+    try:
+        for sock in idle[:100]:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")  # then stays open, kept alive
+        time.sleep(0.2)
+        assert timed_request(one_worker) < 1.0
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_an_unfinished_request_is_dropped_after_the_request_timeout(one_worker: Server) -> None:
+    with one_worker.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")
+        started = time.monotonic()
+        sock.settimeout(10)
+        assert sock.recv(100) == b""
+        elapsed = time.monotonic() - started
+    assert 2.0 < elapsed < 7.0
