@@ -108,13 +108,13 @@ class Server:
         return children_of(self.pid if master is None else master)
 
     def wait_workers(self, count: int, timeout: float = 10.0, master: int | None = None) -> list[int]:
-        def enough() -> list[int] | None:
+        def enough() -> tuple[list[int]] | None:
             pids = self.workers(master)
-            return pids if len(pids) == count else None
+            return (pids,) if len(pids) == count else None  # truthy even for zero workers
 
         result = wait_for(enough, timeout, f"{count} workers (have {self.workers(master)})")
-        assert isinstance(result, list)
-        return result
+        assert isinstance(result, tuple)
+        return result[0]
 
     def wait_log(self, text: str, timeout: float = 10.0, count: int = 1) -> None:
         wait_for(lambda: self.log.count(text) >= count, timeout, f"{text!r} x{count} in the log")

@@ -7,6 +7,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from harness import Server, pid_alive, wait_for
 
 FAST = ["--graceful-timeout", "3", "--timeout", "5"]
@@ -83,3 +84,37 @@ def test_usr1_reopens_logs_everywhere(server_factory: Callable[..., Server], tmp
     assert pid_alive(worker)  # USR1 does not kill a worker
     assert server.stop() == 0
     assert f"Worker exiting (pid: {worker})" in errlog.read_text()
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+
+
+def test_process_titles_and_unimplemented_warning(server_factory: Callable[..., Server]) -> None:
+    pytest.importorskip("setproctitle")
+    server = server_factory([*FAST, "--workers", "1", "--name", "shop", "--dirty-workers", "2"])
+    (worker,) = server.wait_workers(1)
+    wait_for(lambda: _cmdline(server.pid) == "monoceros: master [shop]", what="the master's title")
+    wait_for(lambda: _cmdline(worker) == "monoceros: worker [shop]", what="the worker's title")
+    assert "'dirty_workers' is not implemented yet" in server.log
+
+
+def test_daemon_pidfile_and_winch(server_factory: Callable[..., Server], tmp_path: Path) -> None:
+    pidfile, errlog = tmp_path / "d.pid", tmp_path / "d.log"
+    server = server_factory(
+        [*FAST, "--workers", "2", "--daemon", "--pid", str(pidfile), "--error-logfile", str(errlog)],
+        ready=False,
+    )
+    assert server.wait(10) == 0  # the launcher returns at once
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="the daemon's pidfile")
+    daemon = int(pidfile.read_text())
+    server.extra_pids.append(daemon)
+    workers = server.wait_workers(2, master=daemon)
+    assert server.request().worker_pid in workers
+    os.kill(daemon, signal.SIGWINCH)  # daemon only: stop the workers, keep the listeners
+    server.wait_workers(0, master=daemon)
+    assert "graceful stop of workers" in errlog.read_text()
+    os.kill(daemon, signal.SIGTERM)
+    wait_for(lambda: not pid_alive(daemon), what="the daemon to stop")
+    assert not pidfile.exists()
+    assert not os.path.exists(server.address[5:])
