@@ -9,6 +9,7 @@ import pytest
 from wsgi_helpers import Log, RecordingTransport, request, writer_for
 
 from monoceros.wsgi import FileWrapper, run_app
+from monoceros.wsgi.filewrapper import real_fileno
 
 CONTENT = bytes(range(256)) * 100  # 25600 bytes
 
@@ -203,3 +204,46 @@ def test_client_gone_during_sendfile(path):
     assert info.client_gone is True
     assert info.keep_alive is False
     assert log.exceptions == []
+
+
+def test_seekable_non_regular_file_is_iterated():
+    with open(os.devnull, "rb") as f:
+        info, transport = serve(f)
+    assert transport.sendfiles == []
+    assert dechunk(body_of(transport.data)) == b""
+
+
+def test_file_shrinking_under_a_chunked_sendfile_closes(path):
+    class Short(RecordingTransport):
+        def sendfile(self, file, offset, count):
+            super().sendfile(file, offset, count - 10)
+            return count - 10
+
+    with path.open("rb") as f:
+        info, transport = serve(f, prelude=b"p", transport=Short())
+    assert not transport.data.endswith(b"0\r\n\r\n")  # the chunk can never be completed
+    assert info.keep_alive is False
+
+
+def test_copy_fallback_stops_at_the_end_of_a_short_file(path):
+    length = len(CONTENT) + 100
+    with path.open("rb") as f:
+        info, transport = serve(
+            f, [("Content-Length", str(length))], transport=RecordingTransport(sendfile_ok=False)
+        )
+    assert body_of(transport.data) == CONTENT
+    assert info.keep_alive is False
+
+
+def test_real_fileno_refuses_odd_objects():
+    class Odd:
+        def fileno(self):
+            return "3"
+
+    class Closed:
+        def fileno(self):
+            raise ValueError("I/O operation on closed file")
+
+    assert real_fileno(Odd()) is None
+    assert real_fileno(Closed()) is None
+    assert real_fileno(object()) is None

@@ -154,10 +154,7 @@ class ResponseInfo:
         """The hello-world case: the whole response in one write."""
         if writer.chunked:
             self._set_length(len(data))
-        payload = writer.head() + writer.body(data)
-        tail = writer.end()
-        if tail:
-            payload += tail
+        payload = b"".join((writer.head(), writer.body(data), writer.end()))
         self._ended = True
         self.headers_sent = True
         try:
