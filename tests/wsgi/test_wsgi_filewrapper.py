@@ -225,7 +225,7 @@ def test_file_shrinking_under_a_chunked_sendfile_closes(path):
     assert info.keep_alive is False
 
 
-def test_copy_fallback_stops_at_the_end_of_a_short_file(path):
+def test_copy_fallback_with_content_length_beyond_the_file(path):
     length = len(CONTENT) + 100
     with path.open("rb") as f:
         info, transport = serve(
