@@ -54,7 +54,7 @@ def parse_request_line(line: str, rules: RequestLineRules) -> RequestLine:
     version = _VERSIONS.get(number) or _version(int(number[0]), int(number[2]), rules.permit_version)
     if rules.casefold_method:
         method = method.upper()
-    if target[0] == "/":
+    if target[0] == "/" and method != "CONNECT":
         path, query, fragment = split_origin_form(target)
     else:
         path, query, fragment = _split_other_form(method, target)

@@ -1,0 +1,269 @@
+"""Unit tests for RequestParser beyond the corpus: framing, limits, semantics, PROXY, the event protocol."""
+
+from __future__ import annotations
+
+import pytest
+
+from monoceros import http
+from monoceros.http import (
+    NEED_DATA,
+    PAUSED,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    ProtocolError,
+    Request,
+    RequestParser,
+)
+
+GET = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+G = b"GET / HTTP/1.1\r\nHost: a\r\n"
+P = b"POST / HTTP/1.1\r\nHost: a\r\n"
+
+
+def events(parser: RequestParser, data: bytes = b"", eof: bool = False) -> list[object]:
+    """Feed ``data`` (and EOF) and collect events until the parser waits or pauses."""
+    if data:
+        parser.receive_data(data)
+    if eof:
+        parser.receive_data(b"")
+    out: list[object] = []
+    while True:
+        event = parser.next_event()
+        out.append(event)
+        if event is NEED_DATA or event is PAUSED or isinstance(event, ConnectionClosed):
+            return out
+
+
+def request(data: bytes, **kwargs: object) -> Request:
+    parser = RequestParser(**kwargs)  # type: ignore[arg-type]
+    parser.receive_data(data)
+    first = parser.next_event()
+    assert isinstance(first, Request)
+    return first
+
+
+def error(data: bytes, eof: bool = False, **kwargs: object) -> ProtocolError:
+    parser = RequestParser(**kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ProtocolError) as info:
+        events(parser, data, eof)
+        events(parser, b"", eof=True)
+    return info.value
+
+
+def test_get_yields_request_then_end_of_message_then_paused() -> None:
+    parser = RequestParser()
+    out = events(parser, GET)
+    assert [type(e) for e in out[:2]] == [Request, EndOfMessage]
+    assert out[2] is PAUSED
+    assert parser.next_event() is PAUSED
+    parser.start_next_cycle()
+    assert parser.next_event() is NEED_DATA
+    assert events(parser, eof=True) == [ConnectionClosed()]
+
+
+def test_pipelined_requests_and_body() -> None:
+    parser = RequestParser()
+    data = b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc" + GET + b"GET /c HTTP/1.1\r\nHo"
+    out = events(parser, data)
+    assert out[1:] == [Data(b"abc"), EndOfMessage([]), PAUSED]
+    parser.start_next_cycle()
+    second = events(parser)
+    assert isinstance(second[0], Request) and second[0].target == "/"
+    parser.start_next_cycle()
+    assert events(parser) == [NEED_DATA]
+    assert parser.trailing_data == (b"GET /c HTTP/1.1\r\nHo", False)
+
+
+def test_garbage_after_a_message_fails_only_the_next_one() -> None:
+    parser = RequestParser()
+    out = events(parser, GET + b"\x00\x01garbage\r\n\r\n")
+    assert isinstance(out[0], Request)
+    parser.start_next_cycle()
+    with pytest.raises(http.InvalidRequestLine):
+        parser.next_event()
+    with pytest.raises(http.InvalidRequestLine):  # the error sticks
+        parser.next_event()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"GET / HTTP/1.1\r\nHost: a\r\n", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab"],
+)
+def test_eof_mid_message(data: bytes) -> None:
+    assert isinstance(error(data, eof=True), http.NoMoreData)
+
+
+def test_eof_between_messages_and_leading_crlf() -> None:
+    assert events(RequestParser(), b"\r\n\r\n", eof=True) == [ConnectionClosed()]
+    out = events(RequestParser(), b"\r\n" + GET)
+    assert isinstance(out[0], Request)
+
+
+def test_long_request_line_fails_before_its_crlf() -> None:
+    parser = RequestParser(limit_request_line=20)
+    parser.receive_data(b"GET /" + b"a" * 20)
+    with pytest.raises(http.LimitRequestLine) as info:
+        parser.next_event()
+    assert info.value.status == 414
+
+
+def test_request_line_limit_cap_and_exact_boundary() -> None:
+    line = b"GET /" + b"a" * (8190 - 14) + b" HTTP/1.1"
+    assert len(line) == 8190
+    assert request(line + b"\r\nHost: a\r\n\r\n", limit_request_line=100000).target.startswith("/a")
+    assert isinstance(error(line + b"a\r\n\r\n", limit_request_line=100000), http.LimitRequestLine)
+
+
+def test_too_many_fields_fail_before_the_end_of_the_head() -> None:
+    parser = RequestParser(limit_request_fields=3)
+    parser.receive_data(b"GET / HTTP/1.1\r\n" + b"A: 1\r\n" * 4)
+    with pytest.raises(http.LimitRequestHeaders) as info:
+        parser.next_event()
+    assert info.value.status == 431
+
+
+def test_long_field_fails_before_its_crlf() -> None:
+    parser = RequestParser(limit_request_field_size=50)
+    parser.receive_data(b"GET / HTTP/1.1\r\nX: " + b"a" * 60)
+    with pytest.raises(http.LimitRequestHeaders):
+        parser.next_event()
+
+
+@pytest.mark.parametrize(
+    ("head", "cls", "status"),
+    [
+        (b"GET / HTTP/1.1\r\n\r\n", http.InvalidHeader, 400),  # no Host
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", http.InvalidHeader, 400),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", http.InvalidHeader, 400),
+        (
+            G + b"Content-Length: 1234567890123456789\r\n\r\n",
+            http.InvalidHeader,
+            400,
+        ),
+        (
+            G + b"Content-Length: 1\r\nContent-Length: 1\r\n\r\n",
+            http.InvalidHeader,
+            400,
+        ),
+        (
+            P + b"Transfer-Encoding: gzip, chunked\r\n\r\n",
+            http.UnsupportedTransferCoding,
+            501,
+        ),
+        (
+            P + b"Transfer-Encoding: \xa0chunked\r\n\r\n",
+            http.UnsupportedTransferCoding,
+            501,
+        ),
+        (
+            P + b"Transfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n",
+            http.InvalidHeader,
+            400,
+        ),
+        (b"POST / HTTP/1.0\r\nTransfer-Encoding: identity\r\n\r\n", http.InvalidHeader, 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", http.ExpectationFailed, 417),
+        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", http.InvalidHTTPVersion, 505),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\n\r\n", http.InvalidHeader, 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX_Y: 1\r\n\r\n", http.InvalidHeaderName, 400),
+        (b"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n", http.InvalidRequestLine, 400),
+    ],
+)
+def test_rejections(head: bytes, cls: type[ProtocolError], status: int) -> None:
+    exc = error(head, header_map="refuse")
+    assert type(exc) is cls
+    assert exc.status == status
+
+
+def test_require_host_off_and_http10_without_host() -> None:
+    assert request(b"GET / HTTP/1.1\r\n\r\n", require_host=False).headers == []
+    assert request(b"GET / HTTP/1.0\r\n\r\n").version == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("head", "keep_alive"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", False),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, Close\r\n\r\n", False),
+        (b"GET / HTTP/1.0\r\n\r\n", False),
+        (b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", True),
+        (b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", False),
+    ],
+)
+def test_keep_alive(head: bytes, keep_alive: bool) -> None:
+    assert request(head).keep_alive is keep_alive
+
+
+def test_expect_continue() -> None:
+    assert request(b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\n\r\n").expect_continue
+    assert not request(b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n").expect_continue
+
+
+def test_chunked_body_with_trailers_and_raw_headers() -> None:
+    data = P + b'transfer-encoding: Chunked\r\n\r\n3;x="y"\r\nabc\r\n0\r\nX-T: 1\r\n\r\n'
+    out = events(RequestParser(), data)
+    first = out[0]
+    assert isinstance(first, Request) and first.chunked and first.content_length is None
+    assert first.raw_headers == [(b"Host", b"a"), (b"transfer-encoding", b"Chunked")]
+    assert out[1:] == [Data(b"abc"), EndOfMessage([("X-T", "1")]), PAUSED]
+
+
+@pytest.mark.parametrize(
+    ("body", "cls"),
+    [
+        (b"12345678901234567\r\n", http.InvalidChunkSize),  # 17 hex digits
+        (b"3\r\nabcX", http.ChunkMissingTerminator),
+        (b"3;a\nb\r\n", http.InvalidChunkExtension),
+        (b"0x3\r\n", http.InvalidChunkSize),
+        (b"0\r\nContent-Length: 1\r\n\r\n", http.InvalidHeaderName),
+    ],
+)
+def test_chunk_errors_are_raised_at_once(body: bytes, cls: type[ProtocolError]) -> None:
+    parser = RequestParser()
+    parser.receive_data(P + b"Transfer-Encoding: chunked\r\n\r\n" + body)
+    with pytest.raises(cls):
+        events(parser)
+
+
+def test_header_map_and_trusted_forwarders() -> None:
+    head = b"GET / HTTP/1.1\r\nHost: a\r\nSCRIPT_NAME: /x\r\nX_Y: 1\r\n\r\n"
+    assert request(head).headers == [("HOST", "a")]
+    assert request(head, peer_trusted=True).headers == [("HOST", "a"), ("SCRIPT_NAME", "/x")]
+    assert len(request(head, header_map="dangerous").headers) == 3
+
+
+def test_proxy_v1_only_at_the_start_and_only_trusted() -> None:
+    proxy = b"PROXY TCP4 10.0.0.1 10.0.0.2 1234 80\r\n"
+    parser = RequestParser(proxy_protocol="v1", proxy_trusted=True)
+    assert isinstance(events(parser, proxy + GET)[0], Request)
+    assert parser.proxy_info == ("TCP4", "10.0.0.1", 1234, "10.0.0.2", 80)
+    parser.start_next_cycle()
+    with pytest.raises(http.InvalidHTTPVersion):  # a second PROXY line is just a bad request line
+        events(parser, proxy + GET)
+    assert error(proxy + GET, proxy_protocol="auto").status == 403
+    assert isinstance(error(proxy + GET), http.InvalidHTTPVersion)  # proxy_protocol off
+
+
+def test_proxy_v2_local_and_unknown_v1() -> None:
+    v2_local = b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"
+    parser = RequestParser(proxy_protocol="v2", proxy_trusted=True)
+    assert isinstance(events(parser, v2_local + GET)[0], Request)
+    assert parser.proxy_info is not None and parser.proxy_info.proxy_protocol == "LOCAL"
+    parser = RequestParser(proxy_protocol="v1", proxy_trusted=True)
+    assert isinstance(events(parser, b"PROXY UNKNOWN\r\n" + GET)[0], Request)
+
+
+def test_start_next_cycle_only_after_end_of_message() -> None:
+    parser = RequestParser()
+    with pytest.raises(http.LocalProtocolError):
+        parser.start_next_cycle()
+
+
+def test_bad_arguments_and_data_after_eof() -> None:
+    with pytest.raises(ValueError, match="header_map"):
+        RequestParser(header_map="keep")
+    parser = RequestParser()
+    parser.receive_data(b"")
+    with pytest.raises(RuntimeError):
+        parser.receive_data(b"x")
