@@ -14,9 +14,17 @@ from harness import Server, parse_response
 Factory = Callable[..., Server]
 
 
+KINDS = [["--worker-class", "sync"], ["--worker-class", "gthread", "--threads", "2"]]
+
+
+@pytest.fixture(params=KINDS, ids=["sync", "gthread"])
+def kind(request: pytest.FixtureRequest) -> list[str]:
+    return list(request.param)
+
+
 @pytest.fixture
-def server(server_factory: Factory) -> Server:
-    return server_factory(["--workers", "1", "--keep-alive", "5"], app="servingapp:app", tcp=True)
+def server(server_factory: Factory, kind: list[str]) -> Server:
+    return server_factory(["--workers", "1", "--keep-alive", "5", *kind], app="servingapp:app", tcp=True)
 
 
 def host_port(server: Server) -> tuple[str, int]:
@@ -191,8 +199,10 @@ def test_an_app_exception_gives_500_and_the_worker_goes_on(server: Server) -> No
     server.wait_log("the application failed on purpose")
 
 
-def test_idle_keep_alive_connection_is_closed_after_the_timeout(server_factory: Factory) -> None:
-    server = server_factory(["--workers", "1", "--keep-alive", "1"], app="servingapp:app", tcp=True)
+def test_idle_keep_alive_connection_is_closed_after_the_timeout(
+    server_factory: Factory, kind: list[str]
+) -> None:
+    server = server_factory(["--workers", "1", "--keep-alive", "1", *kind], app="servingapp:app", tcp=True)
     with server.connect() as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         started = time.monotonic()
@@ -202,16 +212,16 @@ def test_idle_keep_alive_connection_is_closed_after_the_timeout(server_factory: 
     assert 0.5 < elapsed < 4
 
 
-def test_keep_alive_zero_closes_every_connection(server_factory: Factory) -> None:
-    server = server_factory(["--workers", "1", "--keep-alive", "0"], app="servingapp:app", tcp=True)
+def test_keep_alive_zero_closes_every_connection(server_factory: Factory, kind: list[str]) -> None:
+    server = server_factory(["--workers", "1", "--keep-alive", "0", *kind], app="servingapp:app", tcp=True)
     with server.connect() as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         data = recv_until_closed(sock)
     assert parse_response(data).headers["connection"] == "close"
 
 
-def test_wsgiref_validator_runs_clean(server_factory: Factory) -> None:
-    server = server_factory(["--workers", "1"], app="servingapp:validated", tcp=True)
+def test_wsgiref_validator_runs_clean(server_factory: Factory, kind: list[str]) -> None:
+    server = server_factory(["--workers", "1", *kind], app="servingapp:validated", tcp=True)
     conn = http.client.HTTPConnection(*host_port(server), timeout=10)
     checks: list[tuple[str, str, Any, bytes]] = [
         ("GET", "/environ?x=1", None, b"QUERY_STRING=x=1"),

@@ -16,11 +16,10 @@ from harness import Server, parse_response
 Factory = Callable[..., Server]
 
 
-@pytest.fixture(params=["sync"])
+@pytest.fixture(params=[["sync"], ["gthread", "--threads", "2"]], ids=["sync", "gthread"])
 def one_worker(request: pytest.FixtureRequest, server_factory: Factory) -> Server:
-    return server_factory(
-        ["--workers", "1", "--worker-class", request.param, "--timeout", "4"], app="servingapp:app", tcp=True
-    )
+    args = ["--workers", "1", "--timeout", "4", "--worker-class", *request.param]
+    return server_factory(args, app="servingapp:app", tcp=True)
 
 
 def timed_request(server: Server, path: str = "/") -> float:

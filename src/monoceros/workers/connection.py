@@ -57,6 +57,10 @@ class Conn:
         "pending",
         "stall_timeout",
         "closed",
+        "armed",
+        "busy_since",
+        "warn_at",
+        "current",
     )
 
     def __init__(
@@ -83,6 +87,10 @@ class Conn:
         self.pending = b""  # body bytes decoded but not yet handed to the app
         self.stall_timeout = stall_timeout
         self.closed = False
+        self.armed = 0  # the epoll events this connection is registered for
+        self.busy_since = 0.0  # when the application started on this connection's request
+        self.warn_at = 0.0  # next time a long-running request is logged (threaded workers)
+        self.current: Request | None = None  # the request the application is running for
 
     # -- Transport ------------------------------------------------------------------------------
 

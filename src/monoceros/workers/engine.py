@@ -77,6 +77,9 @@ class Engine:
         self.stopping = False
         self.stop_deadline = 0.0
         self.now = time.monotonic()
+        # 0: level-triggered, one thread owns every connection (sync). EPOLLONESHOT: a connection
+        # handed to the application thread pool gets no events until it is armed again (gthread).
+        self.oneshot = 0
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -88,6 +91,7 @@ class Engine:
         conns = self.conns
         listeners = self.listeners
         wake_fd = worker.PIPE[0]
+        oneshot = bool(self.oneshot)
         next_tick = 0.0
         try:
             while True:
@@ -99,10 +103,16 @@ class Engine:
                 for fd, mask in poll(TICK):
                     conn = conns.get(fd)
                     if conn is not None:
+                        if oneshot:
+                            conn.armed = 0
+                            if conn.state == BUSY:
+                                continue  # the app's thread owns it; re-armed when it is done
                         if mask & EPOLLOUT:
                             self.on_writable(conn)
                         else:
                             self.on_readable(conn)
+                        if oneshot and not conn.armed and not conn.closed and conn.state != BUSY:
+                            self._arm(conn, EPOLLIN)
                     elif fd in listeners:
                         self.on_accept(listeners[fd])
                     elif fd == wake_fd:
@@ -182,7 +192,8 @@ class Engine:
             conn.state = READING
             conn.deadline = self.now + self.request_timeout
             self.conns[conn.fd] = conn
-            self.epoll.register(conn.fd, EPOLLIN)
+            conn.armed = EPOLLIN
+            self.epoll.register(conn.fd, EPOLLIN | self.oneshot)
             if len(self.conns) >= self.max_conns:
                 self._listen(False)
             # The request is usually in the socket already: save a trip through epoll.
@@ -216,11 +227,13 @@ class Engine:
             return
         if not done:
             conn.deadline = self.now + self.stall_timeout
+            if self.oneshot:
+                self._arm(conn, EPOLLOUT)
             return
         if conn.state == LINGER:
             self._shut(conn)
             return
-        self.epoll.modify(conn.fd, EPOLLIN)
+        self._arm(conn, EPOLLIN)
         self._idle(conn)
         self.process(conn)
 
@@ -256,26 +269,33 @@ class Engine:
                 return
 
     def serve(self, conn: Conn) -> bool:
-        """Run the app for a complete request; True when the connection goes on reading."""
+        """A complete request was read: run the app; True when the connection goes on reading."""
         request, body = conn.request, conn.body
         assert request is not None
-        conn.state = BUSY
         conn.request = conn.body = None
-        keep_alive = self.runner.run(conn, request, body.finish() if body is not None else None)
-        if body is not None:
-            body.close()
-        return self._after_response(conn, keep_alive and self.keepalive > 0 and self.worker.alive)
+        return self.dispatch(conn, request, body, False)
 
     def serve_live(self, conn: Conn, request: Request) -> None:
         """``Expect: 100-continue``: the app runs first and its reads pull the body (and send 100)."""
-        conn.state = BUSY
         conn.body_done = conn.continue_sent = False
         conn.pending = b""
-        keep_alive = self.runner.run(conn, request, conn)
-        # Unless the app read the body to its end, the stream position is unknown: close.
-        ended = conn.body_done and not conn.pending
-        if self._after_response(conn, keep_alive and ended and self.keepalive > 0 and self.worker.alive):
+        if self.dispatch(conn, request, None, True):
             self.process(conn)
+
+    def dispatch(self, conn: Conn, request: Request, body: BufferedBody | None, live: bool) -> bool:
+        """Run the application for ``request`` (here: inline); the result of ``complete``."""
+        conn.state = BUSY
+        keep_alive = self.runner.run(conn, request, body.finish() if body is not None else None)
+        return self.complete(conn, body, keep_alive, live)
+
+    def complete(self, conn: Conn, body: BufferedBody | None, keep_alive: bool, live: bool) -> bool:
+        """The app is done with ``conn``; True when the connection goes on reading."""
+        if body is not None:
+            body.close()
+        if live:
+            # Unless the app read the body to its end, the stream position is unknown: close.
+            keep_alive = keep_alive and conn.body_done and not conn.pending
+        return self._after_response(conn, keep_alive and self.keepalive > 0 and self.worker.alive)
 
     def _after_response(self, conn: Conn, keep_alive: bool) -> bool:
         if conn.closed:
@@ -287,10 +307,16 @@ class Engine:
         if conn.out:
             conn.state = WRITING
             conn.deadline = self.now + self.stall_timeout
-            self.epoll.modify(conn.fd, EPOLLOUT)
+            self._arm(conn, EPOLLOUT)
             return False
         self._idle(conn)
         return True
+
+    def _arm(self, conn: Conn, mask: int) -> None:
+        """Ask epoll for ``mask`` events on ``conn`` (a no-op when already armed so, level-triggered)."""
+        if conn.armed != mask or self.oneshot:
+            conn.armed = mask
+            self.epoll.modify(conn.fd, mask | self.oneshot)
 
     def _idle(self, conn: Conn) -> None:
         if self.stopping:
@@ -314,7 +340,7 @@ class Engine:
         conn.state = LINGER
         if conn.out:
             conn.deadline = self.now + self.stall_timeout
-            self.epoll.modify(conn.fd, EPOLLOUT)
+            self._arm(conn, EPOLLOUT)
             return
         self._shut(conn)
 
@@ -328,7 +354,7 @@ class Engine:
             return
         conn.state = LINGER
         conn.deadline = self.now + LINGER_TIME
-        self.epoll.modify(conn.fd, EPOLLIN)
+        self._arm(conn, EPOLLIN)
 
     def _expire(self, conn: Conn) -> None:
         if conn.state == READING and not self.stopping:
