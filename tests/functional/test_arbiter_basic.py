@@ -21,12 +21,12 @@ def test_boot_serve_and_stop_cleanly(server_factory: Callable[..., Server], tmp_
     assert pidfile.read_text() == f"{server.pid}\n"
     sock_path = server.address[5:]
     assert os.path.exists(sock_path)
+    for pid in workers:  # a forked worker shows in /proc before it logs
+        server.wait_log(f"Booting worker with pid: {pid}")
     log = server.log
     assert "Starting monoceros" in log
     assert f"Listening at: {server.address} ({server.pid})" in log
     assert "Using worker: " in log
-    for pid in workers:
-        assert f"Booting worker with pid: {pid}" in log
 
     assert server.stop(signal.SIGTERM) == 0
     assert not pidfile.exists()

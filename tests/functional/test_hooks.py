@@ -99,7 +99,7 @@ def test_start_request_scale_reload_and_exit(
     (pre_fork,) = _calls(record, "pre_fork")
     assert pre_fork["pid"] == master and pre_fork["args"][1]["worker"] == "[booting]"
     assert pre_fork["args"][1]["age"] == 1 and pre_fork["args"][1]["ppid"] == master
-    (post_fork,) = _calls(record, "post_fork")
+    (post_fork,) = _wait_call(record, "post_fork")
     assert post_fork["pid"] == worker and post_fork["args"][1]["worker"] == str(worker)
     assert post_fork["args"][1]["wsgi"] is False  # before the app is loaded
     (init,) = _wait_call(record, "post_worker_init")
