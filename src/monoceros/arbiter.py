@@ -25,7 +25,7 @@ from monoceros import SERVER_SOFTWARE, __version__, arbiter_reexec, arbiter_relo
 from monoceros.arbiter_child import log_worker_exit, run_worker
 from monoceros.arbiter_signals import HANDLED_SIGNALS, SignalQueue, signal_name
 from monoceros.config import Config
-from monoceros.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, AppImportError
+from monoceros.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, AppImportError, HaltServer
 from monoceros.pidfile import Pidfile
 from monoceros.process import daemonize, set_proctitle
 from monoceros.sockets import close_sockets, create_sockets
@@ -112,6 +112,8 @@ class Arbiter:
             self._loop()
         except KeyboardInterrupt:
             self._shutdown = _Shutdown(graceful=False)
+        except HaltServer as halt:  # raised by a hook or a worker class, as Gunicorn allows
+            self._shutdown = _Shutdown(graceful=True, reason=halt.reason, exit_status=halt.exit_status)
         except SystemExit:
             raise  # also the way out of a forked worker
         except Exception:
