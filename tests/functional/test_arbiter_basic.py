@@ -118,3 +118,21 @@ def test_daemon_pidfile_and_winch(server_factory: Callable[..., Server], tmp_pat
     wait_for(lambda: not pid_alive(daemon), what="the daemon to stop")
     assert not pidfile.exists()
     assert not os.path.exists(server.address[5:])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_workers_run_as_user_and_group(server_factory: Callable[..., Server]) -> None:
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    # preloaded: the test's work directory is not readable by `nobody`
+    args = [*FAST, "--workers", "1", "--preload", "--user", "nobody", "--group", str(nobody.pw_gid)]
+    server = server_factory(args)
+    (worker,) = server.wait_workers(1)
+    status = Path(f"/proc/{worker}/status").read_text()
+    uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+    gids = next(line for line in status.splitlines() if line.startswith("Gid:")).split()[1:]
+    assert set(uids) == {str(nobody.pw_uid)} and set(gids) == {str(nobody.pw_gid)}
+    assert Path(f"/proc/{server.pid}/status").read_text().count("Uid:\t0\t0") == 1  # the master stays
+    assert server.request().status == 200
+    assert server.stop() == 0
