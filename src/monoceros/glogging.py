@@ -1,20 +1,36 @@
-"""The server's error log, with Gunicorn's `Logger` interface, line format and level names.
+"""The server's logs, with Gunicorn's `Logger` interface: error log, access log, syslog, user configs.
 
-Owns the `monoceros.error` logger and installs the same handlers on `gunicorn.error`, because
-applications written for Gunicorn call `logging.getLogger("gunicorn.error")` to write into the
-server's log. The access log is a later piece of work: `access()` keeps its signature and does nothing.
+Owns the `monoceros.error` and `monoceros.access` loggers and makes `gunicorn.error` and
+`gunicorn.access` other names for the same logger objects: applications call
+`logging.getLogger("gunicorn.error")` to write into the server's log, and Gunicorn users' logging
+configurations name those loggers. Setting up may fail only here, at start-up, with a
+`LogSetupError` (a `RuntimeError` the command line shows as one `Error: ...` line).
+With `statsd_host` set, `Logger(cfg)` builds the StatsD logger instead, as Gunicorn's config does.
 """
 
-import logging
-import sys
-from collections.abc import Mapping
-from types import TracebackType
-from typing import Protocol
+from __future__ import annotations
 
-from monoceros import process
+import io
+import logging
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Mapping
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Protocol
+
+from monoceros import logconfig, logsyslog, process
+from monoceros.accessatoms import ClfClock, RequestLike, ResponseLike, SafeAtoms, gunicorn_atoms
+from monoceros.accessformat import AccessFormat
+from monoceros.accessjson import JsonAccessFormat
+from monoceros.accesswriter import AccessWriter
 
 ERROR_LOGGER = "monoceros.error"
 COMPAT_ERROR_LOGGER = "gunicorn.error"
+ACCESS_LOGGER = "monoceros.access"
+COMPAT_ACCESS_LOGGER = "gunicorn.access"
 
 ExcInfo = (
     bool
@@ -38,8 +54,15 @@ LOG_LEVELS: Mapping[str, int] = {
 # Gunicorn splits the brackets this way too; a user's logconfig copying its formatter renders the same.
 ERROR_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(message)s"
 DATE_FORMAT = "[%Y-%m-%d %H:%M:%S %z]"
+ACCESS_FORMAT = "%(message)s"
+# `--access-logformat json`: a Gunicorn format would print the word itself, which nobody wants.
+JSON_FORMAT = "json"
 
 _MARK = "_monoceros"  # set on handlers we installed, so a re-setup replaces only ours
+
+
+class LogSetupError(RuntimeError):
+    """A log destination is unusable; the text is one line for `Error: ...`."""
 
 
 class ErrorLog(Protocol):
@@ -53,8 +76,9 @@ class ErrorLog(Protocol):
 
 
 class LogConfig(Protocol):
-    """The settings the error log reads."""
+    """The settings the logs read (the `Logging` section, plus uid/gid and the process name)."""
 
+    # fmt: off
     @property
     def errorlog(self) -> str: ...
     @property
@@ -63,46 +87,145 @@ class LogConfig(Protocol):
     def uid(self) -> int: ...
     @property
     def gid(self) -> int: ...
+    @property
+    def proc_name(self) -> str: ...
+    @property
+    def accesslog(self) -> str | None: ...
+    @property
+    def access_log_format(self) -> str: ...
+    @property
+    def disable_redirect_access_to_syslog(self) -> bool: ...
+    @property
+    def capture_output(self) -> bool: ...
+    @property
+    def logconfig(self) -> str | None: ...
+    @property
+    def logconfig_dict(self) -> dict[str, Any]: ...
+    @property
+    def logconfig_json(self) -> str | None: ...
+    @property
+    def syslog(self) -> bool: ...
+    @property
+    def syslog_addr(self) -> str: ...
+    @property
+    def syslog_prefix(self) -> str | None: ...
+    @property
+    def syslog_facility(self) -> str: ...
+    @property
+    def statsd_host(self) -> str | None: ...
+    @property
+    def statsd_prefix(self) -> str: ...
+    @property
+    def dogstatsd_tags(self) -> str: ...
+    # fmt: on
 
 
 class Logger:
-    """Gunicorn-compatible logger: `Logger(cfg)`, then `info(...)`, `reopen_files()` on USR1, ..."""
+    """Gunicorn's logger interface: `Logger(cfg)`, `info(...)`, `access(...)`, `reopen_files()` on USR1."""
 
     LOG_LEVELS = LOG_LEVELS
     error_fmt = ERROR_FORMAT
     datefmt = DATE_FORMAT
+    access_fmt = ACCESS_FORMAT
+    syslog_fmt = logsyslog.SYSLOG_FORMAT
+    atoms_wrapper_class = SafeAtoms
+
+    def __new__(cls, cfg: LogConfig) -> Logger:
+        # Gunicorn's config swaps its default logger for the StatsD one when statsd_host is set.
+        if cls is Logger and getattr(cfg, "statsd_host", None):
+            from monoceros.instrument.statsd import Statsd
+
+            cls = Statsd
+        return super().__new__(cls)
 
     def __init__(self, cfg: LogConfig) -> None:
-        self.error_log = logging.getLogger(ERROR_LOGGER)
-        self.compat_error_log = logging.getLogger(COMPAT_ERROR_LOGGER)
-        for log in (self.error_log, self.compat_error_log):
-            log.propagate = False
+        self.error_log = _aliased_logger(ERROR_LOGGER, COMPAT_ERROR_LOGGER)
+        self.access_log = _aliased_logger(ACCESS_LOGGER, COMPAT_ACCESS_LOGGER)
+        self.compat_error_log = self.error_log
+        self.logfile: io.TextIOWrapper | None = None  # the capture_output file
+        self.lock = threading.Lock()
+        self.clock = ClfClock()
         self.cfg = cfg
         self.loglevel = logging.INFO
         self.setup(cfg)
 
+    # -- set-up -----------------------------------------------------------------------------------
+
     def setup(self, cfg: LogConfig) -> None:
         """(Re)build the handlers from `cfg`; run again on HUP with the reloaded settings."""
         self.cfg = cfg
-        handler = self._make_handler(cfg)
         self.loglevel = LOG_LEVELS.get(cfg.loglevel.lower(), logging.INFO)
-        for log in (self.error_log, self.compat_error_log):
-            for old in [h for h in log.handlers if getattr(h, _MARK, False)]:
-                log.removeHandler(old)
-                old.close()
-            log.setLevel(self.loglevel)
+        self.error_log.setLevel(self.loglevel)
+        self.access_log.setLevel(logging.INFO)
+        for log in (self.error_log, self.access_log):
+            log.propagate = False
+            _drop_own_handlers(log)
+        self._capture_output(cfg)
+        _line_buffer_stdout()
+        self._add(
+            self.error_log, _stream_or_file(cfg.errorlog, sys.stderr, cfg), self.error_fmt, self.datefmt
+        )
+        if cfg.accesslog is not None:
+            self._add(self.access_log, _stream_or_file(cfg.accesslog, sys.stdout, cfg), self.access_fmt)
+        if cfg.syslog:
+            self._add_syslog(cfg)
+        try:
+            user_config = logconfig.apply_user_config(
+                logconfig.config_defaults(self.error_fmt, self.datefmt),
+                cfg.logconfig_dict,
+                cfg.logconfig_json,
+                cfg.logconfig,
+            )
+        except logconfig.LogConfigError as exc:
+            raise LogSetupError(str(exc)) from exc
+        self._access_enabled = bool(
+            cfg.accesslog or user_config or (cfg.syslog and not cfg.disable_redirect_access_to_syslog)
+        )
+        self._setup_access(cfg)
+
+    def _setup_access(self, cfg: LogConfig) -> None:
+        self._json = JsonAccessFormat() if cfg.access_log_format == JSON_FORMAT else None
+        self._format = AccessFormat(cfg.access_log_format, self.clock)
+        own = [h for h in self.access_log.handlers if isinstance(h, logging.StreamHandler) and _ours(h)]
+        self._writer = AccessWriter(self.access_log, own)
+        # A subclass computing its own atoms or time (a Gunicorn customisation) gets Gunicorn's path.
+        kind = type(self)
+        self._precompiled = kind.atoms is Logger.atoms and kind.now is Logger.now
+
+    def _add(
+        self, log: logging.Logger, handler: logging.Handler, fmt: str, datefmt: str | None = None
+    ) -> None:
+        handler.setFormatter(logging.Formatter(fmt, datefmt))
+        setattr(handler, _MARK, True)
+        log.addHandler(handler)
+
+    def _add_syslog(self, cfg: LogConfig) -> None:
+        prefix = cfg.syslog_prefix or cfg.proc_name.replace(":", ".")
+        targets = [(self.error_log, "error")]
+        if not cfg.disable_redirect_access_to_syslog:
+            targets.append((self.access_log, "access"))
+        for log, kind in targets:
+            try:
+                handler = logsyslog.syslog_handler(cfg.syslog_addr, cfg.syslog_facility, prefix, kind)
+            except logsyslog.SyslogError as exc:
+                raise LogSetupError(str(exc)) from exc
+            setattr(handler, _MARK, True)
             log.addHandler(handler)
 
-    def _make_handler(self, cfg: LogConfig) -> logging.Handler:
-        handler: logging.Handler
-        if cfg.errorlog == "-":
-            # StreamHandler flushes after every record, so lines show up at once even when piped.
-            handler = logging.StreamHandler(sys.stderr)
-        else:
-            handler = _open_file_handler(cfg.errorlog, cfg.uid, cfg.gid)
-        handler.setFormatter(logging.Formatter(self.error_fmt, self.datefmt))
-        setattr(handler, _MARK, True)
-        return handler
+    def _capture_output(self, cfg: LogConfig) -> None:
+        """`--capture-output`: what the app prints to fds 1 and 2 lands in the error log file."""
+        if not cfg.capture_output or cfg.errorlog == "-":
+            return
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        with self.lock:
+            old, self.logfile = self.logfile, _open_append(cfg.errorlog)
+            os.dup2(self.logfile.fileno(), sys.stdout.fileno())
+            os.dup2(self.logfile.fileno(), sys.stderr.fileno())
+            if old is not None:
+                old.close()
+
+    # -- the error log ----------------------------------------------------------------------------
 
     def critical(self, msg: str, *args: object, exc_info: ExcInfo = None, extra: Extra = None) -> None:
         self._emit(logging.CRITICAL, msg, args, exc_info, extra)
@@ -133,11 +256,66 @@ class Logger:
         # stacklevel 3: records name the caller of info()/error(), not this wrapper.
         self.error_log.log(lvl, msg, *args, exc_info=exc_info, extra=extra, stacklevel=3)
 
-    def access(self, resp: object, req: object, environ: Mapping[str, object], request_time: object) -> None:
-        """Access log entry for one request: not implemented yet (a later issue), kept for the signature."""
+    def loglevel_is_debug(self) -> bool:
+        return self.loglevel <= logging.DEBUG
+
+    # -- the access log ---------------------------------------------------------------------------
+
+    def wants_access(self) -> bool:
+        """Whether the workers should call `access()` at all (it costs a clock read per request)."""
+        return self._access_enabled
+
+    @property
+    def access_log_enabled(self) -> bool:
+        return self._access_enabled
+
+    def access(
+        self, resp: ResponseLike, req: RequestLike, environ: Mapping[str, object], request_time: timedelta
+    ) -> None:
+        """One access-log entry: Gunicorn's format line, or a JSON object for the format `json`."""
+        if not self._access_enabled:
+            return
+        try:
+            self._access(resp, req, environ, request_time)
+        except Exception:
+            self.error(traceback.format_exc())
+
+    def _access(
+        self, resp: ResponseLike, req: RequestLike, environ: Mapping[str, object], rt: timedelta
+    ) -> None:
+        direct = self._writer.direct()
+        if self._json is not None:
+            line = self._json.render(resp, req, environ, rt)
+        elif direct and self._precompiled:
+            line = self._format.render(resp, req, environ, rt)
+        else:
+            # Gunicorn's call: formatters of a user's config may read the atoms in record.args.
+            atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, rt))
+            self.access_log.info(self.cfg.access_log_format, atoms)
+            return
+        if direct:
+            self._writer.write(line)
+        else:
+            self.access_log.info(line)
+
+    def atoms(
+        self, resp: ResponseLike, req: RequestLike, environ: Mapping[str, object], request_time: timedelta
+    ) -> dict[str, object]:
+        """Gunicorn's whole atoms dictionary for one request (a subclass may add its own)."""
+        atoms = gunicorn_atoms(resp, req, environ, request_time, self.clock)
+        atoms["t"] = self.now()
+        return atoms
+
+    def now(self) -> str:
+        """The time in Apache's Common Log Format, `[10/Oct/2000:13:55:36 -0700]`."""
+        return self.clock()
+
+    # -- files --------------------------------------------------------------------------------------
 
     def reopen_files(self) -> None:
         """USR1: reopen every file handler of every logger, so logrotate's renamed files are let go."""
+        if self.cfg.capture_output and self.cfg.errorlog != "-":
+            self._capture_output(self.cfg)
         for handler in _file_handlers():
             with _locked(handler):
                 if handler.stream is not None:
@@ -151,19 +329,68 @@ class Logger:
             with _locked(handler):
                 if handler.stream is not None:
                     process.close_on_exec(handler.stream.fileno())
+        if self.logfile is not None:
+            process.close_on_exec(self.logfile.fileno())
+
+
+def _aliased_logger(name: str, alias: str) -> logging.Logger:
+    """`logging.getLogger(name)`, also registered under `alias`: one object, two names."""
+    log = logging.getLogger(name)
+    manager = log.manager
+    existing = manager.loggerDict.get(alias)
+    if existing is not log:
+        # An alias logger created before us (an app at import) hands its handlers over.
+        if isinstance(existing, logging.Logger):
+            for handler in existing.handlers:
+                if handler not in log.handlers and not _ours(handler):
+                    log.addHandler(handler)
+        manager.loggerDict[alias] = log
+    return log
+
+
+def _ours(handler: logging.Handler) -> bool:
+    return bool(getattr(handler, _MARK, False))
+
+
+def _drop_own_handlers(log: logging.Logger) -> None:
+    for old in [h for h in log.handlers if _ours(h)]:
+        log.removeHandler(old)
+        old.close()
+
+
+def _line_buffer_stdout() -> None:
+    # A pipe (Docker, systemd) makes stdout block-buffered: the app's print() lines would show up
+    # in 8 KiB bursts. Line buffering shows each one at once (stderr already is, since 3.9).
+    stdout = sys.stdout
+    if isinstance(stdout, io.TextIOWrapper) and not stdout.line_buffering and not stdout.isatty():
+        stdout.reconfigure(line_buffering=True)
+
+
+def _stream_or_file(path: str, stream: Any, cfg: LogConfig) -> logging.Handler:
+    # StreamHandler flushes after every record, so lines show up at once even when piped.
+    if path == "-":
+        return logging.StreamHandler(stream)
+    return _open_file_handler(path, cfg.uid, cfg.gid)
 
 
 def _open_file_handler(path: str, uid: int, gid: int) -> logging.FileHandler:
     try:
         handler = logging.FileHandler(path)
     except OSError as e:
-        raise ValueError(f"Error: '{path}' isn't writable [{e.strerror}]") from e
+        raise LogSetupError(f"'{path}' isn't writable [{e.strerror}]") from e
     try:
         # Workers drop to uid/gid and must still be able to reopen the file on USR1.
         process.chown(handler.baseFilename, uid, gid)
     except OSError:
         pass  # not ours to give away (e.g. /dev/null, or we are not root): reopening still works for us
     return handler
+
+
+def _open_append(path: str) -> io.TextIOWrapper:
+    try:
+        return open(path, "a+")  # noqa: SIM115 - kept open: it backs fds 1 and 2 until the next reopen
+    except OSError as e:
+        raise LogSetupError(f"'{path}' isn't writable [{e.strerror}]") from e
 
 
 def _file_handlers() -> list[logging.FileHandler]:

@@ -28,6 +28,7 @@ class LoggingSettings(Section, title="Logging"):
         meta="FILE",
         validator=v.to_opt_str,
         default=None,
+        implemented=True,
         doc="""The file to write the access log to; `-` means standard output. Without it no access
         log is written.""",
     )
@@ -36,6 +37,7 @@ class LoggingSettings(Section, title="Logging"):
         action="flag",
         validator=v.to_bool,
         default=False,
+        implemented=True,
         doc="""With `syslog` on, keep the access log out of syslog.""",
     )
     access_log_format = Setting[str](
@@ -43,10 +45,12 @@ class LoggingSettings(Section, title="Logging"):
         meta="STRING",
         validator=v.to_str,
         default=DEFAULT_ACCESS_LOG_FORMAT,
+        implemented=True,
         doc="""The format of access log lines, with Gunicorn's `%(atom)s` placeholders: `h` remote
         address, `t` time, `r` request line, `s` status, `b` response length, `f` referer, `a` user
         agent, `D` duration in microseconds, `{header}i` a request header, and the others Gunicorn
-        documents.""",
+        documents. The value `json` (Monoceros only) writes one JSON object per request instead,
+        with the fields listed in docs/logging.md.""",
     )
     errorlog = Setting[str](
         cli=["--error-logfile", "--log-file"],
@@ -70,6 +74,7 @@ class LoggingSettings(Section, title="Logging"):
         action="flag",
         validator=v.to_bool,
         default=False,
+        implemented=True,
         doc="""Send what the application prints to standard output and error into the error log
         file.""",
     )
@@ -88,11 +93,13 @@ class LoggingSettings(Section, title="Logging"):
         meta="FILE",
         validator=v.to_opt_str,
         default=None,
+        implemented=True,
         doc="""A logging configuration file in the format of Python's `logging.config.fileConfig`.""",
     )
     logconfig_dict = Setting[dict[str, Any]](
         validator=v.to_dict,
         default={},
+        implemented=True,
         doc="""A logging configuration dictionary for Python's `logging.config.dictConfig`, set in the
         config file. It takes precedence over `logconfig` and `logconfig_json`.""",
     )
@@ -101,6 +108,7 @@ class LoggingSettings(Section, title="Logging"):
         meta="FILE",
         validator=v.to_opt_str,
         default=None,
+        implemented=True,
         doc="""A JSON file holding a `logging.config.dictConfig` dictionary.""",
     )
     syslog_addr = Setting[str](
@@ -110,6 +118,7 @@ class LoggingSettings(Section, title="Logging"):
         default="udp://localhost:514",
         default_factory=_syslog_for_platform,
         default_doc="udp://localhost:514; the local syslog socket on macOS and the BSDs",
+        implemented=True,
         doc="""Where to send syslog messages: `unix://PATH[#dgram|#stream]`, `udp://HOST:PORT` or
         `tcp://HOST:PORT`.""",
     )
@@ -118,6 +127,7 @@ class LoggingSettings(Section, title="Logging"):
         action="flag",
         validator=v.to_bool,
         default=False,
+        implemented=True,
         doc="""Also send the logs to syslog.""",
     )
     syslog_prefix = Setting[str | None](
@@ -125,6 +135,7 @@ class LoggingSettings(Section, title="Logging"):
         meta="SYSLOG_PREFIX",
         validator=v.to_opt_str,
         default=None,
+        implemented=True,
         doc="""The program name to use in syslog entries.""",
     )
     syslog_facility = Setting[str](
@@ -132,6 +143,7 @@ class LoggingSettings(Section, title="Logging"):
         meta="SYSLOG_FACILITY",
         validator=v.to_str,
         default="user",
+        implemented=True,
         doc="""The syslog facility name, such as `user`, `daemon` or `local0`.""",
     )
     enable_stdio_inheritance = Setting[bool](
@@ -139,6 +151,7 @@ class LoggingSettings(Section, title="Logging"):
         action="flag",
         validator=v.to_bool,
         default=False,
+        implemented=True,
         doc="""With `daemon`, keep standard output and error open instead of redirecting them to
         /dev/null.""",
     )
@@ -147,6 +160,7 @@ class LoggingSettings(Section, title="Logging"):
         meta="STATSD_ADDR",
         validator=v.statsd_address,
         default=None,
+        implemented=True,
         doc="""Send metrics to the StatsD server at this address (`HOST:PORT`, default port 8125, or
         `unix://PATH`).""",
     )
@@ -155,6 +169,7 @@ class LoggingSettings(Section, title="Logging"):
         meta="DOGSTATSD_TAGS",
         validator=v.to_str,
         default="",
+        implemented=True,
         doc="""Comma-separated DogStatsD tags (`key:value`) added to every metric.""",
     )
     statsd_prefix = Setting[str](
@@ -162,6 +177,7 @@ class LoggingSettings(Section, title="Logging"):
         meta="STATSD_PREFIX",
         validator=v.to_str,
         default="",
+        implemented=True,
         doc="""A prefix for the names of the metrics sent to StatsD; a dot is added after it.""",
     )
     enable_backlog_metric = Setting[bool](
