@@ -9,27 +9,46 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from monoceros.glogging import COMPAT_ERROR_LOGGER, ERROR_LOGGER, Logger
+from monoceros.config.sections.logs import DEFAULT_ACCESS_LOG_FORMAT
+from monoceros.glogging import ACCESS_LOGGER, ERROR_LOGGER, Logger, LogSetupError
 
 LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[(\d+)\] \[([A-Z]+)\] (.*)$")
 
 
 @dataclass
 class LogCfg:
+    """The settings the logger reads, at their defaults (tests/test_access_log.py reuses it)."""
+
     errorlog: str = "-"
     loglevel: str = "info"
     uid: int = field(default_factory=os.geteuid)
     gid: int = field(default_factory=os.getegid)
+    proc_name: str = "app:app"
+    accesslog: str | None = None
+    access_log_format: str = DEFAULT_ACCESS_LOG_FORMAT
+    disable_redirect_access_to_syslog: bool = False
+    capture_output: bool = False
+    logconfig: str | None = None
+    logconfig_dict: dict[str, Any] = field(default_factory=dict)
+    logconfig_json: str | None = None
+    syslog: bool = False
+    syslog_addr: str = "udp://localhost:514"
+    syslog_prefix: str | None = None
+    syslog_facility: str = "user"
+    statsd_host: str | None = None
+    statsd_prefix: str = ""
+    dogstatsd_tags: str = ""
 
 
 @pytest.fixture(autouse=True)
 def _drop_handlers() -> Iterator[None]:
     """Loggers are process-wide: remove what a test installed so files close and tests stay apart."""
     yield
-    for name in (ERROR_LOGGER, COMPAT_ERROR_LOGGER):
+    for name in (ERROR_LOGGER, ACCESS_LOGGER):
         log = logging.getLogger(name)
         for handler in list(log.handlers):
             log.removeHandler(handler)
@@ -138,24 +157,23 @@ def test_close_on_exec_marks_log_files(tmp_path: Path) -> None:
 
 def test_unwritable_errorlog_is_a_one_line_error(tmp_path: Path) -> None:
     path = tmp_path / "missing-dir" / "error.log"
-    with pytest.raises(ValueError, match=r"^Error: '.*missing-dir/error.log' isn't writable \[No such file"):
+    with pytest.raises(LogSetupError, match=r"^'.*missing-dir/error.log' isn't writable \[No such file"):
         Logger(LogCfg(errorlog=str(path)))
 
 
-def test_access_is_a_placeholder(tmp_path: Path) -> None:
-    path = tmp_path / "error.log"
-    log = Logger(LogCfg(errorlog=str(path)))
-    assert log.access(object(), object(), {"REQUEST_METHOD": "GET"}, 0.1) is None
-    assert path.read_text() == ""
+def test_gunicorn_names_are_the_same_logger_objects() -> None:
+    log = Logger(LogCfg())
+    assert logging.getLogger("gunicorn.error") is log.error_log is logging.getLogger(ERROR_LOGGER)
+    assert logging.getLogger("gunicorn.access") is log.access_log is logging.getLogger(ACCESS_LOGGER)
 
 
 def test_stderr_lines_appear_at_once() -> None:
     # The child logs, then blocks until we answer: we can only answer if the line was flushed to us.
     code = (
         "import sys\n"
+        "from monoceros.config import Config\n"
         "from monoceros.glogging import Logger\n"
-        "class C: errorlog='-'; loglevel='info'; uid=-1; gid=-1\n"
-        "log = Logger(C())\n"
+        "log = Logger(Config({}))\n"
         "log.info('Listening at: %s (%s)', 'http://127.0.0.1:8000', 1)\n"
         "sys.stdin.readline()\n"
         "log.error('bye')\n"

@@ -1,0 +1,236 @@
+"""The access log: every Gunicorn atom against Gunicorn's own code, the JSON form, and where lines go."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monoceros.accessatoms import ClfClock
+from monoceros.accessformat import AccessFormat, format_keys
+from monoceros.glogging import ACCESS_LOGGER, ERROR_LOGGER, Logger
+from test_glogging import LogCfg
+
+gunicorn_installed = pytest.mark.skipif(importlib.util.find_spec("gunicorn") is None, reason="needs gunicorn")
+
+EVERY_ATOM = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(B)s "%(f)s" "%(a)s" %(m)s %(U)s %(q)s %(H)s '
+    "%(T)s %(M)s %(D)s %(L)s %(p)s %({x-in}i)s %({X-In}i)s %({x-out}o)s %({remote_addr}e)s "
+    "%({wsgi.url_scheme}e)s %({raw_uri}e)s %(zz)s %({nope}i)s %({bad}x)s %(D)d %%"
+)
+
+
+@dataclass
+class Resp:
+    status: str = "200 OK"
+    status_code: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=lambda: [("X-Out", 'a"b'), ("X-Out", "last")])
+    bytes_sent: int = 5
+
+    @property
+    def sent(self) -> int:  # Gunicorn's name for bytes_sent
+        return self.bytes_sent
+
+
+@dataclass
+class Req:
+    headers: list[tuple[str, str]] = field(default_factory=lambda: [("X-IN", 'q"x'), ("HOST", "h")])
+
+
+def environ(**extra: str) -> dict[str, Any]:
+    env: dict[str, Any] = {
+        "REMOTE_ADDR": "10.0.0.1",
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": '/p%20a/th?x=1&y="',
+        "PATH_INFO": "/p a/th",
+        "QUERY_STRING": 'x=1&y="',
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_REFERER": 'http://r/"',
+        "HTTP_USER_AGENT": "UA/1",
+        "HTTP_AUTHORIZATION": "Basic Ym9iOnB3",  # bob:pw
+        "wsgi.url_scheme": "http",
+    }
+    env.update(extra)
+    return env
+
+
+RT = timedelta(seconds=2, microseconds=345678)
+
+
+@pytest.fixture(autouse=True)
+def _drop_handlers() -> Iterator[None]:
+    yield
+    for name in (ERROR_LOGGER, ACCESS_LOGGER, "gunicorn.error", "gunicorn.access"):
+        log = logging.getLogger(name)
+        for handler in list(log.handlers):
+            log.removeHandler(handler)
+            handler.close()
+
+
+def gunicorn_line(fmt: str, resp: Resp, req: Req, env: dict[str, Any], now: str) -> str:
+    from gunicorn.glogging import Logger as GLogger
+    from gunicorn.glogging import SafeAtoms
+
+    glog = GLogger.__new__(GLogger)  # atoms() needs no set-up; skip Gunicorn's handlers
+    glog.now = lambda: now  # type: ignore[method-assign]
+    glog.error_log = logging.getLogger("gunicorn-under-test")  # it logs bad Basic credentials
+    return fmt % SafeAtoms(glog.atoms(resp, req, env, RT))
+
+
+@gunicorn_installed
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        EVERY_ATOM,
+        '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
+        "%(s)s %(s)s %(B)d %(T)03d",
+        "no atoms at all",
+    ],
+)
+@pytest.mark.parametrize(
+    ("resp", "env"),
+    [
+        (Resp(), environ()),
+        (Resp(status="404 Not Found", status_code=404, headers=[], bytes_sent=0), environ()),
+        (Resp(), environ(HTTP_AUTHORIZATION="Bearer x", REMOTE_ADDR='evil"')),
+        (Resp(), environ(HTTP_AUTHORIZATION="Basic !!!notbase64")),
+    ],
+)
+def test_every_atom_renders_as_gunicorn(fmt: str, resp: Resp, env: dict[str, Any]) -> None:
+    clock = ClfClock()
+    ours = AccessFormat(fmt, clock).render(resp, Req(), env, RT)
+    assert ours == gunicorn_line(fmt, resp, Req(), env, clock())
+
+
+def test_format_keys_read_like_percent_formatting() -> None:
+    assert format_keys("%(a)s %%(b)s %(c(d))s %(a)s %%") == ["a", "c(d)"]
+    assert format_keys("%(open") == []
+
+
+def test_time_is_apache_clf_local_time() -> None:
+    text = ClfClock()()
+    assert text.startswith("[") and text.endswith("]")
+    assert len(text.split()) == 2 and text.split()[1][0] in "+-"
+
+
+def test_access_line_goes_to_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    log = Logger(LogCfg(accesslog=str(path)))
+    assert log.wants_access()
+    log.access(Resp(), Req(), environ(), RT)
+    line = path.read_text()
+    assert line.startswith("10.0.0.1 - bob [") and line.endswith(
+        ' "GET /p%20a/th?x=1&y=\\" HTTP/1.1" 200 5 "http://r/\\"" "UA/1"\n'
+    )
+
+
+def test_nothing_is_written_without_an_access_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = Logger(LogCfg(errorlog=str(tmp_path / "error.log")))
+    assert not log.wants_access()
+    log.access(Resp(), Req(), environ(), RT)
+    assert capsys.readouterr() == ("", "")
+    assert (tmp_path / "error.log").read_text() == ""
+
+
+@pytest.mark.parametrize(
+    ("settings", "wanted"),
+    [
+        ({"accesslog": "-"}, True),
+        ({"logconfig_dict": {"root": {"level": "INFO"}}}, True),
+        ({"syslog": True, "syslog_addr": "udp://127.0.0.1:9"}, True),
+        (
+            {"syslog": True, "syslog_addr": "udp://127.0.0.1:9", "disable_redirect_access_to_syslog": True},
+            False,
+        ),
+        ({}, False),
+    ],
+)
+def test_wants_access_as_gunicorn_decides(settings: dict[str, Any], wanted: bool) -> None:
+    assert Logger(LogCfg(**settings)).wants_access() is wanted
+
+
+def test_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    log = Logger(LogCfg(accesslog=str(path), access_log_format="json"))
+    env = environ(HTTP_X_REQUEST_ID="req-1", HTTP_USER_AGENT='UA "quoted" \\ \x01')
+    log.access(Resp(), Req(), env, RT)
+    log.access(Resp(status="204 No Content", status_code=204, bytes_sent=0), Req(), environ(), RT)
+    first, second = (json.loads(line) for line in path.read_text().splitlines())
+    assert list(first) == [
+        "time", "remote", "method", "path", "query", "protocol", "status", "bytes", "duration_ms",
+        "pid", "request_id", "user_agent", "referer",
+    ]  # fmt: skip
+    assert first["remote"] == "10.0.0.1" and first["method"] == "GET" and first["path"] == "/p%20a/th"
+    assert first["query"] == 'x=1&y="' and first["status"] == 200 and first["bytes"] == 5
+    assert first["duration_ms"] == 2345.678 and first["request_id"] == "req-1"
+    assert first["user_agent"] == 'UA "quoted" \\ \x01' and first["referer"] == 'http://r/"'
+    assert second["request_id"] is None and second["status"] == 204 and second["bytes"] == 0
+
+
+def test_a_logconfig_formatter_gets_gunicorn_atoms_in_args(capsys: pytest.CaptureFixture[str]) -> None:
+    config = {
+        "formatters": {"f": {"format": "%(name)s|%(message)s"}},
+        "handlers": {"h": {"class": "logging.StreamHandler", "formatter": "f", "stream": "ext://sys.stdout"}},
+        "loggers": {"gunicorn.access": {"handlers": ["h"], "level": "INFO", "propagate": False}},
+        "root": {"level": "INFO", "handlers": []},  # the merge is shallow: the default root names "console"
+    }
+    seen: list[logging.LogRecord] = []
+    log = Logger(LogCfg(logconfig_dict=config))
+    catcher = logging.Handler()
+    catcher.emit = seen.append  # type: ignore[method-assign]
+    log.access_log.addHandler(catcher)
+    log.access(Resp(), Req(), environ(), RT)
+    assert capsys.readouterr().out.startswith("monoceros.access|10.0.0.1 - bob [")
+    args = seen[0].args
+    assert isinstance(args, dict) and args["s"] == "200" and args["{x-in}i"] == 'q\\"x'
+
+
+class CustomAtoms(Logger):
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: timedelta) -> dict[str, object]:
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["h"] = "custom"
+        return atoms
+
+
+def test_a_subclass_overriding_atoms_is_used(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    CustomAtoms(LogCfg(accesslog=str(path), access_log_format="%(h)s %(s)s")).access(
+        Resp(), Req(), environ(), RT
+    )
+    assert path.read_text() == "custom 200\n"
+
+
+def test_a_handler_added_later_takes_the_logging_path(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    log = Logger(LogCfg(accesslog=str(path), access_log_format="%(s)s"))
+    seen: list[str] = []
+    catcher = logging.Handler()
+    catcher.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("gunicorn.access").addHandler(catcher)
+    log.access(Resp(), Req(), environ(), RT)
+    assert seen == ["200"] and path.read_text() == "200\n"
+
+
+def test_a_broken_format_logs_an_error_not_raises(tmp_path: Path) -> None:
+    log = Logger(LogCfg(accesslog="-", errorlog=str(tmp_path / "e.log"), access_log_format="%(s)d"))
+    log.access(Resp(), Req(), environ(), RT)
+    assert "TypeError" in (tmp_path / "e.log").read_text()
+
+
+def test_reopen_after_rotation_loses_no_line(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    log = Logger(LogCfg(accesslog=str(path), access_log_format="%(s)s"))
+    log.access(Resp(), Req(), environ(), RT)
+    path.rename(tmp_path / "access.log.1")
+    log.access(Resp(status="201 Created"), Req(), environ(), RT)
+    log.reopen_files()
+    log.access(Resp(status="202 Accepted"), Req(), environ(), RT)
+    assert (tmp_path / "access.log.1").read_text() == "200\n201\n"
+    assert path.read_text() == "202\n"
