@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -73,6 +74,7 @@ class Arbiter:
         self.systemd = False
         self.worker_age = 0
         self.reexec_pid = 0
+        self.handoff: tuple[socket.socket, socket.socket] | None = None
         self.master_pid = 0
         self.master_name = "Master"
         self.proc_name = self.cfg.proc_name
@@ -171,6 +173,11 @@ class Arbiter:
         self.init_signals()
         if not self.LISTENERS:
             self.LISTENERS = self._open_listeners()
+        # Shared with every worker: a busy sync worker passes its idle keep-alive connections
+        # through it to a free one (see monoceros.workers.handoff). It carries no HTTP.
+        self.handoff = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        for end in self.handoff:
+            end.setblocking(False)
         self.log.debug("Arbiter booted")
         self.log.info("Listening at: %s (%s)", ",".join(str(lnr) for lnr in self.LISTENERS), self.pid)
         self.log.info("Using worker: %s", self.cfg.worker_class_str)
@@ -296,6 +303,7 @@ class Arbiter:
             self.worker_age, self.pid, self.LISTENERS, self.app, self.timeout / 2.0, self.cfg, self.log
         )
         worker.tmp.grant_boot_grace(self.boot_grace)
+        worker.handoff = self.handoff
         self.cfg.pre_fork(self, worker)
         pid = os.fork()
         if pid == 0:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -75,6 +76,8 @@ class Worker:
         self.max_requests = _request_limit(cfg.max_requests, cfg.max_requests_jitter)
         # (read end, write end) of the wake-up pipe, created post-fork in init_process()
         self.PIPE: tuple[int, int] = (-1, -1)
+        # The master's connection hand-off channel (see monoceros.workers.handoff), if it gives one.
+        self.handoff: tuple[socket.socket, socket.socket] | None = None
         self.tmp = WorkerTmp(cfg)
 
     def __str__(self) -> str:

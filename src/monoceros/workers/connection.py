@@ -61,6 +61,7 @@ class Conn:
         "busy_since",
         "warn_at",
         "current",
+        "listener_fd",
     )
 
     def __init__(
@@ -91,6 +92,7 @@ class Conn:
         self.busy_since = 0.0  # when the application started on this connection's request
         self.warn_at = 0.0  # next time a long-running request is logged (threaded workers)
         self.current: Request | None = None  # the request the application is running for
+        self.listener_fd = -1  # the listening socket it was accepted on
 
     # -- Transport ------------------------------------------------------------------------------
 

@@ -173,6 +173,11 @@ class Engine:
     # -- connections ----------------------------------------------------------------------------
 
     def on_accept(self, listener: Listener) -> None:
+        if not self.worker.alive or self.stopping:
+            # e.g. max_requests was reached by a request earlier in this batch of events
+            if not self.stopping:
+                self._begin_stop(self.now)
+            return
         for _ in range(self.accept_batch):
             try:
                 sock, peer = listener.sock.accept()
@@ -182,24 +187,27 @@ class Engine:
                 self.log.warning("accept() failed on %s: %s", listener, exc)
                 return
             sock.setblocking(False)
-            conn = Conn(
-                sock,
-                peer,
-                self.runner.new_parser(peer),
-                self.runner.connection_environ(peer, listener),
-                self.stall_timeout,
-            )
-            conn.state = READING
-            conn.deadline = self.now + self.request_timeout
-            self.conns[conn.fd] = conn
-            conn.armed = EPOLLIN
-            self.epoll.register(conn.fd, EPOLLIN | self.oneshot)
+            conn = self.adopt(sock, peer, listener)
             if len(self.conns) >= self.max_conns:
                 self._listen(False)
             # The request is usually in the socket already: save a trip through epoll.
             self.on_readable(conn)
             if not self.listening:
                 return
+
+    def adopt(self, sock: socket.socket, peer: object, listener: Listener) -> Conn:
+        """Start serving a new connection accepted on ``listener``."""
+        runner = self.runner
+        conn = Conn(
+            sock, peer, runner.new_parser(peer), runner.connection_environ(peer, listener), self.stall_timeout
+        )
+        conn.listener_fd = listener.fileno()
+        conn.state = READING
+        conn.deadline = self.now + self.request_timeout
+        self.conns[conn.fd] = conn
+        conn.armed = EPOLLIN
+        self.epoll.register(conn.fd, EPOLLIN | self.oneshot)
+        return conn
 
     def on_readable(self, conn: Conn) -> None:
         try:

@@ -2,18 +2,87 @@
 
 Unlike Gunicorn's sync worker, it keeps connections alive, answers pipelined requests and cannot be
 held by a slow client: the shared I/O engine reads each request whole before the app runs and writes
-responses out as the client takes them (see `monoceros.workers.engine`).
+responses out as the client takes them (see `monoceros.workers.engine`). With several workers, the
+idle connections of a worker stuck in a slow request move to the others (`workers.handoff`), so
+keep-alive does not make fast requests wait behind slow ones.
 """
 
 from __future__ import annotations
 
+import socket
+
+from monoceros.http import Request
+from monoceros.sockets import Listener
 from monoceros.workers.base import Worker
+from monoceros.workers.bodies import BufferedBody
+from monoceros.workers.connection import IDLE, Conn
 from monoceros.workers.engine import Engine
+from monoceros.workers.handoff import BusyGuard, receive_connection
 from monoceros.workers.serving import RequestRunner
+
+
+class SyncEngine(Engine):
+    """The engine, plus the hand-off of idle connections while the app is busy."""
+
+    def __init__(
+        self, worker: Worker, runner: RequestRunner, channel: tuple[socket.socket, socket.socket]
+    ) -> None:
+        super().__init__(worker, runner)
+        self.channel = channel
+        self.guard = BusyGuard(self.conns, self.epoll, channel[1])
+        # The receiving end is watched like a listener: a free worker takes what a busy one passes.
+        self.inbox = Listener(channel[0], "handoff")
+        self.real_listeners = dict(self.listeners)
+        self.listeners[self.inbox.fileno()] = self.inbox
+
+    def run(self) -> None:
+        self.guard.start()
+        super().run()
+
+    def dispatch(self, conn: Conn, request: Request, body: BufferedBody | None, live: bool) -> bool:
+        guard = self.guard
+        guard.busy_since = self.now
+        try:
+            return super().dispatch(conn, request, body, live)
+        finally:
+            for moved in guard.call_done():
+                # Another worker owns it now (epoll no longer watches it here): just drop our fd.
+                self.conns.pop(moved.fd, None)
+                moved.closed = True
+                moved.sock.close()
+
+    def on_accept(self, listener: Listener) -> None:
+        if listener is not self.inbox:
+            super().on_accept(listener)
+            return
+        received = receive_connection(listener.sock)
+        if received is None:
+            return
+        sock, listener_fd = received
+        origin = self.real_listeners.get(listener_fd)
+        if origin is None or self.stopping:
+            sock.close()
+            return
+        try:
+            peer = sock.getpeername()
+        except OSError:
+            sock.close()
+            return
+        conn = self.adopt(sock, peer, origin)
+        conn.state = IDLE  # kept alive elsewhere until now; the keep-alive clock restarts here
+        conn.deadline = self.now + self.keepalive
+        self.on_readable(conn)
 
 
 class SyncWorker(Worker):
     """One application call at a time (`wsgi.multithread` is False)."""
 
     def run(self) -> None:
-        Engine(self, RequestRunner(self, multithread=False)).run()
+        runner = RequestRunner(self, multithread=False)
+        channel = self.handoff
+        # A connection's PROXY header was read here: the other workers could not know it.
+        usable = self.cfg.workers > 1 and self.cfg.keepalive > 0 and self.cfg.proxy_protocol == "off"
+        if usable and channel is not None:
+            SyncEngine(self, runner, channel).run()
+        else:
+            Engine(self, runner).run()
