@@ -60,6 +60,23 @@ class ClfClock:
         return self._text
 
 
+class _Pid:
+    """This process's id, read again in a forked child: `os.getpid()` is a system call per request."""
+
+    value = os.getpid()
+
+    @classmethod
+    def refresh(cls) -> None:
+        cls.value = os.getpid()
+
+
+os.register_at_fork(after_in_child=_Pid.refresh)
+
+
+def current_pid() -> int:
+    return _Pid.value
+
+
 def escape(value: object) -> object:
     """Gunicorn's only escaping: `"` becomes `\\"` in string values."""
     if isinstance(value, str) and '"' in value:
@@ -114,7 +131,7 @@ def simple_atoms(clock: ClfClock) -> dict[str, Atom]:
         "D": lambda resp, req, environ, rt: micros(rt),
         "M": lambda resp, req, environ, rt: rt.seconds * 1000 + rt.microseconds // 1000,
         "L": lambda resp, req, environ, rt: f"{rt.seconds}.{rt.microseconds:06d}",
-        "p": lambda resp, req, environ, rt: f"<{os.getpid()}>",
+        "p": lambda resp, req, environ, rt: f"<{_Pid.value}>",
     }
 
 

@@ -13,12 +13,12 @@ Every field is always present (null when unknown), in this order:
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import timedelta
+from typing import Any
 from json.encoder import encode_basestring  # the C-accelerated string escaper of the json module
 
-from monoceros.accessatoms import Environ, ResponseLike, micros
+from monoceros.accessatoms import Environ, ResponseLike, current_pid, micros
 
 
 class IsoClock:
@@ -38,7 +38,25 @@ class IsoClock:
             self._head = time.strftime("%Y-%m-%dT%H:%M:%S", local)
             self._zone = offset[:3] + ":" + offset[3:]
             self._second = second
-        return f"{self._head}.{int((now - second) * 1000):03d}{self._zone}"
+        return f"{self._head}.{int(now * 1000) % 1000:03d}{self._zone}"
+
+
+FIELDS = (
+    "time",
+    "remote",
+    "method",
+    "path",
+    "query",
+    "protocol",
+    "status",
+    "bytes",
+    "duration_ms",
+    "pid",
+    "request_id",
+    "user_agent",
+    "referer",
+)
+_TEMPLATE = "{" + ",".join(f'"{name}":%s' for name in FIELDS) + "}"
 
 
 def _js(value: object) -> str:
@@ -54,15 +72,33 @@ class JsonAccessFormat:
         self.clock = clock or IsoClock()
 
     def render(self, resp: ResponseLike, req: object, environ: Environ, rt: timedelta) -> str:
-        raw = environ.get("RAW_URI")
-        path = raw.partition("?")[0] if isinstance(raw, str) else environ.get("PATH_INFO")
         get = environ.get
-        return (
-            f'{{"time":"{self.clock()}","remote":{_js(get("REMOTE_ADDR"))},'
-            f'"method":{_js(get("REQUEST_METHOD"))},"path":{_js(path)},'
-            f'"query":{_js(get("QUERY_STRING"))},"protocol":{_js(get("SERVER_PROTOCOL"))},'
-            f'"status":{resp.status_code or "null"},"bytes":{resp.bytes_sent},'
-            f'"duration_ms":{micros(rt) / 1000:.3f},"pid":{os.getpid()},'
-            f'"request_id":{_js(get("HTTP_X_REQUEST_ID"))},"user_agent":{_js(get("HTTP_USER_AGENT"))},'
-            f'"referer":{_js(get("HTTP_REFERER"))}}}'
+        raw = get("RAW_URI")
+        path = raw.partition("?")[0] if isinstance(raw, str) else get("PATH_INFO")
+        always = (
+            get("REMOTE_ADDR"),
+            get("REQUEST_METHOD"),
+            path,
+            get("QUERY_STRING"),
+            get("SERVER_PROTOCOL"),
+        )
+        try:
+            # The C escaper straight over the values that are strings in every environ we build.
+            remote, method, path_js, query, protocol = map(encode_basestring, always)
+        except TypeError:  # the app replaced one with something else
+            remote, method, path_js, query, protocol = map(_js, always)
+        return _TEMPLATE % (
+            '"' + self.clock() + '"',
+            remote,
+            method,
+            path_js,
+            query,
+            protocol,
+            resp.status_code or "null",
+            resp.bytes_sent,
+            f"{micros(rt) / 1000:.3f}",
+            current_pid(),
+            _js(get("HTTP_X_REQUEST_ID")),
+            _js(get("HTTP_USER_AGENT")),
+            _js(get("HTTP_REFERER")),
         )
