@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
 from json.encoder import encode_basestring  # the C-accelerated string escaper of the json module
+from typing import Any
 
 from monoceros.accessatoms import Environ, ResponseLike, current_pid, micros
 
@@ -75,7 +75,7 @@ class JsonAccessFormat:
         get = environ.get
         raw = get("RAW_URI")
         path = raw.partition("?")[0] if isinstance(raw, str) else get("PATH_INFO")
-        always = (
+        always: tuple[Any, ...] = (
             get("REMOTE_ADDR"),
             get("REQUEST_METHOD"),
             path,
