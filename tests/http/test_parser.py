@@ -205,7 +205,7 @@ def test_chunked_body_with_trailers_and_raw_headers() -> None:
     out = events(RequestParser(), data)
     first = out[0]
     assert isinstance(first, Request) and first.chunked and first.content_length is None
-    assert first.raw_headers == [(b"Host", b"a"), (b"transfer-encoding", b"Chunked")]
+    assert first.raw_headers == [("Host", "a"), ("transfer-encoding", "Chunked")]
     assert out[1:] == [Data(b"abc"), EndOfMessage([("X-T", "1")]), PAUSED]
 
 

@@ -53,7 +53,6 @@ _FIELD_VCHAR: Final = r"[\x21-\x7e\x80-\xff]"
 _FIELD_VALUE: Final = "(?:" + _FIELD_VCHAR + r"(?:[\t \x21-\x7e\x80-\xff]*" + _FIELD_VCHAR + ")?)?"
 _FIELD_LINE: Final = "^(" + TOKEN + r"):[\t ]*(" + _FIELD_VALUE + r")[\t ]*\r\n"
 FIELD_LINES: Final = re.compile(_FIELD_LINE, re.MULTILINE)
-FIELD_LINES_BYTES: Final = re.compile(_FIELD_LINE.encode("ascii"), re.MULTILINE)
 # One field line without its CRLF, for diagnosing a line the fast path refused.
 FIELD_VALUE_RE: Final = re.compile(r"[\t ]*(" + _FIELD_VALUE + r")[\t ]*")
 

@@ -22,7 +22,7 @@ class Request(NamedTuple):
     fragment: str
     version: tuple[int, int]
     headers: list[tuple[str, str]]
-    raw_headers: list[tuple[bytes, bytes]]  # every field line: name and OWS-trimmed value as received
+    raw_headers: list[tuple[str, str]]  # every field line: name and OWS-trimmed value as received (latin-1)
     content_length: int | None
     chunked: bool
     keep_alive: bool  # what the request allows (version + Connection header)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ._abnf import FIELD_LINES_BYTES, FIELD_VALUE_RE, TOKEN_RE
+from ._abnf import FIELD_LINES, FIELD_VALUE_RE, TOKEN_RE
 from ._errors import InvalidHeader, InvalidHeaderName, LimitRequestHeaders, ObsoleteFolding
 
 
@@ -23,23 +23,19 @@ class FieldRules(NamedTuple):
     permit_folding: bool  # permit_obsolete_folding: continuation lines are joined with one SP
 
 
-def split_fields(head: bytes, start: int, rules: FieldRules) -> list[tuple[bytes, bytes]]:
-    """The (name, value) pairs of ``head[start:]``, where every line ends with CRLF."""
-    pairs: list[tuple[bytes, bytes]] = FIELD_LINES_BYTES.findall(head, start)
-    if len(pairs) != head.count(b"\n", start):
-        text = head.decode("latin-1")
-        return [
-            (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in split_slowly(text, start, rules)
-        ]
+def split_fields(text: str, start: int, rules: FieldRules) -> list[tuple[str, str]]:
+    """The (name, value) pairs of ``text[start:]``: a latin-1 decoded section whose lines end with CRLF."""
+    pairs: list[tuple[str, str]] = FIELD_LINES.findall(text, start)
+    if len(pairs) != text.count("\n", start):
+        return split_slowly(text, start, rules)
     if len(pairs) > rules.max_fields:
         raise LimitRequestHeaders(f"too many header fields (more than {rules.max_fields})")
-    if len(head) - start > rules.max_field_size:
-        check_line_sizes(head[start:].split(b"\r\n"), rules.max_field_size)
+    if len(text) - start > rules.max_field_size:
+        check_line_sizes(text[start:].split("\r\n"), rules.max_field_size)
     return pairs
 
 
-def check_line_sizes(lines: list[bytes], limit: int) -> None:
+def check_line_sizes(lines: list[str], limit: int) -> None:
     """Raise if one line plus its CRLF is longer than ``limit``."""
     if max(map(len, lines)) + 2 > limit:
         raise LimitRequestHeaders(f"header field line longer than {limit} bytes")

@@ -197,11 +197,12 @@ class RequestParser:
         return ConnectionClosed()
 
     def _parse_head(self, head: bytes) -> Request:
-        line_end = head.find(b"\r\n")
+        text = head.decode("latin-1")  # once: every later step works on this text
+        line_end = text.find("\r\n")
         if line_end > self._limit_line:
             raise LimitRequestLine(f"request line is too large ({line_end} > {self._limit_line})")
-        line = self._line or parse_request_line(head[:line_end].decode("latin-1"), self._line_rules)
-        return build_request(line, split_fields(head, line_end + 2, self._rules), self._policy)
+        line = self._line or parse_request_line(text[:line_end], self._line_rules)
+        return build_request(line, split_fields(text, line_end + 2, self._rules), self._policy)
 
     def _check_partial_head(self) -> None:
         """Refuse an incomplete head now if its complete lines (or the length of the last one) are invalid."""

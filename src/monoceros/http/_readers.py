@@ -147,7 +147,7 @@ class ChunkedReader:
         if end < 0:
             self._check_partial_trailers(buf, eof)
             return NEED_DATA
-        section = bytes(buf[: end + 2])
+        section = buf[: end + 2].decode("latin-1")
         del buf[: end + 4]
         self._state = self._done
         return EndOfMessage(build_trailers(split_fields(section, 0, self._rules), self._policy))

@@ -32,18 +32,24 @@ FORBIDDEN_TRAILERS = frozenset(
 )
 
 
-def build_request(line: RequestLine, raw: list[tuple[bytes, bytes]], policy: HeaderPolicy) -> Request:
-    """The Request event for a valid request line and field lines (raw names and OWS-trimmed values).
+def build_request(line: RequestLine, raw: list[tuple[str, str]], policy: HeaderPolicy) -> Request:
+    """The Request event for a valid request line and field lines (names as sent, OWS-trimmed values).
 
-    Comprehensions do the per-field work; only the few special fields are looked at one by one.
+    Comprehensions do the per-field work; only the few special fields are looked at one by one, and the
+    most common head of all (no special field but Host) takes a short cut.
     """
-    # Names are tokens (ASCII), so the default codec decodes them; values are latin-1 (obs-text).
-    headers = [(name.upper().decode(), value.decode("latin-1")) for name, value in raw]
+    headers = [(name.upper(), value) for name, value in raw]
     if [True for name, _ in headers if "_" in name]:
         headers = [h for h in headers if "_" not in h[0] or _keep_underscored(h[0], policy)]
     version = line.version
+    special = [h for h in headers if h[0] in _SPECIAL]
+    if len(special) == 1 and special[0][0] == "HOST":
+        if not HOST_RE.fullmatch(special[0][1]):
+            raise InvalidHeader(f"invalid Host header {special[0][1][:64]!r}")
+        keep_alive = version >= (1, 1) and line.method != "CONNECT"
+        return Request(*line, headers, raw, None, False, keep_alive, False)
     seen = _Seen(version)
-    for name, value in [h for h in headers if h[0] in _SPECIAL]:
+    for name, value in special:
         seen.note(name, value)
     if seen.hosts == 0 and policy.require_host and version >= (1, 1):
         raise InvalidHeader("missing Host header in an HTTP/1.1 request")
@@ -156,13 +162,13 @@ def _keep_alive(connection: list[str], version: tuple[int, int]) -> bool:
     return version >= (1, 1) or "keep-alive" in tokens
 
 
-def build_trailers(raw: list[tuple[bytes, bytes]], policy: HeaderPolicy) -> list[tuple[str, str]]:
+def build_trailers(raw: list[tuple[str, str]], policy: HeaderPolicy) -> list[tuple[str, str]]:
     """Trailer fields: same rules as headers, minus forbidden fields; never trusted for forwarding."""
     trailers: list[tuple[str, str]] = []
     ctype = False
     untrusted = policy._replace(peer_trusted=False)
-    for raw_name, raw_value in raw:
-        name, value = raw_name.upper().decode(), raw_value.decode("latin-1")
+    for sent_name, value in raw:
+        name = sent_name.upper()
         if name in FORBIDDEN_TRAILERS:
             raise InvalidHeaderName(f"{name} is not allowed in trailers")
         if name == "CONTENT-TYPE":

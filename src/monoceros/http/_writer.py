@@ -171,6 +171,37 @@ def _read_fields(headers: Iterable[Header]) -> tuple[list[Header], int | None, b
     return kept, length, bool(dropped) and _upgrade(dropped, kept)
 
 
+# Validated header lists -> what start() derives from them. An application sends the same few header
+# lists over and over (literals in its code), so validating each distinct list once saves most of the
+# per-response work; bounded, since values such as Content-Length vary.
+_Fields = tuple[list[Header], "int | None", bool, bytes]
+_fields_cache: dict[tuple[Header, ...], _Fields] = {}
+_FIELDS_CACHE_SIZE = 512
+
+
+def _encode(kept: list[Header]) -> bytes:
+    return ("\r\n".join(map(": ".join, kept)) + "\r\n").encode("latin-1") if kept else b""
+
+
+def _fields(headers: Iterable[Header]) -> _Fields:
+    try:
+        key = tuple(headers)
+    except TypeError as exc:
+        raise LocalProtocolError(500, "response headers must be a list of (str, str) pairs") from exc
+    try:
+        cached = _fields_cache.get(key)
+    except TypeError:  # unhashable items: validated (and refused) below, never cached
+        kept, length, upgrade = _read_fields(key)
+        return kept, length, upgrade, _encode(kept)
+    if cached is not None:
+        return cached
+    kept, length, upgrade = _read_fields(key)
+    cached = (kept, length, upgrade, _encode(kept))
+    if len(_fields_cache) < _FIELDS_CACHE_SIZE:
+        _fields_cache[key] = cached
+    return cached
+
+
 class ResponseWriter:
     """Frames one response to one request; build a new one per request."""
 
@@ -220,10 +251,10 @@ class ResponseWriter:
         if self._state > _STARTED:
             raise LocalProtocolError(500, "the response head was already sent")
         code, line11, line10 = _parse_status(status)
-        kept, length, upgrade = _read_fields(headers)
-        kept = self._frame(code, kept, length, upgrade)
+        kept, length, upgrade, encoded = _fields(headers)
+        framed = self._frame(code, kept, length, upgrade)
         self._status_line = line11 if self.version >= (1, 1) else line10
-        self._fields = ("\r\n".join(map(": ".join, kept)) + "\r\n").encode("latin-1") if kept else b""
+        self._fields = encoded if framed is kept else _encode(framed)
         self.status_code = code
         self._state = _STARTED
 
