@@ -1,0 +1,33 @@
+"""A Flask application served by a real master, read with urllib3 (the client most Python code uses)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+import urllib3
+from harness import Server
+
+Factory = Callable[..., Server]
+
+
+@pytest.mark.parametrize("kind", [["sync"], ["gthread", "--threads", "4"]], ids=["sync", "gthread"])
+def test_flask_app_is_served(server_factory: Factory, kind: list[str]) -> None:
+    server = server_factory(["--workers", "2", "--worker-class", *kind], app="flaskapp:app", tcp=True)
+    base = f"http://{server.address}"
+    with urllib3.PoolManager(retries=False) as http:
+        response = http.request("GET", base + "/")
+        assert response.status == 200
+        assert response.data == b"flask says hello"
+        response = http.request("POST", base + "/json", body=json.dumps({"a": [1, 2]}).encode())
+        assert json.loads(response.data) == {"received": {"a": [1, 2]}, "method": "POST", "path": "/json"}
+        response = http.request("POST", base + "/form", fields={"b": "2", "a": "1"}, encode_multipart=False)
+        assert response.data == b"a=1,b=2"
+        response = http.request("GET", base + "/stream")
+        assert response.data == b"line 0\nline 1\nline 2\n"
+        assert response.headers["Transfer-Encoding"] == "chunked"
+        assert http.request("GET", base + "/missing-here").status == 404
+        assert http.request("GET", base + "/does-not-exist").status == 404
+        # all of it over one kept-alive connection per pool
+        assert http.connection_from_url(base).num_connections == 1
