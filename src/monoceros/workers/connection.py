@@ -15,7 +15,15 @@ import socket
 import time
 from typing import IO, TYPE_CHECKING
 
-from monoceros.http import NEED_DATA, Data, EndOfMessage, RemoteProtocolError, Request, RequestParser
+from monoceros.http import (
+    NEED_DATA,
+    Data,
+    EndOfMessage,
+    RemoteProtocolError,
+    Request,
+    RequestParser,
+    ResponseWriter,
+)
 
 if TYPE_CHECKING:
     from monoceros.workers.bodies import BufferedBody
@@ -62,6 +70,7 @@ class Conn:
         "warn_at",
         "current",
         "listener_fd",
+        "writer",
     )
 
     def __init__(
@@ -93,6 +102,7 @@ class Conn:
         self.warn_at = 0.0  # next time a long-running request is logged (threaded workers)
         self.current: Request | None = None  # the request the application is running for
         self.listener_fd = -1  # the listening socket it was accepted on
+        self.writer: ResponseWriter | None = None  # the response being produced, while the app runs
 
     # -- Transport ------------------------------------------------------------------------------
 

@@ -159,6 +159,8 @@ class Engine:
         for conn in list(self.conns.values()):
             if conn.state == IDLE:
                 self.close(conn)
+            elif conn.writer is not None:
+                conn.writer.keep_alive = False  # tell the client, if its head is not out yet
 
     def _listen(self, on: bool) -> None:
         if on == self.listening or self.stopping and on:

@@ -115,11 +115,13 @@ class RequestRunner:
             self.log.debug("%s %s", request.method, request.path)
         info = None
         started = time.perf_counter() if self.log_access else 0.0
+        conn.writer = writer
         try:
             info = run_app(self.app, environ, request, writer, conn, self.log)
         except OSError:
             return False  # the client is gone; run_app already closed the app's iterable
         finally:
+            conn.writer = None
             worker.count_request()
             if self.post_request is not None:
                 self._post_request(request, environ, info)
