@@ -194,7 +194,7 @@ class Engine:
                 self._listen(False)
             # The request is usually in the socket already: save a trip through epoll.
             self.on_readable(conn)
-            if not self.listening:
+            if not self.listening or not self.worker.alive:
                 return
 
     def adopt(self, sock: socket.socket, peer: object, listener: Listener) -> Conn:
