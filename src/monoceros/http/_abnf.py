@@ -36,6 +36,21 @@ _VERSION: Final = r"HTTP/([0-9]\.[0-9])"
 _REQUEST_LINE: Final = "({method}) (" + _TARGET + ") " + _VERSION
 REQUEST_LINE_CONVENTIONAL: Final = re.compile(_REQUEST_LINE.format(method=_CONVENTIONAL_METHOD))
 REQUEST_LINE_ANY_METHOD: Final = re.compile(_REQUEST_LINE.format(method=TOKEN))
+# The common line, matched in one go (the general pattern above plus the form checks handle the rest): a
+# conventional method, an origin-form target without a fragment, HTTP/1.0 or 1.1, and the CRLF.
+#   origin-form = absolute-path [ "?" query ]   (RFC 9112 §3.2.1)
+# Groups: method, target, path, query (None when there is no "?"), minor version digit.
+_PATH_CHAR: Final = r"[\x21\x22\x24-\x3e\x40-\x7e\x80-\xff]"  # _TARGET minus "#" and "?"
+_QUERY_CHAR: Final = r"[\x21\x22\x24-\x7e\x80-\xff]"  # _TARGET minus "#"
+ORIGIN_REQUEST_LINE: Final = re.compile(
+    "("
+    + _CONVENTIONAL_METHOD
+    + ") ((/"
+    + _PATH_CHAR
+    + "*)(?:\\?("
+    + _QUERY_CHAR
+    + "*))?) HTTP/1\\.([01])\r\n"
+)
 TOKEN_RE: Final = re.compile(TOKEN)
 CONVENTIONAL_METHOD_RE: Final = re.compile(_CONVENTIONAL_METHOD)
 VERSION_RE: Final = re.compile(_VERSION)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._abnf import FIELD_LINES
+from ._abnf import FIELD_LINES, ORIGIN_REQUEST_LINE
 from ._errors import (
     InvalidHeader,
     InvalidRequestLine,
@@ -29,6 +29,11 @@ from ._proxy import read_proxy_header
 from ._readers import ChunkedReader, ContentLengthReader
 from ._request_line import RequestLine, RequestLineRules, parse_request_line
 from ._semantics import HeaderPolicy, build_request
+
+_HTTP11 = (1, 1)
+_HTTP10 = (1, 0)
+# Every request without a body ends the same way; events are immutable, so one instance serves all.
+_NO_TRAILERS = EndOfMessage([])
 
 _PROXY, _HEAD, _BODY, _NO_BODY, _DONE, _CLOSED, _ERROR = range(7)
 
@@ -128,14 +133,17 @@ class RequestParser:
         """The next event, ``NEED_DATA`` (feed more bytes) or ``PAUSED`` (call ``start_next_cycle``)."""
         try:
             state = self._state
+            if state == _HEAD:
+                return self._next_head()
+            if state == _NO_BODY:
+                self._state = _DONE
+                return _NO_TRAILERS
             if state == _BODY:
                 assert self._reader is not None
                 event = self._reader.read(self._buf, self._eof)
                 if type(event) is EndOfMessage:
                     self._state = _DONE
                 return event
-            if state == _HEAD:
-                return self._next_head()
             return self._other_state(state)
         except RemoteProtocolError as exc:
             self._state = _ERROR
@@ -143,9 +151,6 @@ class RequestParser:
             raise
 
     def _other_state(self, state: int) -> Event | Sentinel:
-        if state == _NO_BODY:
-            self._state = _DONE
-            return EndOfMessage([])
         if state == _DONE:
             return PAUSED
         if state == _CLOSED:
@@ -162,15 +167,17 @@ class RequestParser:
 
     def _next_head(self) -> Request | ConnectionClosed | Sentinel:
         buf = self._buf
-        while buf[:2] == b"\r\n":  # RFC 9112 §2.2: empty lines before a request line are ignored
+        if not buf and not self._eof:
+            return NEED_DATA
+        while buf.startswith(b"\r\n"):  # RFC 9112 §2.2: empty lines before a request line are ignored
             del buf[:2]
             self._scanned = 0
         end = buf.find(b"\r\n\r\n", self._scanned)
         if end < 0:
             return self._incomplete_head()
-        head = bytes(buf[: end + 2])
+        text = buf[: end + 2].decode("latin-1")  # once: every later step works on this text
         del buf[: end + 4]
-        request = self._parse_head(head)
+        request = self._parse_head(text)
         if self._line is not None:
             self._reset_head()
         self._scanned = 0
@@ -196,13 +203,26 @@ class RequestParser:
         self._state = _CLOSED
         return ConnectionClosed()
 
-    def _parse_head(self, head: bytes) -> Request:
-        text = head.decode("latin-1")  # once: every later step works on this text
+    def _parse_head(self, text: str) -> Request:
+        match = ORIGIN_REQUEST_LINE.match(text)
+        if match is not None and match.end() - 2 <= self._limit_line and match[1] != "CONNECT":
+            # The common line, valid under every rule set: no second look at it.
+            method, target, path, query, minor = match.groups()
+            return build_request(
+                method,
+                target,
+                path,
+                query or "",
+                "",
+                _HTTP11 if minor == "1" else _HTTP10,
+                split_fields(text, match.end(), self._rules),
+                self._policy,
+            )
         line_end = text.find("\r\n")
         if line_end > self._limit_line:
             raise LimitRequestLine(f"request line is too large ({line_end} > {self._limit_line})")
         line = self._line or parse_request_line(text[:line_end], self._line_rules)
-        return build_request(line, split_fields(text, line_end + 2, self._rules), self._policy)
+        return build_request(*line, split_fields(text, line_end + 2, self._rules), self._policy)
 
     def _check_partial_head(self) -> None:
         """Refuse an incomplete head now if its complete lines (or the length of the last one) are invalid."""

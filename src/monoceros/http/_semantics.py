@@ -12,7 +12,6 @@ from typing import NamedTuple
 from ._abnf import CONTENT_LENGTH_RE, HOST_RE
 from ._errors import ExpectationFailed, InvalidHeader, InvalidHeaderName, UnsupportedTransferCoding
 from ._events import Request
-from ._request_line import RequestLine
 
 
 class HeaderPolicy(NamedTuple):
@@ -32,30 +31,71 @@ FORBIDDEN_TRAILERS = frozenset(
 )
 
 
-def build_request(line: RequestLine, raw: list[tuple[str, str]], policy: HeaderPolicy) -> Request:
+def build_request(
+    method: str,
+    target: str,
+    path: str,
+    query: str,
+    fragment: str,
+    version: tuple[int, int],
+    raw: list[tuple[str, str]],
+    policy: HeaderPolicy,
+) -> Request:
     """The Request event for a valid request line and field lines (names as sent, OWS-trimmed values).
 
-    Comprehensions do the per-field work; only the few special fields are looked at one by one, and the
-    most common head of all (no special field but Host) takes a short cut.
+    One pass over the fields upper-cases the names, applies ``header_map`` and picks out the few special
+    fields; the most common head of all (no special field but a Host seen before) takes a short cut.
     """
-    headers = [(name.upper(), value) for name, value in raw]
-    if [True for name, _ in headers if "_" in name]:
-        headers = [h for h in headers if "_" not in h[0] or _keep_underscored(h[0], policy)]
-    version = line.version
-    special = [h for h in headers if h[0] in _SPECIAL]
+    headers = []
+    special = []
+    for name, value in raw:
+        name = name.upper()
+        if name in _SPECIAL:
+            special.append((name, value))
+        elif "_" in name and not _keep_underscored(name, policy):
+            continue
+        headers.append((name, value))
     if len(special) == 1 and special[0][0] == "HOST":
-        if not HOST_RE.fullmatch(special[0][1]):
-            raise InvalidHeader(f"invalid Host header {special[0][1][:64]!r}")
-        keep_alive = version >= (1, 1) and line.method != "CONNECT"
-        return Request(*line, headers, raw, None, False, keep_alive, False)
+        _check_host(special[0][1])
+        keep_alive = version >= (1, 1) and method != "CONNECT"
+        return Request(
+            method, target, path, query, fragment, version, headers, raw, None, False, keep_alive, False
+        )
     seen = _Seen(version)
     for name, value in special:
         seen.note(name, value)
     if seen.hosts == 0 and policy.require_host and version >= (1, 1):
         raise InvalidHeader("missing Host header in an HTTP/1.1 request")
     chunked, length = _framing(seen, version) if seen.framing else (False, None)
-    keep_alive = _keep_alive(seen.connection, version) and line.method != "CONNECT"
-    return Request(*line, headers, raw, length, chunked, keep_alive, seen.expect_continue)
+    keep_alive = _keep_alive(seen.connection, version) and method != "CONNECT"
+    return Request(
+        method,
+        target,
+        path,
+        query,
+        fragment,
+        version,
+        headers,
+        raw,
+        length,
+        chunked,
+        keep_alive,
+        seen.expect_continue,
+    )
+
+
+# Host values already found valid: clients send the same few over and over. Bounded: it is client input.
+_valid_hosts: set[str] = set()
+_VALID_HOSTS_SIZE = 1024
+
+
+def _check_host(value: str) -> None:
+    if value in _valid_hosts:
+        return
+    if not HOST_RE.fullmatch(value):
+        raise InvalidHeader(f"invalid Host header {value[:64]!r}")
+    if len(_valid_hosts) < _VALID_HOSTS_SIZE:
+        _valid_hosts.add(value)
 
 
 class _Seen:
@@ -87,8 +127,7 @@ class _Seen:
             self.hosts += 1
             if self.hosts > 1:
                 raise InvalidHeader("more than one Host header")
-            if not HOST_RE.fullmatch(value):
-                raise InvalidHeader(f"invalid Host header {value[:64]!r}")
+            _check_host(value)
         elif name == "CONNECTION":
             self.connection.append(value)
         elif name == "CONTENT-LENGTH":
