@@ -2,24 +2,25 @@
 
 Gunicorn builds every atom, every header and every environ key into a dict for each request and
 then applies the `%`-format. The line is the same here (`format % values`), but the values dict
-holds only the keys the format uses, found once at start-up, and atoms that cannot contain a `"`
-skip the escaping.
+holds only the keys the format uses, found once at start-up, and is built by one generated
+function (`render`) whose source is kept in `AccessFormat.source` for debugging. Atoms that cannot
+contain a `"` skip the escaping.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from monoceros.accessatoms import (
+    EXPRESSIONS,
     NEVER_QUOTED,
-    Atom,
     ClfClock,
     Environ,
     RequestLike,
     ResponseLike,
-    braced_atom,
-    escape,
-    simple_atoms,
+    braced_expression,
+    namespace,
 )
 
 
@@ -62,23 +63,21 @@ class AccessFormat:
 
     def __init__(self, fmt: str, clock: ClfClock) -> None:
         self.fmt = fmt
-        self._constants: dict[str, object] = {}
-        self._plain: list[tuple[str, Atom]] = []
-        self._quoted: list[tuple[str, Atom]] = []
-        known = simple_atoms(clock)
-        for key in format_keys(fmt):
-            atom = known.get(key) or (braced_atom(key.lower()) if key.startswith("{") else None)
-            if atom is None or key == "l":
-                self._constants[key] = "-"  # unknown atoms print `-`, and `l` always is `-`
-            elif key in NEVER_QUOTED:
-                self._plain.append((key, atom))
-            else:
-                self._quoted.append((key, atom))
+        self.source = _render_source(format_keys(fmt))
+        names = namespace(clock)
+        names["_fmt"] = fmt
+        # Generated once, like dataclasses' __init__: the keys only ever enter it through repr().
+        exec(compile(self.source, "<access_log_format>", "exec"), names)  # noqa: S102
+        self.render: Callable[[ResponseLike, RequestLike, Environ, timedelta], str] = names["render"]  # type: ignore[assignment]
 
-    def render(self, resp: ResponseLike, req: RequestLike, environ: Environ, rt: timedelta) -> str:
-        values = self._constants.copy()
-        for key, atom in self._plain:
-            values[key] = atom(resp, req, environ, rt)
-        for key, atom in self._quoted:
-            values[key] = escape(atom(resp, req, environ, rt))
-        return self.fmt % values
+
+def _render_source(keys: list[str]) -> str:
+    items = []
+    for key in keys:
+        expression = EXPRESSIONS.get(key) or (braced_expression(key.lower()) if key.startswith("{") else None)
+        if expression is None:
+            expression = '"-"'  # an unknown atom prints `-`
+        elif key not in NEVER_QUOTED:
+            expression = f"_escape({expression})"
+        items.append(f"{key!r}: {expression}")
+    return "def render(resp, req, environ, rt):\n    return _fmt % {" + ", ".join(items) + "}\n"

@@ -190,7 +190,7 @@ class Logger:
         self._writer = AccessWriter(self.access_log, own)
         # A subclass computing its own atoms or time (a Gunicorn customisation) gets Gunicorn's path.
         kind = type(self)
-        self._precompiled = kind.atoms is Logger.atoms and kind.now is Logger.now
+        self._precompiled = self._json is None and kind.atoms is Logger.atoms and kind.now is Logger.now
 
     def _add(
         self, log: logging.Logger, handler: logging.Handler, fmt: str, datefmt: str | None = None
@@ -276,27 +276,26 @@ class Logger:
         if not self._access_enabled:
             return
         try:
-            self._access(resp, req, environ, request_time)
+            if self._precompiled and self._writer.direct():
+                self._writer.write(self._format.render(resp, req, environ, request_time))
+            else:
+                self._access_other(resp, req, environ, request_time)
         except Exception:
             self.error(traceback.format_exc())
 
-    def _access(
+    def _access_other(
         self, resp: ResponseLike, req: RequestLike, environ: Mapping[str, object], rt: timedelta
     ) -> None:
-        direct = self._writer.direct()
         if self._json is not None:
             line = self._json.render(resp, req, environ, rt)
-        elif direct and self._precompiled:
-            line = self._format.render(resp, req, environ, rt)
-        else:
-            # Gunicorn's call: formatters of a user's config may read the atoms in record.args.
-            atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, rt))
-            self.access_log.info(self.cfg.access_log_format, atoms)
+            if self._writer.direct():
+                self._writer.write(line)
+            else:
+                self.access_log.info(line)
             return
-        if direct:
-            self._writer.write(line)
-        else:
-            self.access_log.info(line)
+        # Gunicorn's call: formatters of a user's config may read the atoms in record.args.
+        atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, rt))
+        self.access_log.info(self.cfg.access_log_format, atoms)
 
     def atoms(
         self, resp: ResponseLike, req: RequestLike, environ: Mapping[str, object], request_time: timedelta
