@@ -16,6 +16,7 @@ from typing import Protocol
 from monoceros.errors import BindError
 from monoceros.glogging import ErrorLog
 from monoceros.process import chown, is_ipv6
+from monoceros.tls import TLSSetupError
 
 # What `cfg.address` holds: (host, port) for TCP, a path for Unix (leading NUL: abstract), an int for fd://N.
 Address = tuple[str, int] | str | int
@@ -169,7 +170,7 @@ def _check_tls_files(cfg: SocketConfig) -> None:
     # Fail at bind time, in the master, rather than in every worker's first handshake.
     for name, path in (("certfile", cfg.certfile), ("keyfile", cfg.keyfile)):
         if path and not os.path.exists(path):
-            raise ValueError(f'{name} "{path}" does not exist')
+            raise TLSSetupError(f'{name} "{path}" does not exist')  # a ValueError: one line, exit 1
 
 
 def _bind_with_retries(

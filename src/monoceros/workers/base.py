@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from monoceros import tls
 from monoceros.workers.workertmp import WorkerTmp
 
 if TYPE_CHECKING:
@@ -107,6 +108,11 @@ class Worker:
     def run(self) -> None:
         """The serving loop; see the module docstring for what it must do."""
         raise NotImplementedError
+
+    @classmethod
+    def check_config(cls, cfg: Config, log: Logger) -> None:
+        """Called in the master before any worker is forked: refuse settings no worker could serve."""
+        tls.check(cfg, log)
 
     # -- post-fork start-up --------------------------------------------------------------------
 

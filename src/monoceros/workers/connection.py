@@ -5,6 +5,10 @@ body is read while the application runs (``Expect: 100-continue``) — its ``Bod
 straight to the socket when it can take them; what it cannot take waits in ``out`` and the engine's
 loop drains it, so a slow reader costs memory up to ``HIGH_WATER`` and never a blocked worker. Past
 that mark the writer waits for the socket, but never longer than the stall timeout.
+
+``TLSConn`` is the same over an ``ssl.SSLSocket``: "would block" is also ``SSLWantWriteError`` /
+``SSLWantReadError``, sendfile is impossible (the WSGI layer then copies the file through ``write``)
+and decrypted bytes waiting in the TLS layer count as readable (poll does not see them).
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import os
 import select
 import socket
+import ssl
 import time
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, ClassVar
 
 from monoceros.http import (
     NEED_DATA,
@@ -26,6 +31,7 @@ from monoceros.http import (
 )
 
 if TYPE_CHECKING:
+    from monoceros.tls import TLSEnviron
     from monoceros.workers.bodies import BufferedBody
     from monoceros.wsgi.environ import ConnectionEnviron
 
@@ -39,6 +45,7 @@ READING = 1  # part of a request has arrived: the request timeout runs
 WRITING = 2  # a response is waiting for the client to read it
 BUSY = 3  # the application is running for this connection
 LINGER = 4  # our side is shut; reading what the client still sends, then closing
+HANDSHAKE = 5  # TLS: the handshake is in progress; the request timeout runs
 
 
 class Stalled(OSError):
@@ -47,6 +54,9 @@ class Stalled(OSError):
 
 class Conn:
     """Per-connection state; owned by one engine."""
+
+    # What a non-blocking send or recv raises when it cannot go on now (only looked at on an exception).
+    would_block: ClassVar[tuple[type[OSError], ...]] = (BlockingIOError,)
 
     __slots__ = (
         "sock",
@@ -78,7 +88,7 @@ class Conn:
         sock: socket.socket,
         peer: object,
         parser: RequestParser,
-        env: ConnectionEnviron,
+        env: ConnectionEnviron | TLSEnviron,
         stall_timeout: float,
     ) -> None:
         self.sock = sock
@@ -119,7 +129,7 @@ class Conn:
             return
         try:
             sent = self.sock.send(data)
-        except BlockingIOError:
+        except self.would_block:
             sent = 0
         if sent < len(data):
             self.out.append(memoryview(data)[sent:])
@@ -153,7 +163,7 @@ class Conn:
         while out:
             try:
                 sent = self.sock.send(out[0])
-            except BlockingIOError:
+            except self.would_block:
                 return False
             self.out_len -= sent
             if sent == len(out[0]):
@@ -199,11 +209,31 @@ class Conn:
                 return b""
             if event is not NEED_DATA:
                 raise RemoteProtocolError(400, "unexpected event in request body")
-            self._wait(select.POLLIN)
+            if not self.buffered():
+                self._wait(select.POLLIN)
             if time.monotonic() > deadline:
                 raise Stalled("request body too slow")
             try:
                 data = self.sock.recv(READ_SIZE)
-            except BlockingIOError:
+            except self.would_block:
                 continue
             parser.receive_data(data)
+
+    def buffered(self) -> bool:
+        """Bytes are readable that poll() would not announce."""
+        return False
+
+
+class TLSConn(Conn):
+    """A connection over TLS (``sock`` is an ``ssl.SSLSocket``, non-blocking)."""
+
+    __slots__ = ()
+    would_block = (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError)
+
+    def sendfile(self, file: IO[bytes], offset: int, count: int | None) -> int | None:
+        return None  # the kernel cannot encrypt: the WSGI layer copies the file through write()
+
+    def buffered(self) -> bool:
+        sock = self.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        return sock.pending() > 0

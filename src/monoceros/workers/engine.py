@@ -11,6 +11,9 @@ Rules the loop keeps:
 - Pipelined requests are answered in order: after a response the parser is asked again before the
   loop waits for the socket, and while a response is still being written no new request is started.
 - The heartbeat comes from this loop only, never from a helper thread.
+- TLS (``Engine._enable_tls``) swaps in TLS-aware read/write/shut handlers once per worker, so the
+  plain path pays nothing for it. The handshake is one more state (``HANDSHAKE``), driven by the loop
+  without blocking and bounded by the request timeout like a slow request head.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import ssl
 import time
 from typing import TYPE_CHECKING
 
@@ -30,15 +34,18 @@ from monoceros.http import (
     Request,
     error_response,
 )
+from monoceros.tls import WorkerTLS
 from monoceros.workers.bodies import BufferedBody
 from monoceros.workers.connection import (
     BUSY,
+    HANDSHAKE,
     IDLE,
     LINGER,
     READ_SIZE,
     READING,
     WRITING,
     Conn,
+    TLSConn,
 )
 from monoceros.workers.serving import RequestRunner
 
@@ -80,6 +87,9 @@ class Engine:
         # 0: level-triggered, one thread owns every connection (sync). EPOLLONESHOT: a connection
         # handed to the application thread pool gets no events until it is armed again (gthread).
         self.oneshot = 0
+        self.tls: WorkerTLS | None = None
+        if cfg.is_ssl:
+            self._enable_tls(WorkerTLS(cfg, self.log))
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -134,6 +144,8 @@ class Engine:
             self._begin_stop(now)
         for conn in [c for c in self.conns.values() if c.deadline <= now and c.state != BUSY]:
             self._expire(conn)
+        if self.tls is not None:
+            self.tls.tick(now)
         if self.stopping:
             return bool(self.conns) and now < self.stop_deadline
         return True
@@ -157,7 +169,7 @@ class Engine:
             lst.close()
         self.listeners = {}
         for conn in list(self.conns.values()):
-            if conn.state == IDLE:
+            if conn.state == IDLE or conn.state == HANDSHAKE:
                 self.close(conn)
             elif conn.writer is not None:
                 conn.writer.keep_alive = False  # tell the client, if its head is not out yet
@@ -200,11 +212,14 @@ class Engine:
     def adopt(self, sock: socket.socket, peer: object, listener: Listener) -> Conn:
         """Start serving a new connection accepted on ``listener``."""
         runner = self.runner
-        conn = Conn(
+        kind, state = Conn, READING
+        if self.tls is not None:
+            sock, kind, state = self.tls.wrap(sock), TLSConn, HANDSHAKE
+        conn = kind(
             sock, peer, runner.new_parser(peer), runner.connection_environ(peer, listener), self.stall_timeout
         )
         conn.listener_fd = listener.fileno()
-        conn.state = READING
+        conn.state = state
         conn.deadline = self.now + self.request_timeout
         self.conns[conn.fd] = conn
         conn.armed = EPOLLIN
@@ -369,6 +384,8 @@ class Engine:
     def _expire(self, conn: Conn) -> None:
         if conn.state == READING and not self.stopping:
             self.log.debug("Request from %s timed out", conn.peer)
+        elif conn.state == HANDSHAKE:
+            self.log.debug("TLS handshake with %s timed out", conn.peer)
         self.close(conn)
 
     def close(self, conn: Conn) -> None:
@@ -383,3 +400,75 @@ class Engine:
         conn.sock.close()
         if not self.listening and not self.stopping and len(self.conns) < self.max_conns:
             self._listen(True)
+
+    # -- TLS ------------------------------------------------------------------------------------
+
+    def _enable_tls(self, tls: WorkerTLS) -> None:
+        """Serve TLS: these handlers replace the plain ones on this engine only."""
+        self.tls = tls
+        self._plain_writable = self.on_writable
+        self._plain_shut = self._shut
+        self.on_readable = self._tls_readable  # type: ignore[method-assign]
+        self.on_writable = self._tls_writable  # type: ignore[method-assign]
+        self._shut = self._tls_shut  # type: ignore[method-assign]
+
+    def _tls_readable(self, conn: Conn) -> None:
+        if conn.state == HANDSHAKE:
+            self._handshake(conn)
+            return
+        sock = conn.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            data = sock.recv(READ_SIZE)
+            # Bytes already decrypted wait in the TLS layer, where epoll cannot see them: take them now.
+            while sock.pending():
+                data += sock.recv(READ_SIZE)
+        except TLSConn.would_block:
+            return
+        except OSError:
+            self.close(conn)
+            return
+        if conn.state == LINGER:
+            if not data:
+                self.close(conn)
+            return
+        if conn.state == IDLE:
+            conn.state = READING
+            conn.deadline = self.now + self.request_timeout
+        conn.parser.receive_data(data)
+        self.process(conn)
+
+    def _tls_writable(self, conn: Conn) -> None:
+        if conn.state == HANDSHAKE:
+            self._handshake(conn)
+        else:
+            self._plain_writable(conn)
+
+    def _handshake(self, conn: Conn) -> None:
+        sock = conn.sock
+        assert isinstance(sock, ssl.SSLSocket) and self.tls is not None
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._arm(conn, EPOLLIN)
+            return
+        except ssl.SSLWantWriteError:
+            self._arm(conn, EPOLLOUT)
+            return
+        except OSError as exc:  # also plain HTTP sent to this port, or a refused client certificate
+            self.log.debug("TLS handshake with %s failed: %s", conn.peer, exc)
+            self._plain_shut(conn)
+            return
+        conn.env = self.tls.environ(conn.env, sock)
+        conn.state = READING  # the request timeout that started at accept() still runs
+        self._arm(conn, EPOLLIN)
+        self._tls_readable(conn)  # the request often came with the client's last handshake flight
+
+    def _tls_shut(self, conn: Conn) -> None:
+        sock = conn.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.unwrap()  # send close_notify, so the client can tell a complete response from a cut one
+        except OSError:
+            pass  # best effort: the client need not answer it, and a full socket buffer can refuse it
+        self._plain_shut(conn)

@@ -80,8 +80,10 @@ class SyncWorker(Worker):
     def run(self) -> None:
         runner = RequestRunner(self, multithread=False)
         channel = self.handoff
-        # A connection's PROXY header was read here: the other workers could not know it.
+        # A connection's PROXY header was read here: the other workers could not know it. A TLS
+        # session's state lives in this process: its socket cannot move either.
         usable = self.cfg.workers > 1 and self.cfg.keepalive > 0 and self.cfg.proxy_protocol == "off"
+        usable = usable and not self.cfg.is_ssl
         if usable and channel is not None:
             SyncEngine(self, runner, channel).run()
         else:
