@@ -537,3 +537,43 @@ def test_chunked_body_round_trips_through_the_parser(chunks: list[bytes], piece:
     framed = b"".join(w.body(chunk) for chunk in chunks) + w.end()
     assert w.chunked and w.bytes_sent == sum(map(len, chunks))
     assert _parse_body(_CHUNKED_POST + framed, piece) == b"".join(chunks)
+
+
+WHOLE_CASES = [
+    ("GET", (1, 1), "200 OK", [("Content-Length", "5")], b"hello"),
+    ("GET", (1, 1), "200 OK", [("Content-Length", "3")], b"hello"),  # truncated
+    ("HEAD", (1, 1), "200 OK", [("Content-Length", "5")], b"hello"),
+    ("GET", (1, 1), "204 No Content", [], b"ignored"),
+    ("GET", (1, 1), "304 Not Modified", [("Content-Length", "5")], b"hello"),
+    ("GET", (1, 0), "200 OK", [], b"close-delimited"),
+    ("GET", (1, 1), "200 OK", [], b"chunked"),
+    ("GET", (1, 1), "200 OK", [("Content-Length", "0")], b""),
+]
+
+
+@pytest.mark.parametrize(("method", "version", "status", "headers", "data"), WHOLE_CASES)
+def test_whole_equals_head_body_end(
+    method: str, version: tuple[int, int], status: str, headers: list[tuple[str, str]], data: bytes
+) -> None:
+    one = ResponseWriter(method, version, True)
+    one.start(status, headers)
+    three = ResponseWriter(method, version, True)
+    three.start(status, headers)
+    expected = three.head() + three.body(data) + three.end()
+    assert one.whole(data) == expected
+    assert (one.keep_alive, one.bytes_sent, one.complete) == (
+        three.keep_alive,
+        three.bytes_sent,
+        three.complete,
+    )
+    with pytest.raises(LocalProtocolError):
+        one.head()
+
+
+def test_whole_with_a_short_body_says_close_in_the_head() -> None:
+    writer = ResponseWriter("GET", (1, 1), True)
+    writer.start("200 OK", [("Content-Length", "9")])
+    out = writer.whole(b"hello")
+    assert b"Connection: close\r\n" in out
+    assert not writer.keep_alive
+    assert not writer.complete

@@ -294,6 +294,31 @@ class ResponseWriter:
             )
         )
 
+    def whole(self, data: bytes) -> bytes:
+        """``head() + body(data) + end()`` in one call: the whole response for a body known in full.
+
+        The usual small response takes this path, so it is written out flat rather than through the three.
+        """
+        if self._state != _STARTED or type(data) is not bytes or self.chunked:
+            return self.head() + self.body(data) + self.end()
+        self._state = _ENDED
+        length = self.content_length
+        if self._no_body:
+            data = b""
+        elif length is not None and len(data) != length:
+            if len(data) > length:
+                data = data[:length]
+            else:
+                self.keep_alive = False  # short of its Content-Length: the connection cannot go on
+        self.bytes_sent = len(data)
+        if self.upgrade:
+            connection = _CONNECTION["upgrade"]
+        else:
+            connection = _CONNECTION["keep-alive" if self.keep_alive else "close"]
+        return b"".join(
+            (self._status_line, self._server_line, date_line(), connection, self._fields, b"\r\n", data)
+        )
+
     def body(self, data: bytes) -> bytes:
         """Frame ``data`` for the wire: chunked, cut to Content-Length, or nothing at all.
 

@@ -154,7 +154,7 @@ class ResponseInfo:
         """The hello-world case: the whole response in one write."""
         if writer.chunked:
             self._set_length(len(data))
-        payload = b"".join((writer.head(), writer.body(data), writer.end()))
+        payload = writer.whole(data)
         self._ended = True
         self.headers_sent = True
         try:
