@@ -114,10 +114,10 @@ def micros(rt: timedelta) -> int:
 EXPRESSIONS: Mapping[str, str] = {
     "h": 'environ.get("REMOTE_ADDR", "-")',
     "l": '"-"',
-    "u": '(_basic_user(environ) or "-") if "HTTP_AUTHORIZATION" in environ else "-"',
+    "u": '_escape(_basic_user(environ) or "-") if "HTTP_AUTHORIZATION" in environ else "-"',
     "t": "_clock()",
     "r": "_request_line(environ)",
-    "s": "_status_text(resp)",
+    "s": "resp.status.split(None, 1)[0] if resp.status else _status_text(resp)",
     "m": 'environ.get("REQUEST_METHOD")',
     "U": 'environ.get("PATH_INFO")',
     "q": 'environ.get("QUERY_STRING")',
@@ -136,7 +136,7 @@ EXPRESSIONS: Mapping[str, str] = {
 _COMPILED = {key: compile(expr, f"<atom {key}>", "eval") for key, expr in EXPRESSIONS.items()}
 
 # Atoms whose values cannot hold a `"`: their escaping is skipped on the hot path.
-NEVER_QUOTED = frozenset("ltsbBTDMLp")
+NEVER_QUOTED = frozenset("lutsbBTDMLp")  # `u` escapes itself, only when there is a user
 
 
 def braced_expression(key: str) -> str | None:

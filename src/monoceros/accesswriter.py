@@ -1,24 +1,29 @@
-"""Writing access-log lines cheaply: straight into our own stream handlers when nothing else listens.
+"""Writing access-log lines cheaply: straight into our own handlers' files when nothing else listens.
 
 Going through `logging.Logger.info()` builds a `LogRecord` (clock, pid, thread and frame lookups)
 and runs the formatter for every request: a few microseconds, a sizeable part of a hello-world
 request. When the access logger holds only the handlers Monoceros installed (a file or stdout,
 plain `%(message)s` format), has no filters, does not propagate and logs at INFO, the line goes
-directly to their streams under each handler's lock, and is flushed at once as a handler would.
-Anything else (a user's logging config, syslog, a handler an app added later) takes the logging
-path, checked on every call so that a change made after start-up is respected.
+directly to them under each handler's lock, and reaches the kernel at once as a handler's would.
+A log file is written with one `os.write` (the file is opened in append mode, so each line lands
+whole at the end even with several writers; the text layer's buffer is always empty because
+logging flushes after each record). Anything else (a user's logging config, syslog, a handler an
+app added later) takes the logging path, checked on every call so a later change is respected.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
+from typing import Any
 
 
 class AccessWriter:
     def __init__(self, logger: logging.Logger, own: Sequence[logging.Handler]) -> None:
         self.logger = logger
         self.own: list[logging.Handler] = list(own)
+        self._files = {id(h) for h in own if isinstance(h, logging.FileHandler)}
 
     def direct(self) -> bool:
         """True when writing to our handlers' streams is what logging would do."""
@@ -34,13 +39,31 @@ class AccessWriter:
         """Write one line (no newline) to every handler, as `logger.info(line)` would."""
         text = line + "\n"
         for handler in self.own:
-            handler.acquire()
-            try:
-                stream = handler.stream  # type: ignore[attr-defined]
-                if stream is not None:  # a closed FileHandler reopens lazily through emit()
+            stream: Any = getattr(handler, "stream", None)
+            if stream is None:  # a FileHandler closed by a reopen in progress: let it reopen itself
+                handler.handle(self.logger.makeRecord(self.logger.name, logging.INFO, "", 0, line, (), None))
+                continue
+            with handler.lock or _NO_LOCK:
+                if id(handler) in self._files:
+                    _write_all(stream.fileno(), text.encode(stream.encoding, stream.errors))
+                else:
                     stream.write(text)
                     stream.flush()
-                    continue
-            finally:
-                handler.release()
-            handler.handle(self.logger.makeRecord(self.logger.name, logging.INFO, "", 0, line, (), None))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    written = os.write(fd, data)
+    while written < len(data):  # only on a full disk or a signal: the common case is one call
+        data = data[written:]
+        written = os.write(fd, data)
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
