@@ -40,6 +40,7 @@ READ_SIZE = 1 << 16
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 # Connection states: what the engine is waiting for on this connection.
+# The order matters: states up to READING are the ones in which the parser is asked for requests.
 IDLE = 0  # between requests: the keep-alive timeout runs
 READING = 1  # part of a request has arrived: the request timeout runs
 WRITING = 2  # a response is waiting for the client to read it

@@ -265,28 +265,33 @@ class Engine:
     def process(self, conn: Conn) -> None:
         """Turn parser events into served requests until the parser needs more bytes."""
         parser = conn.parser
-        while conn.state == READING or conn.state == IDLE:
+        while conn.state <= READING:  # IDLE or READING
             try:
                 event = parser.next_event()
             except RemoteProtocolError as exc:
                 self.reject(conn, exc)
                 return
+            if event is NEED_DATA:
+                return
             kind = type(event)
             if kind is Request:
                 assert isinstance(event, Request)
-                if event.expect_continue and (event.chunked or event.content_length):
+                if not (event.content_length or event.chunked):
+                    parser.next_event()  # the EndOfMessage that follows a body-less request at once
+                    if not self.dispatch(conn, event, None, False):
+                        return
+                elif event.expect_continue:
                     self.serve_live(conn, event)
                     return
-                conn.request = event
-                conn.body = BufferedBody() if event.content_length or event.chunked else None
-            elif kind is EndOfMessage:
-                if not self.serve(conn):
-                    return
+                else:
+                    conn.request = event
+                    conn.body = BufferedBody()
             elif kind is Data:
                 assert conn.body is not None and isinstance(event, Data)
                 conn.body.append(event.data)
-            elif event is NEED_DATA:
-                return
+            elif kind is EndOfMessage:
+                if not self.serve(conn):
+                    return
             elif kind is ConnectionClosed:
                 self.close(conn)
                 return
@@ -320,12 +325,10 @@ class Engine:
         if live:
             # Unless the app read the body to its end, the stream position is unknown: close.
             keep_alive = keep_alive and conn.body_done and not conn.pending
-        return self._after_response(conn, keep_alive and self.keepalive > 0 and self.worker.alive)
-
-    def _after_response(self, conn: Conn, keep_alive: bool) -> bool:
         if conn.closed:
             return False
-        if not keep_alive:
+        # (keep-alive off and max_requests are the runner's; a stop may have come during the call)
+        if not keep_alive or not self.worker.alive:
             self.finish(conn)
             return False
         conn.parser.start_next_cycle()
@@ -334,7 +337,11 @@ class Engine:
             conn.deadline = self.now + self.stall_timeout
             self._arm(conn, EPOLLOUT)
             return False
-        self._idle(conn)
+        if self.stopping:
+            self.finish(conn)
+            return False
+        conn.state = IDLE
+        conn.deadline = self.now + self.keepalive
         return True
 
     def _arm(self, conn: Conn, mask: int) -> None:
