@@ -28,6 +28,10 @@ def reload(server: Arbiter) -> None:
     restore_environ(server.cfg, server.env_orig)
     try:
         loaded = load_config(server.argv, os.environ)
+        # e.g. TLS files replaced by broken ones: refuse before any worker is replaced
+        check_config = getattr(loaded.cfg.worker_class, "check_config", None)
+        if callable(check_config):
+            check_config(loaded.cfg, server.log)
     except Exception:
         server.log.exception("Reloading the configuration failed, keeping the current one")
         apply_environ(server.cfg)

@@ -395,6 +395,21 @@ def test_hup_serves_new_certificate_files(server_factory: Factory, certs: CertSe
     assert served_cert(server, certs) == pem_der(certs.server2)
 
 
+def test_hup_with_a_broken_certificate_keeps_serving(
+    server_factory: Factory, certs: CertSet, tmp_path: Path
+) -> None:
+    live = Pair(tmp_path / "live.pem", tmp_path / "live.key")
+    install(certs.server, live)
+    server = start_tls(server_factory, certs, ["--workers", "1"], pair=live)
+    (worker,) = server.wait_workers(1)
+    live.cert.write_text("not a certificate\n")
+    server.send(signal.SIGHUP)
+    server.wait_log("Reloading the configuration failed, keeping the current one")
+    assert server.workers() == [worker]
+    assert served_cert(server, certs) == pem_der(certs.server)
+    assert server.proc.poll() is None
+
+
 def test_ssl_reload_interval_picks_up_changed_files(
     server_factory: Factory, certs: CertSet, tmp_path: Path
 ) -> None:
