@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-all lint typecheck docs bench clean install
+.PHONY: run test test-all lint typecheck docs bench clean install system-deps
+# Debian packages the tests and benchmarks drive as real clients (TLS certificates and clients, load).
+SYSTEM_TOOLS := openssl curl wrk
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,6 +18,19 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# Installs the missing tools when apt-get is there and we may use it; the tests that need one skip
+# (and say so) where it cannot be had.
+system-deps:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "warning: missing$$missing (tests that need them will be skipped)"; \
+		fi; \
+	fi
+
 run: $(STAMP)
 	cd examples && ../$(BIN)/monoceros -c monoceros.conf.py hello:application
 
@@ -26,18 +41,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: system-deps lint typecheck
 	$(BIN)/python -m pytest -q -m "not slow" -p no:cacheprovider
 
-test-all: lint typecheck
+test-all: system-deps lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 docs: $(STAMP)
 	$(BIN)/python -m monoceros.config.docgen > docs/settings.md
 
-bench: $(STAMP)
+bench: $(STAMP) system-deps
 	$(BIN)/python -m pip install -q -e '.[bench]'
-	$(BIN)/python bench/parser_bench.py
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
