@@ -85,6 +85,22 @@ IMPLEMENTED = {
     "do_handshake_on_connect",
     "ciphers",
     "ssl_reload_interval",
+    # logging, access log, syslog, statsd
+    "accesslog",
+    "access_log_format",
+    "disable_redirect_access_to_syslog",
+    "capture_output",
+    "logconfig",
+    "logconfig_dict",
+    "logconfig_json",
+    "syslog",
+    "syslog_addr",
+    "syslog_prefix",
+    "syslog_facility",
+    "enable_stdio_inheritance",
+    "statsd_host",
+    "statsd_prefix",
+    "dogstatsd_tags",
 }
 # Settings of our own, which Gunicorn does not have.
 MONOCEROS_ONLY = {"ssl_reload_interval"}
