@@ -26,9 +26,20 @@ OPENED: list[Any] = []
 
 def make(cfg: LogCfg) -> Any:
     """A logger whose statsd socket the fixture closes (sockets left to the GC warn)."""
-    log = Logger(cfg)
+    log = Statsd(cfg)
     OPENED.append(log)
     return log
+
+
+def test_statsd_host_switches_the_default_logger_class() -> None:
+    from monoceros.config import Config
+
+    cfg = Config({})
+    assert cfg.logger_class is Logger
+    cfg.set("statsd_host", "localhost:8125")
+    assert cfg.logger_class is Statsd
+    cfg.set("logger_class", "gunicorn.instrument.statsd.Statsd")
+    assert cfg.logger_class is Statsd
 
 
 @pytest.fixture(autouse=True)

@@ -40,6 +40,10 @@ def reload(server: Arbiter) -> None:
         server.log.warning("%s", warning)
     _reload_app(server, loaded.cfg)
     server.setup()
+    try:
+        server.log.setup(server.cfg)  # new log destinations and levels (as Gunicorn 26)
+    except Exception:
+        server.log.exception("The new logging configuration failed, keeping the current one")
     server.log.reopen_files()
     if old_address != server.cfg.address:
         _rebind(server)

@@ -130,14 +130,6 @@ class Logger:
     syslog_fmt = logsyslog.SYSLOG_FORMAT
     atoms_wrapper_class = SafeAtoms
 
-    def __new__(cls, cfg: LogConfig) -> Logger:
-        # Gunicorn's config swaps its default logger for the StatsD one when statsd_host is set.
-        if cls is Logger and getattr(cfg, "statsd_host", None):
-            from monoceros.instrument.statsd import Statsd
-
-            cls = Statsd
-        return super().__new__(cls)
-
     def __init__(self, cfg: LogConfig) -> None:
         self.error_log = _aliased_logger(ERROR_LOGGER, COMPAT_ERROR_LOGGER)
         self.access_log = _aliased_logger(ACCESS_LOGGER, COMPAT_ACCESS_LOGGER)

@@ -265,3 +265,16 @@ def test_logger_class_customising_gunicorns_hooks(server_factory: Factory, tmp_p
     server.request("/stamped")
     wait_for(lambda: "/stamped" in "".join(lines(access)), what="the access line")
     assert any(" - - [STAMP] " in line for line in lines(access))
+
+
+def test_hup_applies_a_new_access_log_setting(server_factory: Factory, tmp_path: Path) -> None:
+    access = tmp_path / "access.log"
+    conf = tmp_path / "conf.py"
+    conf.write_text("workers = 1\n")
+    server = server_factory(["-c", str(conf)])
+    server.request("/")
+    conf.write_text(f"workers = 1\naccesslog = {str(access)!r}\n")
+    server.send(signal.SIGHUP)
+    server.wait_log("Hang up: Master")
+    wait_for(lambda: server.request("/env?x").status == 200 and access.exists() and access.read_text(), 10)
+    assert '"GET /env?x HTTP/1.1" 200' in access.read_text()

@@ -121,7 +121,7 @@ class Config(
 
     @property
     def logger_class(self) -> type[Any]:
-        cls = resolve.logger_class(self.get("logger_class"))
+        cls = resolve.logger_class(self.get("logger_class"), statsd=bool(self.statsd_host))
         if hasattr(cls, "install"):
             cls.install()
         return cls

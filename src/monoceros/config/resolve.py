@@ -22,7 +22,12 @@ WORKERS = {
 UNAVAILABLE_WORKERS = ("gevent", "gevent_wsgi", "gevent_pywsgi", "eventlet", "tornado", "asgi")
 
 DEFAULT_LOGGER = "monoceros.glogging.Logger"
-LOGGERS = {"simple": DEFAULT_LOGGER, "gunicorn.glogging.Logger": DEFAULT_LOGGER}
+STATSD_LOGGER = "monoceros.instrument.statsd.Statsd"
+LOGGERS = {
+    "simple": DEFAULT_LOGGER,
+    "gunicorn.glogging.Logger": DEFAULT_LOGGER,
+    "gunicorn.instrument.statsd.Statsd": STATSD_LOGGER,
+}
 
 
 def worker_class(uri: str | type[Any], threads: int) -> type[Any]:
@@ -37,9 +42,12 @@ def worker_class(uri: str | type[Any], threads: int) -> type[Any]:
     return load_class(uri, "worker_class")
 
 
-def logger_class(uri: str | type[Any]) -> type[Any]:
+def logger_class(uri: str | type[Any], statsd: bool = False) -> type[Any]:
     if isinstance(uri, str):
         uri = LOGGERS.get(uri, uri)
+        # As in Gunicorn: with statsd_host set, the default logger becomes the StatsD one.
+        if statsd and uri == DEFAULT_LOGGER:
+            uri = STATSD_LOGGER
     return load_class(uri, "logger_class")
 
 
