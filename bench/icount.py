@@ -61,7 +61,9 @@ def run(count: int, worker_class: str, request: bytes, outdir: str) -> int:
     ]
     for old in glob.glob(f"{outdir}/cg.*"):
         os.unlink(old)
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         sock = connect(port)
         for _ in range(count):

@@ -179,7 +179,12 @@ class Logger:
         self._json = JsonAccessFormat() if cfg.access_log_format == JSON_FORMAT else None
         self._format = AccessFormat(cfg.access_log_format, self.clock)
         own = [h for h in self.access_log.handlers if isinstance(h, logging.StreamHandler) and _ours(h)]
+        previous = getattr(self, "_writer", None)
+        if previous is not None:
+            previous.flush()
         self._writer = AccessWriter(self.access_log, own)
+        if getattr(self, "_batching", False):
+            self._writer.batch()
         # A subclass computing its own atoms or time (a Gunicorn customisation) gets Gunicorn's path.
         kind = type(self)
         self._precompiled = self._json is None and kind.atoms is Logger.atoms and kind.now is Logger.now
@@ -303,8 +308,18 @@ class Logger:
 
     # -- files --------------------------------------------------------------------------------------
 
+    def batch_access(self) -> None:
+        """A worker's serving loop will call `flush_access()` after each round of events."""
+        self._batching = True
+        self._writer.batch()
+
+    def flush_access(self) -> None:
+        """Write the access lines queued since the last call (one write per destination)."""
+        self._writer.flush()
+
     def reopen_files(self) -> None:
         """USR1: reopen every file handler of every logger, so logrotate's renamed files are let go."""
+        self._writer.flush()  # what was logged before the signal belongs in the old file
         if self.cfg.capture_output and self.cfg.errorlog != "-":
             self._capture_output(self.cfg)
         for handler in _file_handlers():

@@ -95,6 +95,8 @@ def test_usr1_rotation_loses_no_access_line(server_factory: Factory, tmp_path: P
         return any("/after" in line for line in lines(access))
 
     wait_for(a_line_in_the_new_file, what="the worker to reopen the access log")
+    # a line is written just after its response (lines of a round of events go out together)
+    wait_for(lambda: len(lines(tmp_path / "access.log.1")) + len(lines(access)) == sent, what="every line")
     old, new = lines(tmp_path / "access.log.1"), lines(access)
     assert len(old) + len(new) == sent
     assert all("/after" in line for line in new)

@@ -99,9 +99,11 @@ class Engine:
         self._listen(True)
         poll = self.epoll.poll
         conns = self.conns
-        listeners = self.listeners
-        wake_fd = worker.PIPE[0]
         oneshot = bool(self.oneshot)
+        # Access lines of a round of events go out together, before the loop waits again.
+        flush_access = getattr(self.log, "flush_access", None) if self.runner.log_access else None
+        if flush_access is not None:
+            self.log.batch_access()
         next_tick = 0.0
         try:
             while True:
@@ -110,29 +112,38 @@ class Engine:
                     next_tick = now + TICK
                     if not self._tick(now):
                         return
-                for fd, mask in poll(TICK):
-                    conn = conns.get(fd)
-                    if conn is not None:
-                        if oneshot:
-                            conn.armed = 0
-                            if conn.state == BUSY:
-                                continue  # the app's thread owns it; re-armed when it is done
-                        if mask & EPOLLOUT:
-                            self.on_writable(conn)
-                        else:
-                            self.on_readable(conn)
-                        if oneshot and not conn.armed and not conn.closed and conn.state != BUSY:
-                            self._arm(conn, EPOLLIN)
-                    elif fd in listeners:
-                        self.on_accept(listeners[fd])
-                    elif fd == wake_fd:
-                        self._drain_wakeups()
+                self._round(poll(TICK), oneshot)
+                if flush_access is not None:
+                    flush_access()
                 if self.stopping or not worker.alive:
                     next_tick = 0.0  # re-check promptly while shutting down
         finally:
             for conn in list(conns.values()):
                 self.close(conn)
             self.epoll.close()
+            if flush_access is not None:
+                flush_access()
+
+    def _round(self, events: list[tuple[int, int]], oneshot: bool) -> None:
+        """Handle one round of epoll events."""
+        conns = self.conns
+        for fd, mask in events:
+            conn = conns.get(fd)
+            if conn is not None:
+                if oneshot:
+                    conn.armed = 0
+                    if conn.state == BUSY:
+                        continue  # the app's thread owns it; re-armed when it is done
+                if mask & EPOLLOUT:
+                    self.on_writable(conn)
+                else:
+                    self.on_readable(conn)
+                if oneshot and not conn.armed and not conn.closed and conn.state != BUSY:
+                    self._arm(conn, EPOLLIN)
+            elif fd in self.listeners:
+                self.on_accept(self.listeners[fd])
+            elif fd == self.worker.PIPE[0]:
+                self._drain_wakeups()
 
     def _tick(self, now: float) -> bool:
         """Heartbeat, parent check, deadlines. False when the loop should end."""
