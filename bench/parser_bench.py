@@ -95,12 +95,15 @@ def rate(parse: Parse, cases: list[Case], repeat: int) -> float:
     return requests / (time.perf_counter() - start)
 
 
+TYPICAL_GET = (
+    b"GET /api/items?page=2 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench/1.0\r\n"
+    b"Accept: */*\r\nAccept-Encoding: gzip, deflate\r\nAccept-Language: en\r\n"
+    b"Connection: keep-alive\r\nCookie: a=b\r\n\r\n"
+)
+
+
 def typical_get_us(repeat: int = 20000) -> float:
-    wire = (
-        b"GET /api/items?page=2 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench/1.0\r\n"
-        b"Accept: */*\r\nAccept-Encoding: gzip, deflate\r\nAccept-Language: en\r\n"
-        b"Connection: keep-alive\r\nCookie: a=b\r\n\r\n"
-    )
+    wire = TYPICAL_GET
     parser = RequestParser()
     start = time.perf_counter()
     for _ in range(repeat):
@@ -132,7 +135,20 @@ def main() -> None:
     print(f"monoceros: {statistics.median(r[0] for r in rounds):12,.0f} requests/s")
     print(f"gunicorn:  {statistics.median(r[1] for r in rounds):12,.0f} requests/s (pure-Python parser)")
     print(f"ratio:     {statistics.median(r[2] for r in rounds):12.1f}x")
-    print(f"typical GET (8 headers), keep-alive parser, Request + EndOfMessage: {typical_get_us():.2f} us")
+    mine_us = statistics.median(typical_get_us() for _ in range(3))
+    their_us = statistics.median(
+        _per_request_us(theirs, (TYPICAL_GET, gunicorn_settings({}), 1), 5000) for _ in range(3)
+    )
+    print(f"typical GET (8 headers), keep-alive parser, Request + EndOfMessage: {mine_us:.2f} us")
+    print(f"typical GET (8 headers), Gunicorn, a parser per request: {their_us:.2f} us")
+    print(f"typical GET ratio: {their_us / mine_us:.1f}x")
+
+
+def _per_request_us(parse: Parse, case: Case, repeat: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeat):
+        parse(*case)
+    return (time.perf_counter() - start) / repeat * 1e6
 
 
 if __name__ == "__main__":
