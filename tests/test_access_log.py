@@ -92,6 +92,7 @@ def gunicorn_line(fmt: str, resp: Resp, req: Req, env: dict[str, Any], now: str)
         '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
         "%(s)s %(s)s %(B)d %(T)03d",
         "no atoms at all",
+        "100%% {braces} %({user-agent}i)s %(nosuch)s %(r)s%%",
     ],
 )
 @pytest.mark.parametrize(

@@ -116,8 +116,9 @@ EXPRESSIONS: Mapping[str, str] = {
     "l": '"-"',
     "u": '_escape(_basic_user(environ) or "-") if "HTTP_AUTHORIZATION" in environ else "-"',
     "t": "_clock()",
-    "r": "_request_line(environ)",
-    "s": "resp.status.split(None, 1)[0] if resp.status else _status_text(resp)",
+    "r": "environ['REQUEST_METHOD'] + ' ' + environ['RAW_URI'] + ' ' + environ['SERVER_PROTOCOL']",
+    # the status was validated as "NNN" or "NNN reason" before it was sent: its code is [:3]
+    "s": "resp.status[:3] if resp.status else _status_text(resp)",
     "m": 'environ.get("REQUEST_METHOD")',
     "U": 'environ.get("PATH_INFO")',
     "q": 'environ.get("QUERY_STRING")',

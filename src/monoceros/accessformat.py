@@ -63,9 +63,14 @@ class AccessFormat:
 
     def __init__(self, fmt: str, clock: ClfClock) -> None:
         self.fmt = fmt
-        self.source = _render_source(format_keys(fmt))
+        positional = _positional(fmt)
         names = namespace(clock)
         names["_fmt"] = fmt
+        if positional is not None:
+            names["_pfmt"] = positional[0]
+            self.source = _positional_source(positional[1])
+        else:
+            self.source = _render_source(format_keys(fmt))
         # Generated once, like dataclasses' __init__: the keys only ever enter it through repr().
         exec(compile(self.source, "<access_log_format>", "exec"), names)  # noqa: S102
         self.render: Callable[[ResponseLike, RequestLike, Environ, timedelta], str] = names["render"]  # type: ignore[assignment]
@@ -81,3 +86,44 @@ def _render_source(keys: list[str]) -> str:
             expression = f"_escape({expression})"
         items.append(f"{key!r}: {expression}")
     return "def render(resp, req, environ, rt):\n    return _fmt % {" + ", ".join(items) + "}\n"
+
+
+def _positional(fmt: str) -> tuple[str, list[str]] | None:
+    """`fmt` with each `%(key)s` made a plain `%s`, and the keys in order; None if it uses anything else.
+
+    Such a format (the default is one) is applied to a tuple: no dict is built per request.
+    """
+    out: list[str] = []
+    keys: list[str] = []
+    i = 0
+    while i < len(fmt):
+        at = fmt.find("%", i)
+        if at < 0:
+            out.append(fmt[i:])
+            break
+        out.append(fmt[i:at])
+        if fmt[at + 1 : at + 2] == "%":
+            out.append("%%")
+            i = at + 2
+            continue
+        end = _closing_paren(fmt, at + 1) if fmt[at + 1 : at + 2] == "(" else -1
+        if end < 0 or fmt[end + 1 : end + 2] != "s":
+            return None  # a width, a flag or another conversion: the mapping form does it
+        out.append("%s")
+        keys.append(fmt[at + 2 : end])
+        i = end + 2
+    return "".join(out), keys
+
+
+def _positional_source(keys: list[str]) -> str:
+    items = "".join(f"{_atom_expression(key)}, " for key in keys)
+    return "def render(resp, req, environ, rt):\n    return _pfmt % (" + items + ")\n"
+
+
+def _atom_expression(key: str) -> str:
+    expression = EXPRESSIONS.get(key) or (braced_expression(key.lower()) if key.startswith("{") else None)
+    if expression is None:
+        return '"-"'  # an unknown atom prints `-`
+    if key in NEVER_QUOTED:
+        return "(" + expression + ")"
+    return f"_escape({expression})"
