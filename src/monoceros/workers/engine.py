@@ -245,6 +245,10 @@ class Engine:
         except OSError:
             self.close(conn)
             return
+        self.received(conn, data)
+
+    def received(self, conn: Conn, data: bytes) -> None:
+        """Bytes from the client (b"" at EOF), however they were read."""
         if conn.state == LINGER:
             if not data:
                 self.close(conn)
@@ -446,15 +450,7 @@ class Engine:
         except OSError:
             self.close(conn)
             return
-        if conn.state == LINGER:
-            if not data:
-                self.close(conn)
-            return
-        if conn.state == IDLE:
-            conn.state = READING
-            conn.deadline = self.now + self.request_timeout
-        conn.parser.receive_data(data)
-        self.process(conn)
+        self.received(conn, data)
 
     def _tls_writable(self, conn: Conn) -> None:
         if conn.state == HANDSHAKE:
