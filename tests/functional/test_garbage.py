@@ -15,10 +15,11 @@ Factory = Callable[..., Server]
 SEEDS = [
     b"GET /a?b=c HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n",
     b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
-    b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\nT: v\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5;a=b\r\nhello\r\n0\r\nT: v\r\n\r\n",
     b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
 ]
-NOISE = [b"\r\n", b"\n", b"\r", b" ", b"\t", b"\x00", b":", b"0", b"ffffffffffffffffff", b"\x7f", b"\xff", b"_", b","]
+NOISE = [b"\r\n", b"\n", b"\r", b" ", b"\t", b"\x00", b":", b"0", b"f" * 18, b"\x7f", b"\xff", b"_", b","]
 
 
 def mutate(rng: random.Random, data: bytes) -> bytes:
