@@ -1,7 +1,7 @@
 """The worker's I/O engine: one non-blocking epoll loop that accepts, reads, parses and writes.
 
 Every worker kind runs this loop; they differ only in how the application is run for a complete
-request (``Engine.serve``: inline for ``sync``, in a thread pool for ``gthread``). Because the loop
+request (``Engine.dispatch``: inline for ``sync``, in a thread pool for ``gthread``). Because the loop
 reads a whole request before the application sees it and drains responses as the socket allows,
 no client — one that sends its head slowly, trickles its body or stops reading — can hold a worker.
 
@@ -155,6 +155,8 @@ class Engine:
             self._begin_stop(now)
         for conn in [c for c in self.conns.values() if c.deadline <= now and c.state != BUSY]:
             self._expire(conn)
+        if not self.listening and len(self.conns) < self.max_conns:
+            self._listen(True)  # after an accept() failure
         if self.tls is not None:
             self.tls.tick(now)
         if self.stopping:
@@ -208,8 +210,13 @@ class Engine:
                 sock, peer = listener.sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # EMFILE, ECONNABORTED...: try again on the next wake-up
+            except ConnectionAbortedError:
+                continue  # the client gave up while it waited in the backlog
+            except OSError as exc:
+                # Out of file descriptors or memory: the listener stays readable, so stop watching
+                # it until the next tick rather than spin (and log) at full speed.
                 self.log.warning("accept() failed on %s: %s", listener, exc)
+                self._listen(False)
                 return
             sock.setblocking(False)
             conn = self.adopt(sock, peer, listener)
@@ -331,6 +338,7 @@ class Engine:
         """Run the application for ``request`` (here: inline); the result of ``complete``."""
         conn.state = BUSY
         keep_alive = self.runner.run(conn, request, body.finish() if body is not None else None)
+        self.now = time.monotonic()  # the call may have been long: deadlines count from its end
         return self.complete(conn, body, keep_alive, live)
 
     def complete(self, conn: Conn, body: BufferedBody | None, keep_alive: bool, live: bool) -> bool:
