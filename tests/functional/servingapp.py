@@ -54,6 +54,16 @@ def _file(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     return wrapper
 
 
+def _bigfile(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - the file wrapper's close() closes it
+    handle.write(BIG)
+    handle.seek(0)
+    headers = [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(BIG)))]
+    start_response("200 OK", headers)
+    wrapper: Iterable[bytes] = environ["wsgi.file_wrapper"](handle)
+    return wrapper
+
+
 def _environ(environ: Environ, start_response: StartResponse) -> list[bytes]:
     keys = (
         "REQUEST_METHOD",
@@ -80,6 +90,8 @@ def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return _write(environ, start_response)
     if path == "/file":
         return _file(environ, start_response)
+    if path == "/bigfile":
+        return _bigfile(environ, start_response)
     if path == "/environ":
         return _environ(environ, start_response)
     if path == "/big":

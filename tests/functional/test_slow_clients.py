@@ -84,3 +84,24 @@ def test_an_unfinished_request_is_dropped_after_the_request_timeout(one_worker: 
         assert sock.recv(100) == b""
         elapsed = time.monotonic() - started
     assert 2.0 < elapsed < 7.0
+
+
+def test_a_file_response_to_a_stalled_reader_does_not_block_another(one_worker: Server) -> None:
+    size = 4 * 1024 * 1024
+    with one_worker.connect() as stuck:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        stuck.sendall(b"GET /bigfile HTTP/1.1\r\nHost: a\r\n\r\n")
+        time.sleep(0.3)
+        assert timed_request(one_worker) < 1.0
+        # the stalled response is still whole when the client reads it at last
+        stuck.settimeout(10)
+        data = bytearray()
+        while b"\r\n\r\n" not in data:
+            data += stuck.recv(65536)
+        body = data[data.index(b"\r\n\r\n") + 4 :]
+        while len(body) < size:
+            chunk = stuck.recv(1 << 20)
+            if not chunk:
+                break
+            body += chunk
+        assert body == b"x" * size

@@ -49,6 +49,36 @@ LINGER = 4  # our side is shut; reading what the client still sends, then closin
 HANDSHAKE = 5  # TLS: the handshake is in progress; the request timeout runs
 
 
+class FilePart:
+    """A region of a file queued for ``os.sendfile``, with a descriptor of its own."""
+
+    __slots__ = ("fd", "offset", "left")
+
+    def __init__(self, fd: int, offset: int, left: int) -> None:
+        self.fd = fd
+        self.offset = offset
+        self.left = left
+
+    def send(self, sock_fd: int) -> bool:
+        """Copy what the socket takes; True once all of it is sent (the descriptor is then closed)."""
+        while self.left:
+            try:
+                sent = os.sendfile(sock_fd, self.fd, self.offset, self.left)
+            except BlockingIOError:
+                return False
+            if sent == 0:  # the file is shorter than announced: the client sees a short body
+                raise OSError("file ended before the announced length")
+            self.offset += sent
+            self.left -= sent
+        self.close()
+        return True
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 class Stalled(OSError):
     """The peer stopped reading (or sending) for longer than the stall timeout."""
 
@@ -97,7 +127,7 @@ class Conn:
         self.peer = peer
         self.parser = parser
         self.env = env
-        self.out: list[memoryview] = []
+        self.out: list[memoryview | FilePart] = []
         self.out_len = 0
         self.state = IDLE
         self.deadline = 0.0
@@ -137,24 +167,23 @@ class Conn:
             self.out_len += len(data) - sent
 
     def sendfile(self, file: IO[bytes], offset: int, count: int | None) -> int | None:
+        """Queue ``count`` bytes of ``file`` for the kernel to copy; the loop drains them like any output.
+
+        The file descriptor is duplicated, so the application may close its file at once (WSGI always
+        does); the queued part keeps its own descriptor until it is sent or the connection closes.
+        """
         try:
             fileno = file.fileno()
         except (AttributeError, OSError, ValueError):
             return None
-        self.flush_blocking(0)
         if count is None:
             count = os.fstat(fileno).st_size - offset
-        total = 0
-        while total < count:
-            try:
-                sent = os.sendfile(self.fd, fileno, offset + total, count - total)
-            except BlockingIOError:
-                self._wait(select.POLLOUT)
-                continue
-            if sent == 0:
-                break
-            total += sent
-        return total
+        if count <= 0:
+            return 0
+        self.out.append(FilePart(os.dup(fileno), offset, count))
+        if len(self.out) == 1:
+            self.flush()  # usually all of it goes at once
+        return count
 
     # -- output draining ------------------------------------------------------------------------
 
@@ -162,17 +191,31 @@ class Conn:
         """Send what the socket takes now; True when nothing is left. OSError if the peer is gone."""
         out = self.out
         while out:
+            item = out[0]
+            if isinstance(item, FilePart):
+                if not item.send(self.fd):
+                    return False
+                out.pop(0)
+                continue
             try:
-                sent = self.sock.send(out[0])
+                sent = self.sock.send(item)
             except self.would_block:
                 return False
             self.out_len -= sent
-            if sent == len(out[0]):
+            if sent == len(item):
                 out.pop(0)
             else:
-                out[0] = out[0][sent:]
+                out[0] = item[sent:]
                 return False
         return True
+
+    def release(self) -> None:
+        """The connection is closing: let go of queued file parts."""
+        for item in self.out:
+            if isinstance(item, FilePart):
+                item.close()
+        self.out.clear()
+        self.out_len = 0
 
     def flush_blocking(self, target: int) -> None:
         """Wait until at most ``target`` bytes are pending, bounded by the stall timeout."""

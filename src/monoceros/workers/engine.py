@@ -422,6 +422,7 @@ class Engine:
         if conn.closed:
             return
         conn.closed = True
+        conn.release()
         self.conns.pop(conn.fd, None)
         try:
             self.epoll.unregister(conn.fd)
