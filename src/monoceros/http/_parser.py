@@ -52,6 +52,42 @@ def _line_limit(limit: int) -> int:
     return MAX_REQUEST_LINE if limit < 0 or limit >= MAX_REQUEST_LINE else limit
 
 
+_Derived = tuple[int, FieldRules, HeaderPolicy, RequestLineRules]
+_DERIVED: dict[tuple[object, ...], _Derived] = {}
+
+
+def _derive(
+    limit_request_line: int,
+    limit_request_fields: int,
+    limit_request_field_size: int,
+    permit_method: bool,
+    permit_version: bool,
+    casefold_method: bool,
+    strip_header_spaces: bool,
+    permit_obsolete_folding: bool,
+    header_map: str,
+    forwarders: frozenset[str],
+    peer_trusted: bool,
+    proxy_protocol: str,
+    require_host: bool,
+) -> _Derived:
+    """Check the settings and build the rule objects a parser uses."""
+    if header_map not in ("drop", "refuse", "dangerous"):
+        raise ValueError(f"header_map must be drop, refuse or dangerous, not {header_map!r}")
+    if proxy_protocol not in ("off", "v1", "v2", "auto"):
+        raise ValueError(f"proxy_protocol must be off, v1, v2 or auto, not {proxy_protocol!r}")
+    fields = limit_request_fields
+    rules = FieldRules(
+        MAX_FIELDS if fields <= 0 or fields > MAX_FIELDS else fields,
+        limit_request_field_size if limit_request_field_size > 0 else DEFAULT_FIELD_SIZE,
+        strip_header_spaces,
+        permit_obsolete_folding,
+    )
+    policy = HeaderPolicy(header_map, forwarders, peer_trusted, require_host)
+    line_rules = RequestLineRules(permit_method, permit_version, casefold_method)
+    return _line_limit(limit_request_line), rules, policy, line_rules
+
+
 class RequestParser:
     """One connection's request parser. Limits and policies are plain constructor arguments."""
 
@@ -72,27 +108,33 @@ class RequestParser:
         proxy_trusted: bool = False,
         require_host: bool = True,
     ) -> None:
-        if header_map not in ("drop", "refuse", "dangerous"):
-            raise ValueError(f"header_map must be drop, refuse or dangerous, not {header_map!r}")
-        if proxy_protocol not in ("off", "v1", "v2", "auto"):
-            raise ValueError(f"proxy_protocol must be off, v1, v2 or auto, not {proxy_protocol!r}")
-        fields = limit_request_fields
-        self._limit_line = _line_limit(limit_request_line)
-        self._rules = FieldRules(
-            MAX_FIELDS if fields <= 0 or fields > MAX_FIELDS else fields,
-            limit_request_field_size if limit_request_field_size > 0 else DEFAULT_FIELD_SIZE,
-            strip_header_spaces,
-            permit_obsolete_folding,
-        )
         forwarders = (
             DEFAULT_FORWARDERS
             if forwarder_headers is DEFAULT_FORWARDERS
             else frozenset(name.upper() for name in forwarder_headers)
         )
-        self._policy = HeaderPolicy(header_map, forwarders, peer_trusted, require_host)
-        self._line_rules = RequestLineRules(
-            permit_unconventional_http_method, permit_unconventional_http_version, casefold_http_method
+        key = (
+            limit_request_line,
+            limit_request_fields,
+            limit_request_field_size,
+            permit_unconventional_http_method,
+            permit_unconventional_http_version,
+            casefold_http_method,
+            strip_header_spaces,
+            permit_obsolete_folding,
+            header_map,
+            forwarders,
+            peer_trusted,
+            proxy_protocol,
+            require_host,
         )
+        # A worker makes a parser per connection with the same few settings: derive them once.
+        derived = _DERIVED.get(key)
+        if derived is None:
+            derived = _derive(*key)
+            if len(_DERIVED) < 64:
+                _DERIVED[key] = derived
+        self._limit_line, self._rules, self._policy, self._line_rules = derived
         self._proxy_mode = proxy_protocol
         self._proxy_trusted = proxy_trusted
         self._buf = bytearray()
