@@ -112,6 +112,7 @@ class Conn:
         "current",
         "listener_fd",
         "writer",
+        "sendfile_ok",
     )
 
     def __init__(
@@ -144,6 +145,7 @@ class Conn:
         self.current: Request | None = None  # the request the application is running for
         self.listener_fd = -1  # the listening socket it was accepted on
         self.writer: ResponseWriter | None = None  # the response being produced, while the app runs
+        self.sendfile_ok = True  # False with --no-sendfile: file responses are copied through Python
 
     # -- Transport ------------------------------------------------------------------------------
 
@@ -172,6 +174,8 @@ class Conn:
         The file descriptor is duplicated, so the application may close its file at once (WSGI always
         does); the queued part keeps its own descriptor until it is sent or the connection closes.
         """
+        if not self.sendfile_ok:
+            return None
         try:
             fileno = file.fileno()
         except (AttributeError, OSError, ValueError):

@@ -79,6 +79,7 @@ class Engine:
         # heartbeat check would kill the whole worker for it.
         self.stall_timeout = max(1.0, 0.8 * cfg.timeout) if cfg.timeout > 0 else 30.0
         self.max_conns = max(1, int(cfg.worker_connections))
+        self.sendfile: bool = cfg.sendfile
         self.accept_batch = 1 if cfg.workers > 1 else 16
         self.listening = False
         self.stopping = False
@@ -237,6 +238,7 @@ class Engine:
             sock, peer, runner.new_parser(peer), runner.connection_environ(peer, listener), self.stall_timeout
         )
         conn.listener_fd = listener.fileno()
+        conn.sendfile_ok = self.sendfile
         conn.state = state
         conn.deadline = self.now + self.request_timeout
         self.conns[conn.fd] = conn

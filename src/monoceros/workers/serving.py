@@ -60,7 +60,6 @@ class RequestRunner:
             forwarder_headers=cfg.forwarder_headers,
         )
         self.url_scheme = "https" if cfg.is_ssl else "http"
-        self.sendfile: bool = cfg.sendfile
         self.keepalive = cfg.keepalive > 0
         # Hooks left at their defaults are skipped: the default pre_request only logs at debug level.
         self.pre_request = None if cfg.is_default("pre_request") else cfg.pre_request
