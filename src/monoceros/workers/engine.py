@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from monoceros.sockets import Listener
     from monoceros.workers.base import Worker
 
-TICK = 1.0  # seconds between heartbeats and deadline sweeps
+TICK = 1.0  # at most this many seconds between heartbeats and deadline sweeps
 LINGER_TIME = 2.0  # how long a closing connection may keep sending before we drop it
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
@@ -101,6 +101,9 @@ class Engine:
         poll = self.epoll.poll
         conns = self.conns
         oneshot = bool(self.oneshot)
+        # The worker's `timeout` is half the master's: notifying at least that often leaves the
+        # master a margin even when the machine is slow (a 1 s timeout means a 0.5 s tick).
+        tick = min(TICK, worker.timeout) if worker.timeout > 0 else TICK
         # Access lines of a round of events go out together, before the loop waits again.
         flush_access = getattr(self.log, "flush_access", None) if self.runner.log_access else None
         if flush_access is not None:
@@ -110,10 +113,10 @@ class Engine:
             while True:
                 now = self.now = time.monotonic()
                 if now >= next_tick:
-                    next_tick = now + TICK
+                    next_tick = now + tick
                     if not self._tick(now):
                         return
-                self._round(poll(TICK), oneshot)
+                self._round(poll(tick), oneshot)
                 if flush_access is not None:
                     flush_access()
                 if self.stopping or not worker.alive:
