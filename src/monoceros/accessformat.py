@@ -66,11 +66,14 @@ class AccessFormat:
         positional = _positional(fmt)
         names = namespace(clock)
         names["_fmt"] = fmt
+        keys = positional[1] if positional is not None else format_keys(fmt)
         if positional is not None:
             names["_pfmt"] = positional[0]
-            self.source = _positional_source(positional[1])
+            self.source = _positional_source(keys)
         else:
-            self.source = _render_source(format_keys(fmt))
+            self.source = _render_source(keys)
+        # Only the duration atoms read the request time: without them, it need not be built.
+        self.needs_time = not {"T", "D", "M", "L"}.isdisjoint(keys)
         # Generated once, like dataclasses' __init__: the keys only ever enter it through repr().
         exec(compile(self.source, "<access_log_format>", "exec"), names)  # noqa: S102
         self.render: Callable[[ResponseLike, RequestLike, Environ, timedelta], str] = names["render"]  # type: ignore[assignment]
@@ -116,14 +119,18 @@ def _positional(fmt: str) -> tuple[str, list[str]] | None:
 
 
 def _positional_source(keys: list[str]) -> str:
-    items = "".join(f"{_atom_expression(key)}, " for key in keys)
+    items = "".join(f"{_atom_expression(key, n)}, " for n, key in enumerate(keys))
     return "def render(resp, req, environ, rt):\n    return _pfmt % (" + items + ")\n"
 
 
-def _atom_expression(key: str) -> str:
+def _atom_expression(key: str, n: int) -> str:
     expression = EXPRESSIONS.get(key) or (braced_expression(key.lower()) if key.startswith("{") else None)
     if expression is None:
         return '"-"'  # an unknown atom prints `-`
     if key in NEVER_QUOTED:
         return "(" + expression + ")"
-    return f"_escape({expression})"
+    # `_escape` written inline (no call per atom): only a str can hold a `"`.
+    v = f"_v{n}"
+    quote, escaped = repr('"'), repr('\\"')
+    plain = f"type({v} := {expression}) is not str or {quote} not in {v}"
+    return f"({v} if {plain} else {v}.replace({quote}, {escaped}))"

@@ -57,6 +57,13 @@ class AccessWriter:
             and log.isEnabledFor(logging.INFO)
         )
 
+    def write_lines(self, lines: list[str]) -> None:
+        """Write several lines at once (after any queued ones), whether batching or not."""
+        if not lines:
+            return
+        self.flush()
+        self._write_text("\n".join(lines) + "\n", lines)
+
     def write(self, line: str) -> None:
         """Write one line (no newline) to every handler, as `logger.info(line)` would."""
         if self.pending is not None:

@@ -16,7 +16,8 @@ import os
 import sys
 import threading
 import traceback
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Protocol
@@ -120,6 +121,10 @@ class LogConfig(Protocol):
     # fmt: on
 
 
+_Deferred = tuple[ResponseLike, RequestLike, Mapping[str, object], float]
+_NO_TIME = timedelta(0)  # for a format that never reads the request time
+
+
 class Logger:
     """Gunicorn's logger interface: `Logger(cfg)`, `info(...)`, `access(...)`, `reopen_files()` on USR1."""
 
@@ -139,6 +144,8 @@ class Logger:
         self.clock = ClfClock()
         self.cfg = cfg
         self.loglevel = logging.INFO
+        # Requests whose access line is rendered at the next flush_access() (set by batch_access()).
+        self._deferred: deque[_Deferred] | None = None
         self.setup(cfg)
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -188,6 +195,7 @@ class Logger:
         # A subclass computing its own atoms or time (a Gunicorn customisation) gets Gunicorn's path.
         kind = type(self)
         self._precompiled = self._json is None and kind.atoms is Logger.atoms and kind.now is Logger.now
+        self._defer_if_possible()
 
     def _add(
         self, log: logging.Logger, handler: logging.Handler, fmt: str, datefmt: str | None = None
@@ -312,14 +320,60 @@ class Logger:
         """A worker's serving loop will call `flush_access()` after each round of events."""
         self._batching = True
         self._writer.batch()
+        self._defer_if_possible()
+
+    def _defer_if_possible(self) -> None:
+        # A subclass with its own access() (StatsD's metrics, a user's class) is called at once.
+        kind = type(self)
+        deferrable = (self._precompiled or self._json is not None) and kind.access is Logger.access
+        batching = getattr(self, "_batching", False)
+        self._deferred = deque() if batching and deferrable and self._access_enabled else None
+
+    def defer_access(
+        self, resp: ResponseLike, req: RequestLike, environ: Mapping[str, object], seconds: float
+    ) -> None:
+        """The serving loop's entry: `access()`, with the line rendered at the next `flush_access()`.
+
+        Rendering the lines of a round together, after the responses went out, keeps that code hot in the
+        processor's caches: in a worker it costs about half as much as a line rendered per request.
+        """
+        deferred = self._deferred
+        if deferred is not None:
+            deferred.append((resp, req, environ, seconds))
+        else:
+            self.access(resp, req, environ, timedelta(seconds=seconds))
 
     def flush_access(self) -> None:
-        """Write the access lines queued since the last call (one write per destination)."""
+        """Render the deferred lines, then write what is queued (one write per destination)."""
+        deferred = self._deferred
+        if deferred:
+            self._render_deferred(deferred)
         self._writer.flush()
+
+    def _render_deferred(self, deferred: deque[_Deferred]) -> None:
+        if not self._writer.direct():  # someone added a handler or a filter since: logging's path
+            while deferred:
+                resp, req, environ, seconds = deferred.popleft()
+                self.access(resp, req, environ, timedelta(seconds=seconds))
+            return
+        render: Callable[[ResponseLike, RequestLike, Mapping[str, object], timedelta], str]
+        if self._json is not None:
+            render, needs_time = self._json.render, True
+        else:
+            render, needs_time = self._format.render, self._format.needs_time
+        lines = []
+        while deferred:
+            resp, req, environ, seconds = deferred.popleft()
+            rt = timedelta(seconds=seconds) if needs_time else _NO_TIME
+            try:
+                lines.append(render(resp, req, environ, rt))
+            except Exception:
+                self.error(traceback.format_exc())
+        self._writer.write_lines(lines)
 
     def reopen_files(self) -> None:
         """USR1: reopen every file handler of every logger, so logrotate's renamed files are let go."""
-        self._writer.flush()  # what was logged before the signal belongs in the old file
+        self.flush_access()  # what was logged before the signal belongs in the old file
         if self.cfg.capture_output and self.cfg.errorlog != "-":
             self._capture_output(self.cfg)
         for handler in _file_handlers():

@@ -115,6 +115,18 @@ def test_statsd_datagrams(server_factory: Factory, udp: socket.socket) -> None:
     assert any(re.fullmatch(r"shop\.gunicorn\.request\.duration:\d+\.\d+\|ms", d) for d in got)
 
 
+def test_statsd_and_an_access_log_together(
+    server_factory: Factory, udp: socket.socket, tmp_path: Path
+) -> None:
+    host, port = udp.getsockname()
+    access = tmp_path / "access.log"
+    server = server_factory(["--statsd-host", f"{host}:{port}", "--access-logfile", str(access)], tcp=True)
+    server.request("/both")
+    got = receive_until(udp, lambda got: "gunicorn.request.status.200:1|c|@1.0" in got)
+    assert "gunicorn.requests:1|c|@1.0" in got
+    wait_for(lambda: any("/both" in line for line in lines(access)), what="the access line")
+
+
 def test_syslog_over_udp(server_factory: Factory, udp: socket.socket) -> None:
     host, port = udp.getsockname()
     args = ["--log-syslog", "--log-syslog-to", f"udp://{host}:{port}", "--log-syslog-prefix", "shop"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,10 @@ class RequestRunner:
         # Access logging costs a clock read and a call per request: only when it is configured.
         wants_access = getattr(self.log, "wants_access", None)
         self.log_access = bool(wants_access()) if callable(wants_access) else False
+        defer = getattr(self.log, "defer_access", None)
+        self.log_request: Callable[[Any, Request, dict[str, Any], float], None] = (
+            defer if callable(defer) else self._access_now
+        )
 
     # -- per connection -------------------------------------------------------------------------
 
@@ -125,8 +130,12 @@ class RequestRunner:
             if self.post_request is not None:
                 self._post_request(request, environ, info)
         if self.log_access:
-            self.log.access(info, request, environ, timedelta(seconds=time.perf_counter() - started))
+            self.log_request(info, request, environ, time.perf_counter() - started)
         return info.keep_alive
+
+    def _access_now(self, info: Any, request: Request, environ: dict[str, Any], seconds: float) -> None:
+        """A logger class without `defer_access` (Gunicorn's interface only)."""
+        self.log.access(info, request, environ, timedelta(seconds=seconds))
 
     def _post_request(self, request: Request, environ: dict[str, Any], info: object) -> None:
         try:
