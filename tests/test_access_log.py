@@ -235,3 +235,23 @@ def test_reopen_after_rotation_loses_no_line(tmp_path: Path) -> None:
     log.access(Resp(status="202 Accepted"), Req(), environ(), RT)
     assert (tmp_path / "access.log.1").read_text() == "200\n201\n"
     assert path.read_text() == "202\n"
+
+
+def test_deferred_lines_are_the_same_lines_written_at_the_flush(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    log = Logger(LogCfg(accesslog=str(path), access_log_format='%(h)s "%(r)s" %(s)s %(D)s'))
+    log.batch_access()
+    assert log.wants_request_time()
+    log.defer_access(Resp(), Req(), environ(), 0.25)
+    log.defer_access(Resp(), Req(), environ(), 0.5)
+    assert path.read_text() == ""  # nothing before the loop's flush
+    log.flush_access()
+    expected = '10.0.0.1 "GET /p%20a/th?x=1&y=\\" HTTP/1.1" 200 {}\n'
+    assert path.read_text() == expected.format(250000) + expected.format(500000)
+
+
+def test_no_request_time_needed_without_duration_atoms(tmp_path: Path) -> None:
+    log = Logger(LogCfg(accesslog=str(tmp_path / "a.log")))
+    log.batch_access()
+    assert not log.wants_request_time()
+    assert Logger(LogCfg(accesslog=str(tmp_path / "b.log"), access_log_format="json")).wants_request_time()

@@ -329,6 +329,12 @@ class Logger:
         batching = getattr(self, "_batching", False)
         self._deferred = deque() if batching and deferrable and self._access_enabled else None
 
+    def wants_request_time(self) -> bool:
+        """False when no access line will read the request's duration (the workers then skip timing it)."""
+        if self._deferred is None or self._json is not None:
+            return True
+        return self._format.needs_time
+
     def defer_access(
         self, resp: ResponseLike, req: RequestLike, environ: Mapping[str, object], seconds: float
     ) -> None:

@@ -106,8 +106,6 @@ class Engine:
         tick = min(TICK, worker.timeout) if worker.timeout > 0 else TICK
         # Access lines of a round of events go out together, before the loop waits again.
         flush_access = getattr(self.log, "flush_access", None) if self.runner.log_access else None
-        if flush_access is not None:
-            self.log.batch_access()
         next_tick = 0.0
         try:
             while True:

@@ -70,10 +70,15 @@ class RequestRunner:
         # Access logging costs a clock read and a call per request: only when it is configured.
         wants_access = getattr(self.log, "wants_access", None)
         self.log_access = bool(wants_access()) if callable(wants_access) else False
+        batch = getattr(self.log, "batch_access", None)
+        if self.log_access and callable(batch):
+            batch()  # the engine's loop flushes after each round of events (flush_access)
         defer = getattr(self.log, "defer_access", None)
         self.log_request: Callable[[Any, Request, dict[str, Any], float], None] = (
             defer if callable(defer) else self._access_now
         )
+        wants_time = getattr(self.log, "wants_request_time", None)
+        self.time_requests = self.log_access and (bool(wants_time()) if callable(wants_time) else True)
 
     # -- per connection -------------------------------------------------------------------------
 
@@ -118,7 +123,7 @@ class RequestRunner:
         elif self.debug:
             self.log.debug("%s %s", request.method, request.path)
         info = None
-        started = time.perf_counter() if self.log_access else 0.0
+        started = time.perf_counter() if self.time_requests else 0.0
         conn.writer = writer
         try:
             info = run_app(self.app, environ, request, writer, conn, self.log)
@@ -130,7 +135,8 @@ class RequestRunner:
             if self.post_request is not None:
                 self._post_request(request, environ, info)
         if self.log_access:
-            self.log_request(info, request, environ, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started if self.time_requests else 0.0
+            self.log_request(info, request, environ, elapsed)
         return info.keep_alive
 
     def _access_now(self, info: Any, request: Request, environ: dict[str, Any], seconds: float) -> None:
