@@ -59,6 +59,7 @@ class Group:
     workers: int
     threads: int
     floor: bool  # the floor (one process, one thread) runs beside it for hello-world keep-alive
+    access_log: bool = False  # every server writes an access log to a file; a log-less Monoceros runs beside
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ GTHREAD = Group("gthread", "gthread", 1, 4, True)
 SYNC_W2 = Group("sync-w2", "sync", 2, 1, False)
 GTHREAD_W2 = Group("gthread-w2", "gthread", 2, 4, False)
 GTHREAD_100 = Group("gthread-t100", "gthread", 1, 100, False)
+SYNC_LOG = Group("sync-accesslog", "sync", 1, 1, False, access_log=True)
 
 
 def all_scenarios() -> list[Scenario]:
@@ -106,6 +108,8 @@ def all_scenarios() -> list[Scenario]:
             out.append(Scenario(group, "hello", mode, 100))
     for mode in ("ka", "close"):
         out.append(Scenario(GTHREAD_100, "sleep", mode, 100))
+    for conns in (10, 100):
+        out.append(Scenario(SYNC_LOG, "hello", "ka", conns))
     return out
 
 
@@ -144,6 +148,11 @@ def _gunicorn_like(exe: str, group: Group, port: int) -> list[str]:
     ]
 
 
+def _access_log(argv: list[str], name: str, port: int) -> list[str]:
+    path = Path(tempfile.gettempdir()) / f"monoceros-bench-{port}-{name}-access.log"
+    return [*argv[:-1], "--access-logfile", str(path), argv[-1]]
+
+
 def server_commands(group: Group, port: int, mono_gthread: bool) -> dict[str, list[str] | None]:
     """name -> argv (None: this server has no such configuration, the cell is left empty)."""
     cmds: dict[str, list[str] | None] = {}
@@ -153,6 +162,12 @@ def server_commands(group: Group, port: int, mono_gthread: bool) -> dict[str, li
     )
     guni = _which("gunicorn")
     cmds["gunicorn"] = _gunicorn_like(guni, group, port) if guni else None
+    if group.access_log:
+        # The same Monoceros without its log, measured alternately with it: the log's cost.
+        cmds["monoceros-nolog"] = cmds["monoceros"]
+        for name in ("monoceros", "gunicorn"):
+            argv = cmds[name]
+            cmds[name] = _access_log(argv, name, port) if argv else None
     # Optional third parties, only when installed; each in the closest configuration it has.
     waitress = _which("waitress-serve")
     if waitress:
@@ -537,9 +552,8 @@ def suite(args: argparse.Namespace) -> int:
         want_floor = group.floor and any((s.path, s.mode) == ("hello", "ka") for s in mine)
         servers: list[Server] = []
         try:
-            servers = start_group(
-                group, names + (["floor"] if want_floor else []), logdir, server_core, mono_gthread
-            )
+            group_names = names + (["floor"] if want_floor else []) + (["monoceros-nolog"] * group.access_log)
+            servers = start_group(group, group_names, logdir, server_core, mono_gthread)
             for scenario in mine:
                 report["scenarios"].append(run_scenario(scenario, servers, args, wrk_core))
         finally:
@@ -670,6 +684,25 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {group} | {name} | {info['workers']} | {idle} | {hwm} | {master} "
             f"| {info['startup_s'] * 1000:.0f} |"
         )
+    logged = [s for s in report["scenarios"] if s["servers"].get("monoceros-nolog")]
+    if logged:
+        lines += [
+            "",
+            "## Access log cost",
+            "",
+            "`sync-accesslog` rows: Monoceros and Gunicorn both write an access log to a file; "
+            "`monoceros-nolog` is the same Monoceros without it, measured alternately in the same run.",
+            "",
+            "| scenario | Monoceros with / without access log | cost |",
+            "|---|---|---|",
+        ]
+        for s in logged:
+            with_log, without = s["servers"].get("monoceros"), s["servers"]["monoceros-nolog"]
+            if with_log:
+                ratio = with_log["median"] / without["median"]
+                lines.append(
+                    f"| {s['id']} | {with_log['median']:,.0f} / {without['median']:,.0f} | {1 - ratio:.1%} |"
+                )
     for micro in report.get("micro", []):
         lines += ["", f"## {micro['name']}", ""]
         if "output" in micro:

@@ -9,8 +9,8 @@ contain a `"` skip the escaping.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
+from typing import Protocol
 
 from monoceros.accessatoms import (
     EXPRESSIONS,
@@ -58,6 +58,12 @@ def _closing_paren(fmt: str, start: int) -> int:
     return -1
 
 
+class Render(Protocol):
+    def __call__(
+        self, resp: ResponseLike, req: RequestLike, environ: Environ, rt: timedelta, now: str | None = None, /
+    ) -> str: ...
+
+
 class AccessFormat:
     """`AccessFormat(fmt, clock).render(resp, req, environ, request_time)` is Gunicorn's line."""
 
@@ -76,19 +82,26 @@ class AccessFormat:
         self.needs_time = not {"T", "D", "M", "L"}.isdisjoint(keys)
         # Generated once, like dataclasses' __init__: the keys only ever enter it through repr().
         exec(compile(self.source, "<access_log_format>", "exec"), names)  # noqa: S102
-        self.render: Callable[[ResponseLike, RequestLike, Environ, timedelta], str] = names["render"]  # type: ignore[assignment]
+        # render(resp, req, environ, request_time, now=None): `now`, the `t` text, saves a clock reading.
+        self.render: Render = names["render"]  # type: ignore[assignment]
+
+
+def _expression(key: str) -> str | None:
+    if key == "t":
+        return "(now or _clock())"  # a batch of lines is rendered with one reading of the clock
+    return EXPRESSIONS.get(key) or (braced_expression(key.lower()) if key.startswith("{") else None)
 
 
 def _render_source(keys: list[str]) -> str:
     items = []
     for key in keys:
-        expression = EXPRESSIONS.get(key) or (braced_expression(key.lower()) if key.startswith("{") else None)
+        expression = _expression(key)
         if expression is None:
             expression = '"-"'  # an unknown atom prints `-`
         elif key not in NEVER_QUOTED:
             expression = f"_escape({expression})"
         items.append(f"{key!r}: {expression}")
-    return "def render(resp, req, environ, rt):\n    return _fmt % {" + ", ".join(items) + "}\n"
+    return "def render(resp, req, environ, rt, now=None):\n    return _fmt % {" + ", ".join(items) + "}\n"
 
 
 def _positional(fmt: str) -> tuple[str, list[str]] | None:
@@ -120,11 +133,11 @@ def _positional(fmt: str) -> tuple[str, list[str]] | None:
 
 def _positional_source(keys: list[str]) -> str:
     items = "".join(f"{_atom_expression(key, n)}, " for n, key in enumerate(keys))
-    return "def render(resp, req, environ, rt):\n    return _pfmt % (" + items + ")\n"
+    return "def render(resp, req, environ, rt, now=None):\n    return _pfmt % (" + items + ")\n"
 
 
 def _atom_expression(key: str, n: int) -> str:
-    expression = EXPRESSIONS.get(key) or (braced_expression(key.lower()) if key.startswith("{") else None)
+    expression = _expression(key)
     if expression is None:
         return '"-"'  # an unknown atom prints `-`
     if key in NEVER_QUOTED:

@@ -335,6 +335,10 @@ class Logger:
             return True
         return self._format.needs_time
 
+    def access_queue(self) -> Callable[[_Deferred], None] | None:
+        """Where a worker may put `(resp, req, environ, seconds)` itself, when lines are being deferred."""
+        return self._deferred.append if self._deferred is not None else None
+
     def defer_access(
         self, resp: ResponseLike, req: RequestLike, environ: Mapping[str, object], seconds: float
     ) -> None:
@@ -362,19 +366,24 @@ class Logger:
                 resp, req, environ, seconds = deferred.popleft()
                 self.access(resp, req, environ, timedelta(seconds=seconds))
             return
-        render: Callable[[ResponseLike, RequestLike, Mapping[str, object], timedelta], str]
-        if self._json is not None:
-            render, needs_time = self._json.render, True
-        else:
-            render, needs_time = self._format.render, self._format.needs_time
         lines = []
-        while deferred:
-            resp, req, environ, seconds = deferred.popleft()
-            rt = timedelta(seconds=seconds) if needs_time else _NO_TIME
-            try:
-                lines.append(render(resp, req, environ, rt))
-            except Exception:
-                self.error(traceback.format_exc())
+        if self._json is not None:
+            json_render = self._json.render
+            while deferred:
+                resp, req, environ, seconds = deferred.popleft()
+                try:
+                    lines.append(json_render(resp, req, environ, timedelta(seconds=seconds)))
+                except Exception:
+                    self.error(traceback.format_exc())
+        else:
+            render, needs_time, now = self._format.render, self._format.needs_time, self.clock()
+            while deferred:
+                resp, req, environ, seconds = deferred.popleft()
+                rt = timedelta(seconds=seconds) if needs_time else _NO_TIME
+                try:
+                    lines.append(render(resp, req, environ, rt, now))
+                except Exception:
+                    self.error(traceback.format_exc())
         self._writer.write_lines(lines)
 
     def reopen_files(self) -> None:

@@ -77,6 +77,11 @@ class RequestRunner:
         self.log_request: Callable[[Any, Request, dict[str, Any], float], None] = (
             defer if callable(defer) else self._access_now
         )
+        # With our logger the request joins its queue directly: no call per request.
+        queue = getattr(self.log, "access_queue", None)
+        self.access_queue: Callable[[tuple[Any, Request, dict[str, Any], float]], None] | None = (
+            queue() if self.log_access and callable(queue) else None
+        )
         wants_time = getattr(self.log, "wants_request_time", None)
         self.time_requests = self.log_access and (bool(wants_time()) if callable(wants_time) else True)
 
@@ -136,7 +141,10 @@ class RequestRunner:
                 self._post_request(request, environ, info)
         if self.log_access:
             elapsed = time.perf_counter() - started if self.time_requests else 0.0
-            self.log_request(info, request, environ, elapsed)
+            if self.access_queue is not None:
+                self.access_queue((info, request, environ, elapsed))
+            else:
+                self.log_request(info, request, environ, elapsed)
         return info.keep_alive
 
     def _access_now(self, info: Any, request: Request, environ: dict[str, Any], seconds: float) -> None:
