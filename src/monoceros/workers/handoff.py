@@ -96,7 +96,10 @@ class BusyGuard:
             if started and time.monotonic() - started > BUSY_AFTER:
                 with self.lock:
                     if self.busy_since == started:
-                        self._move_idle()
+                        try:
+                            self._move_idle()
+                        except Exception:  # the guard must outlive any surprise; the next call retries
+                            pass
 
     def _move_idle(self) -> None:
         for conn in list(self.conns.values()):
@@ -105,5 +108,8 @@ class BusyGuard:
             if conn.parser.trailing_data[0]:
                 continue  # part of a request is in our parser already: it cannot move
             if send_connection(self.channel, conn.fd, conn.listener_fd):
-                self.epoll.unregister(conn.fd)
-                self.moved.append(conn)
+                self.moved.append(conn)  # another worker owns it now, whatever happens next
+                try:
+                    self.epoll.unregister(conn.fd)
+                except OSError:
+                    pass
