@@ -17,7 +17,7 @@ from monoceros.workers.base import Worker
 from monoceros.workers.bodies import BufferedBody
 from monoceros.workers.connection import IDLE, Conn
 from monoceros.workers.engine import Engine
-from monoceros.workers.handoff import BusyGuard, receive_connection
+from monoceros.workers.handoff import BusyGuard, receive_connection, send_connection
 from monoceros.workers.serving import RequestRunner
 
 
@@ -59,8 +59,13 @@ class SyncEngine(Engine):
         if received is None:
             return
         sock, listener_fd = received
-        origin = self.real_listeners.get(listener_fd)
+        # After a HUP that changed `bind`, the listener may be one this worker never had: any will do
+        # for the environ's SERVER_NAME/PORT rather than dropping the client.
+        origin = self.real_listeners.get(listener_fd) or next(iter(self.real_listeners.values()), None)
         if origin is None or self.stopping:
+            # Not ours to serve: back into the channel for another worker. Closing our copy leaves the
+            # one in flight open (only when the channel is full is the connection dropped).
+            send_connection(self.channel[1], sock.fileno(), listener_fd)
             sock.close()
             return
         try:
