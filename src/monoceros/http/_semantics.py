@@ -44,7 +44,7 @@ def build_request(
     """The Request event for a valid request line and field lines (names as sent, OWS-trimmed values).
 
     One pass over the fields upper-cases the names, applies ``header_map`` and picks out the few special
-    fields; the most common head of all (no special field but a Host seen before) takes a short cut.
+    fields; the most common heads (no special field but Host, or none at all) take a short cut.
     """
     headers = []
     special = []
@@ -55,8 +55,11 @@ def build_request(
         elif "_" in name and not _keep_underscored(name, policy):
             continue
         headers.append((name, value))
-    if len(special) == 1 and special[0][0] == "HOST":
-        _check_host(special[0][1])
+    if not special or (len(special) == 1 and special[0][0] == "HOST"):
+        if special:
+            _check_host(special[0][1])
+        elif policy.require_host and version >= (1, 1):
+            raise InvalidHeader("missing Host header in an HTTP/1.1 request")
         keep_alive = version >= (1, 1) and method != "CONNECT"
         return Request(
             method, target, path, query, fragment, version, headers, raw, None, False, keep_alive, False
