@@ -57,8 +57,10 @@ TICK = 1.0  # at most this many seconds between heartbeats and deadline sweeps
 LINGER_TIME = 2.0  # how long a closing connection may keep sending before we drop it
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
-# Only one sleeping worker is woken per new connection (no thundering herd across processes).
-LISTEN_FLAGS = EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
+# Level-triggered and not EPOLLEXCLUSIVE: with it, the one worker woken for a new connection may be
+# one that is stopping and declines it, and the others are never told; the connection then waits
+# in the backlog until another arrives (seen during a USR2 upgrade). A thundering herd is the price.
+LISTEN_FLAGS = EPOLLIN
 
 
 class Engine:
