@@ -233,13 +233,11 @@ class Engine:
 
     def adopt(self, sock: socket.socket, peer: object, listener: Listener) -> Conn:
         """Start serving a new connection accepted on ``listener``."""
-        runner = self.runner
         kind, state = Conn, READING
         if self.tls is not None:
             sock, kind, state = self.tls.wrap(sock), TLSConn, HANDSHAKE
-        conn = kind(
-            sock, peer, runner.new_parser(peer), runner.connection_environ(peer, listener), self.stall_timeout
-        )
+        parser, environ = self.runner.connection(peer, listener)
+        conn = kind(sock, peer, parser, environ, self.stall_timeout)
         conn.listener_fd = listener.fileno()
         conn.sendfile_ok = self.sendfile
         conn.state = state

@@ -87,24 +87,25 @@ class RequestRunner:
 
     # -- per connection -------------------------------------------------------------------------
 
-    def new_parser(self, peer: object) -> RequestParser:
-        return RequestParser(
-            peer_trusted=self.forwarded_trust.allows(peer),
+    def connection(self, peer: object, listener: Listener) -> tuple[RequestParser, ConnectionEnviron]:
+        """The parser and the environ builder of a new connection; the peer's trust is decided once."""
+        trusted = self.forwarded_trust.allows(peer)
+        parser = RequestParser(
+            peer_trusted=trusted,
             proxy_trusted=self.proxy_protocol != "off" and self.proxy_trust.allows(peer),
             **self.parser_args,
         )
-
-    def connection_environ(self, peer: object, listener: Listener) -> ConnectionEnviron:
         fd = listener.fileno()
         sockname = self._socknames.get(fd)
         if sockname is None:
             sockname = self._socknames[fd] = listener.getsockname()
-        return self.environ.connection(
+        environ = self.environ.connection(
             peer,  # type: ignore[arg-type]
             sockname,  # type: ignore[arg-type]
             self.url_scheme,
-            self.forwarded_trust.allows(peer),
+            trusted,
         )
+        return parser, environ
 
     # -- per request ----------------------------------------------------------------------------
 
