@@ -242,8 +242,10 @@ def test_deferred_lines_are_the_same_lines_written_at_the_flush(tmp_path: Path) 
     log = Logger(LogCfg(accesslog=str(path), access_log_format='%(h)s "%(r)s" %(s)s %(D)s'))
     log.batch_access()
     assert log.wants_request_time()
-    log.defer_access(Resp(), Req(), environ(), 0.25)
-    log.defer_access(Resp(), Req(), environ(), 0.5)
+    queue = log.access_queue()
+    assert queue is not None
+    queue((Resp(), Req(), environ(), 0.25))
+    queue((Resp(), Req(), environ(), 0.5))
     assert path.read_text() == ""  # nothing before the loop's flush
     log.flush_access()
     expected = '10.0.0.1 "GET /p%20a/th?x=1&y=\\" HTTP/1.1" 200 {}\n'

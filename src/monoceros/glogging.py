@@ -336,22 +336,14 @@ class Logger:
         return self._format.needs_time
 
     def access_queue(self) -> Callable[[_Deferred], None] | None:
-        """Where a worker may put `(resp, req, environ, seconds)` itself, when lines are being deferred."""
-        return self._deferred.append if self._deferred is not None else None
+        """Where a worker puts `(resp, req, environ, seconds)` when lines are deferred, else None.
 
-    def defer_access(
-        self, resp: ResponseLike, req: RequestLike, environ: Mapping[str, object], seconds: float
-    ) -> None:
-        """The serving loop's entry: `access()`, with the line rendered at the next `flush_access()`.
-
-        Rendering the lines of a round together, after the responses went out, keeps that code hot in the
-        processor's caches: in a worker it costs about half as much as a line rendered per request.
+        A queued request's line is rendered at the next `flush_access()`, with the others of its round:
+        rendering them together, after the responses went out, keeps that code hot in the processor's
+        caches (in a worker it costs about half as much as a line rendered per request). With None, the
+        worker calls `access()` as Gunicorn does.
         """
-        deferred = self._deferred
-        if deferred is not None:
-            deferred.append((resp, req, environ, seconds))
-        else:
-            self.access(resp, req, environ, timedelta(seconds=seconds))
+        return self._deferred.append if self._deferred is not None else None
 
     def flush_access(self) -> None:
         """Render the deferred lines, then write what is queued (one write per destination)."""

@@ -73,10 +73,6 @@ class RequestRunner:
         batch = getattr(self.log, "batch_access", None)
         if self.log_access and callable(batch):
             batch()  # the engine's loop flushes after each round of events (flush_access)
-        defer = getattr(self.log, "defer_access", None)
-        self.log_request: Callable[[Any, Request, dict[str, Any], float], None] = (
-            defer if callable(defer) else self._access_now
-        )
         # With our logger the request joins its queue directly: no call per request.
         queue = getattr(self.log, "access_queue", None)
         self.access_queue: Callable[[tuple[Any, Request, dict[str, Any], float]], None] | None = (
@@ -145,12 +141,8 @@ class RequestRunner:
             if self.access_queue is not None:
                 self.access_queue((info, request, environ, elapsed))
             else:
-                self.log_request(info, request, environ, elapsed)
+                self.log.access(info, request, environ, timedelta(seconds=elapsed))
         return info.keep_alive
-
-    def _access_now(self, info: Any, request: Request, environ: dict[str, Any], seconds: float) -> None:
-        """A logger class without `defer_access` (Gunicorn's interface only)."""
-        self.log.access(info, request, environ, timedelta(seconds=seconds))
 
     def _post_request(self, request: Request, environ: dict[str, Any], info: object) -> None:
         try:
