@@ -142,8 +142,8 @@ class Engine:
                     self.on_writable(conn)
                 else:
                     self.on_readable(conn)
-                if oneshot and not conn.armed and not conn.closed and conn.state != BUSY:
-                    self._arm(conn, EPOLLIN)
+                if oneshot:
+                    self.rearm(conn)
             elif fd in self.listeners:
                 self.on_accept(self.listeners[fd])
             elif fd == self.worker.PIPE[0]:
@@ -363,12 +363,13 @@ class Engine:
             conn.deadline = self.now + self.stall_timeout
             self._arm(conn, EPOLLOUT)
             return False
-        if self.stopping:
-            self.finish(conn)
-            return False
-        conn.state = IDLE
-        conn.deadline = self.now + self.keepalive
-        return True
+        self._idle(conn)
+        return conn.state == IDLE
+
+    def rearm(self, conn: Conn) -> None:
+        """EPOLLONESHOT: watch for reads again unless the connection is elsewhere (busy, armed, closed)."""
+        if not conn.armed and not conn.closed and conn.state != BUSY:
+            self._arm(conn, EPOLLIN)
 
     def _arm(self, conn: Conn, mask: int) -> None:
         """Ask epoll for ``mask`` events on ``conn`` (a no-op when already armed so, level-triggered)."""
@@ -377,6 +378,7 @@ class Engine:
             self.epoll.modify(conn.fd, mask | self.oneshot)
 
     def _idle(self, conn: Conn) -> None:
+        """Between requests: wait for the next one (keep-alive), or close when the worker is stopping."""
         if self.stopping:
             self.finish(conn)
             return

@@ -22,7 +22,7 @@ from monoceros.http import Request
 from monoceros.workers.base import Worker
 from monoceros.workers.bodies import BufferedBody
 from monoceros.workers.connection import BUSY, Conn
-from monoceros.workers.engine import EPOLLIN, Engine
+from monoceros.workers.engine import Engine
 from monoceros.workers.serving import RequestRunner
 
 _Job = tuple[Conn, Request, "BufferedBody | None", bool]
@@ -77,8 +77,7 @@ class ThreadedEngine(Engine):
                 continue
             if self.complete(conn, body, keep_alive, live):
                 self.process(conn)
-            if not conn.armed and not conn.closed and conn.state != BUSY:
-                self._arm(conn, EPOLLIN)
+            self.rearm(conn)
 
     def _tick(self, now: float) -> bool:
         going = super()._tick(now)
