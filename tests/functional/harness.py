@@ -188,6 +188,40 @@ def parse_response(data: bytes) -> Response:
     return Response(status, headers, body)
 
 
+def recv_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    """Everything the server sends until it closes (a reset counts as the end)."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def read_response(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    """One Content-Length response from a connection that stays open."""
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(parse_response(head + b"\r\n\r\n").headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
 def short_tempdir() -> Path:
     """A directory with a short path: Unix socket paths are limited to ~100 bytes."""
     return Path(tempfile.mkdtemp(prefix="mcr-"))

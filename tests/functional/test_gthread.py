@@ -4,32 +4,13 @@ running concurrently, and long requests that are logged rather than killed."""
 from __future__ import annotations
 
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
 
-from harness import Server, parse_response, wait_for
+from harness import Server, parse_response, read_response, wait_for
 
 Factory = Callable[..., Server]
-
-
-def read_response(sock: socket.socket, timeout: float = 10.0) -> bytes:
-    sock.settimeout(timeout)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = int(parse_response(head + b"\r\n\r\n").headers.get("content-length", "0"))
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return head + b"\r\n\r\n" + body
 
 
 def gthread(server_factory: Factory, *extra: str) -> Server:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from harness import Server, parse_response
+from harness import Server, parse_response, recv_until_closed
 
 Factory = Callable[..., Server]
 
@@ -30,20 +30,6 @@ def server(server_factory: Factory, kind: list[str]) -> Server:
 def host_port(server: Server) -> tuple[str, int]:
     host, port = server.address.rsplit(":", 1)
     return host, int(port)
-
-
-def recv_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
-    sock.settimeout(timeout)
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def split_responses(data: bytes) -> list[tuple[int, bytes]]:
