@@ -194,3 +194,10 @@ def test_typed_attribute_access_and_no_direct_assignment() -> None:
     assert isinstance(cfg.bind, list)
     with pytest.raises(AttributeError, match="cfg.set"):
         cfg.workers = 3
+
+
+def test_config_inherits_every_section_in_the_documented_order() -> None:
+    # Config names its sections as bases (mypy needs them spelled out); SECTIONS orders the docs.
+    from monoceros.config.sections import SECTIONS
+
+    assert tuple(base for base in Config.__bases__ if base in SECTIONS) == SECTIONS
