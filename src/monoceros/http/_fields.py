@@ -1,16 +1,20 @@
 """Field lines: split a header (or trailer) section into (name, value) pairs and enforce the size limits.
 
-The fast path is one ``findall`` over the whole section: it yields one match per line exactly when every line
-is a valid field line, which is confirmed by comparing the match count with the LF count. Anything else
-(obs-fold, spaces before the colon, a bad line) goes through ``split_slowly``, which walks the lines in order
-and raises the error a line-by-line reading meets first, so the error does not depend on how bytes arrived.
+The fast path is two passes in C over the raw section and one ``findall`` over its text. ``clean_lines``
+proves there is no control character but HTAB and that CRs and LFs alternate, CR first, one pair per line
+(``translate`` deletes every other byte in one pass). On such a section ``CLEAN_FIELD_LINES`` can use sre's
+fastest repeat for values; it yields one match per line exactly when every line is a valid field line, which
+the match count against the line count confirms, and then every LF has its CR, so no CR or LF is bare.
+Permitted obs-folds are joined by one substitution before the same ``findall``. Anything else (a forbidden
+fold, spaces before the colon, a bad line) goes through ``split_slowly``, which walks the lines in order and
+raises the error a line-by-line reading meets first, so the error does not depend on how bytes arrived.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from ._abnf import FIELD_LINES, FIELD_VALUE_RE, TOKEN_RE
+from ._abnf import CLEAN_FIELD_LINES, FIELD_VALUE_RE, FOLD_MARK, OBS_FOLDS, OWS_BEFORE_FOLD, TOKEN_RE
 from ._errors import InvalidHeader, InvalidHeaderName, LimitRequestHeaders, ObsoleteFolding
 
 
@@ -23,10 +27,39 @@ class FieldRules(NamedTuple):
     permit_folding: bool  # permit_obsolete_folding: continuation lines are joined with one SP
 
 
-def split_fields(text: str, start: int, rules: FieldRules) -> list[tuple[str, str]]:
-    """The (name, value) pairs of ``text[start:]``: a latin-1 decoded section whose lines end with CRLF."""
-    pairs: list[tuple[str, str]] = FIELD_LINES.findall(text, start)
-    if len(pairs) != text.count("\n", start):
+# Every byte a field section may hold besides CR and LF: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5).
+_VISIBLE = b"\t" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
+_CRLF = b"\r\n"
+
+
+def clean_lines(raw: bytes | bytearray) -> int:
+    """The number of lines of ``raw`` if its CRs and LFs alternate, one of each per line, and it holds no
+    other control character than HTAB (then a line match ending in CRLF proves no CR or LF is bare); else -1.
+    """
+    lines = raw.count(b"\n")
+    return lines if raw.translate(None, _VISIBLE) == _CRLF * lines else -1
+
+
+def split_fields(text: str, start: int, rules: FieldRules, lines: int) -> list[tuple[str, str]]:
+    """The (name, value) pairs of ``text[start:]``: a latin-1 decoded section whose lines end with CRLF.
+
+    ``lines`` is the section's line count when ``clean_lines`` accepted it, else -1 (the section is invalid).
+    """
+    if lines < 0:
+        return split_slowly(text, start, rules)
+    section, begin = text, start
+    if rules.permit_folding and len(text) - start <= rules.max_field_size:
+        # A logical line is never longer than its section, here within the field size limit. A first line
+        # that starts with whitespace is no fold (no CRLF before it): the line match refuses it below.
+        section, folds = OBS_FOLDS.subn(FOLD_MARK, text[start:])
+        begin = 0
+        if folds:
+            if " " + FOLD_MARK in section or "\t" + FOLD_MARK in section:
+                section = OWS_BEFORE_FOLD.sub(FOLD_MARK, section)
+            section = section.replace(FOLD_MARK, " ")
+            lines = section.count("\n")
+    pairs: list[tuple[str, str]] = CLEAN_FIELD_LINES.findall(section, begin)
+    if len(pairs) != lines:
         return split_slowly(text, start, rules)
     if len(pairs) > rules.max_fields:
         raise LimitRequestHeaders(f"too many header fields (more than {rules.max_fields})")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._abnf import FIELD_LINES, ORIGIN_REQUEST_LINE
+from ._abnf import CLEAN_ORIGIN_REQUEST_LINE, FIELD_LINES
 from ._errors import (
     InvalidHeader,
     InvalidRequestLine,
@@ -24,7 +24,7 @@ from ._errors import (
     RemoteProtocolError,
 )
 from ._events import NEED_DATA, PAUSED, ConnectionClosed, EndOfMessage, Event, ProxyInfo, Request, Sentinel
-from ._fields import FieldRules, check_bare_lf, parse_field_line, split_fields
+from ._fields import FieldRules, check_bare_lf, clean_lines, parse_field_line, split_fields
 from ._proxy import read_proxy_header
 from ._readers import ChunkedReader, ContentLengthReader
 from ._request_line import RequestLine, RequestLineRules, parse_request_line
@@ -217,9 +217,9 @@ class RequestParser:
         end = buf.find(b"\r\n\r\n", self._scanned)
         if end < 0:
             return self._incomplete_head()
-        text = buf[: end + 2].decode("latin-1")  # once: every later step works on this text
+        head = buf[: end + 2]
         del buf[: end + 4]
-        request = self._parse_head(text)
+        request = self._parse_head(head)
         if self._line is not None:
             self._reset_head()
         self._scanned = 0
@@ -245,26 +245,31 @@ class RequestParser:
         self._state = _CLOSED
         return ConnectionClosed()
 
-    def _parse_head(self, text: str) -> Request:
-        match = ORIGIN_REQUEST_LINE.match(text)
+    def _parse_head(self, head: bytearray) -> Request:
+        lines = clean_lines(head)
+        text = head.decode("latin-1")  # once: every later step works on this text
+        match = CLEAN_ORIGIN_REQUEST_LINE.match(text) if lines > 0 else None
         if match is not None and match.end() - 2 <= self._limit_line and match[1] != "CONNECT":
-            # The common line, valid under every rule set: no second look at it.
-            method, target, path, query, minor = match.groups()
-            return build_request(
-                method,
-                target,
-                path,
-                query or "",
-                "",
-                _HTTP11 if minor == "1" else _HTTP10,
-                split_fields(text, match.end(), self._rules),
-                self._policy,
-            )
+            method, target, minor = match.groups()
+            if "\n" not in target and "\t" not in target and "#" not in target:
+                # The common line, valid under every rule set: no second look at it.
+                path, _, query = target.partition("?")
+                return build_request(
+                    method,
+                    target,
+                    path,
+                    query,
+                    "",
+                    _HTTP11 if minor == "1" else _HTTP10,
+                    split_fields(text, match.end(), self._rules, lines - 1),
+                    self._policy,
+                )
         line_end = text.find("\r\n")
         if line_end > self._limit_line:
             raise LimitRequestLine(f"request line is too large ({line_end} > {self._limit_line})")
         line = self._line or parse_request_line(text[:line_end], self._line_rules)
-        return build_request(*line, split_fields(text, line_end + 2, self._rules), self._policy)
+        fields = lines - 1 if lines > 0 else -1
+        return build_request(*line, split_fields(text, line_end + 2, self._rules, fields), self._policy)
 
     def _check_partial_head(self) -> None:
         """Refuse an incomplete head now if its complete lines (or the length of the last one) are invalid."""

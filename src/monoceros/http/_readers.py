@@ -18,7 +18,7 @@ from ._errors import (
     NoMoreData,
 )
 from ._events import NEED_DATA, Data, EndOfMessage, Sentinel
-from ._fields import FieldRules, check_bare_lf, split_fields
+from ._fields import FieldRules, check_bare_lf, clean_lines, split_fields
 from ._semantics import HeaderPolicy, build_trailers
 
 ReadResult = Data | EndOfMessage | Sentinel
@@ -147,10 +147,11 @@ class ChunkedReader:
         if end < 0:
             self._check_partial_trailers(buf, eof)
             return NEED_DATA
-        section = buf[: end + 2].decode("latin-1")
+        raw = buf[: end + 2]
         del buf[: end + 4]
         self._state = self._done
-        return EndOfMessage(build_trailers(split_fields(section, 0, self._rules), self._policy))
+        fields = split_fields(raw.decode("latin-1"), 0, self._rules, clean_lines(raw))
+        return EndOfMessage(build_trailers(fields, self._policy))
 
     def _check_partial_trailers(self, buf: bytearray, eof: bool) -> None:
         """Check the complete trailer lines as they arrive, and the length of the last one."""

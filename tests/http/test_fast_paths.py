@@ -1,0 +1,154 @@
+"""Differential tests: the parser's fast paths give what the strict line-by-line walk gives, or its error.
+
+The fast paths (``clean_lines`` + ``CLEAN_*`` regexes, obs-folds joined by one substitution) rely on an
+argument spread over several checks; these tests generate heads from fragments that hit every corner of it
+(CTLs, bare CR and LF, HTAB, obs-text, "?" and "#", folds, spaces before the colon) and compare the outcome
+with the reference: ``parse_request_line`` and ``split_slowly``, which look at one line at a time.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from monoceros.http import ProtocolError, Request, RequestParser
+from monoceros.http._fields import FieldRules, clean_lines, split_fields, split_slowly
+from monoceros.http._parser import MAX_REQUEST_LINE
+from monoceros.http._request_line import RequestLineRules, parse_request_line
+from monoceros.http._semantics import HeaderPolicy, build_request
+
+LIMITS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+FIELD_PIECES = [
+    "Host",
+    "X-A",
+    "a_b",
+    "Name",
+    ":",
+    " ",
+    "\t",
+    "  ",
+    "v",
+    "a b",
+    "\r\n",
+    "\r\n ",
+    "\r\n\t",
+    "\r",
+    "\n",
+    "\x00",
+    "\x01",
+    "\x7f",
+    "\xe9",
+    "\x85",
+    '"',
+    "=",
+]
+TARGET_PIECES = ["/", "a", "b/", "a", "/", "?", "x=1&y", "?", "#", "q=1", "%20", "*", "//x"]
+TARGET_PIECES += ["\t", " ", "\xe9", "\x7f", "\r", "\n"]
+SECTION = st.lists(st.sampled_from(FIELD_PIECES), max_size=24).map(lambda parts: "".join(parts) + "\r\n")
+GOOD_LINES = ["Host: a", "X-A: v", "Name:\t a b \t", "a_b: 1", "X-A:", "Name: \xe9\x85"]
+# A field line: mostly a valid one, sometimes fragments that may make anything.
+LINE = st.one_of(
+    st.sampled_from(GOOD_LINES),
+    st.sampled_from(GOOD_LINES),
+    st.sampled_from(GOOD_LINES).map(lambda line: " " + line),
+    st.lists(st.sampled_from(FIELD_PIECES), min_size=1, max_size=6).map("".join),
+)
+TARGET = st.tuples(
+    st.sampled_from(["/", "/", "/", "", "http://h"]), st.lists(st.sampled_from(TARGET_PIECES), max_size=6)
+)
+
+
+def outcome(call: object, *args: object) -> object:
+    try:
+        return call(*args)  # type: ignore[operator]
+    except ProtocolError as exc:
+        return type(exc)
+
+
+@LIMITS
+@given(SECTION, st.booleans(), st.booleans())
+def test_split_fields_agrees_with_the_line_walk(section: str, folding: bool, strip: bool) -> None:
+    rules = FieldRules(5, 40, strip, folding)
+    raw = section.encode("latin-1")
+    fast = outcome(split_fields, section, 0, rules, clean_lines(raw))
+    assert fast == outcome(split_slowly, section, 0, rules)
+
+
+def test_folds_are_joined_as_the_line_walk_joins_them() -> None:
+    rules = FieldRules(100, 8190, False, True)
+    for section in [
+        "X: a\r\n b\r\n",
+        "X:\r\n b\r\n",
+        "X: a \r\n \t b \t\r\nY: c\r\n",
+        "X: a\r\n   \r\n c\r\n",
+        "X: a\r\n \r\n",
+        "X:\r\n \r\n\t\r\n",
+    ]:
+        raw = section.encode("latin-1")
+        assert clean_lines(raw) == section.count("\n")
+        assert split_fields(section, 0, rules, clean_lines(raw)) == split_slowly(section, 0, rules)
+
+
+def test_clean_lines() -> None:
+    assert clean_lines(b"a: b\r\nc:\td \xff\r\n") == 2
+    for dirty in [b"a\nb\r\r\n", b"a\x00\r\n", b"a\x7f\r\n", b"a\r\n\n", b"a\r\r\n", b"\n\r"]:
+        assert clean_lines(dirty) == -1
+    # A CR and an LF apart but in order pass this check; no line match can end there, so the match count
+    # refuses the section (the differential tests cover it).
+    assert clean_lines(b"a\rb\nc\r\n") == 2
+    rules = FieldRules(100, 8190, False, True)
+    section = "a: \rb\nc\r\n"
+    assert outcome(split_fields, section, 0, rules, 2) is outcome(split_slowly, section, 0, rules)
+
+
+def reference(head: bytes, line_limit: int) -> object:
+    """The strict walk: the request line alone, then the field lines one by one."""
+    text = head.decode("latin-1")
+    line_end = text.find("\r\n")
+    if line_end > line_limit:
+        return "LimitRequestLine"
+    rules = FieldRules(100, 8190, False, False)
+    policy = HeaderPolicy("drop", frozenset(), False, False)
+    try:
+        line = parse_request_line(text[:line_end], RequestLineRules(False, False, False))
+        request = build_request(*line, split_slowly(text, line_end + 2, rules), policy)
+    except ProtocolError as exc:
+        return type(exc).__name__
+    return request._replace(keep_alive=False)
+
+
+def parsed(head: bytes, line_limit: int) -> object:
+    parser = RequestParser(limit_request_line=line_limit, require_host=False, forwarder_headers=[])
+    parser.receive_data(head + b"\r\n")
+    try:
+        event = parser.next_event()
+    except ProtocolError as exc:
+        return type(exc).__name__
+    assert isinstance(event, Request)
+    return event._replace(keep_alive=False)
+
+
+@LIMITS
+@given(
+    st.sampled_from(["GET", "GET", "GET", "POST", "CONNECT", "OPTIONS", "get", "G"]),
+    TARGET,
+    st.sampled_from(["HTTP/1.1", "HTTP/1.1", "HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/1.1 "]),
+    st.lists(LINE, max_size=6),
+    st.sampled_from([4094, 4094, 4094, 20]),
+)
+def test_head_agrees_with_the_line_walk(
+    method: str, target: tuple[str, list[str]], version: str, lines: list[str], line_limit: int
+) -> None:
+    start, rest = target
+    head = f"{method} {start}{''.join(rest)} {version}\r\n" + "".join(line + "\r\n" for line in lines)
+    raw = head.encode("latin-1")
+    assume(b"\r\n\r\n" not in raw and not raw.endswith(b"\r\n\r"))
+    assert line_limit <= MAX_REQUEST_LINE
+    assert parsed(raw, line_limit) == reference(raw, line_limit)
+
+
+def test_a_target_that_runs_into_the_next_line_is_refused() -> None:
+    # `[^ ]*` in the fast request line crosses a CRLF; the target must then be refused, not end a line later.
+    head = b"GET /a\r\nX-A:b HTTP/1.1\r\n"
+    assert parsed(head, 4094) == reference(head, 4094) == "InvalidRequestLine"
