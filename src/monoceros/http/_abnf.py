@@ -52,10 +52,10 @@ ORIGIN_REQUEST_LINE: Final = re.compile(
     + "*))?) HTTP/1\\.([01])\r\n"
 )
 # The same line for a head that passed `_fields.clean_lines` (no CTL but HTAB, every CR before an LF): the
-# target is then `[^ ]*`, which sre scans ~4x faster than a class of ranges (a negated single character is its
-# fastest loop). It may still hold HTAB, LF, "#" or "?", so the caller looks for those in the target (cheap
-# `in` tests) and splits off the query itself. Groups: method, target, minor version digit.
-CLEAN_ORIGIN_REQUEST_LINE: Final = re.compile("(" + _CONVENTIONAL_METHOD + r") (/[^ ]*) HTTP/1\.([01])\r\n")
+# target is then `.*` ("anything but LF", sre's fastest repeat: ~4x faster per character than a class of
+# ranges), which ends on the line's CRLF. It may still hold SP, HTAB, "#" or "?", so the caller looks for
+# those in the target (cheap `in` tests) and splits off the query itself. Groups: method, target, minor digit.
+CLEAN_ORIGIN_REQUEST_LINE: Final = re.compile("(" + _CONVENTIONAL_METHOD + r") (/.*) HTTP/1\.([01])\r\n")
 TOKEN_RE: Final = re.compile(TOKEN)
 CONVENTIONAL_METHOD_RE: Final = re.compile(_CONVENTIONAL_METHOD)
 VERSION_RE: Final = re.compile(_VERSION)
@@ -68,17 +68,28 @@ VERSION_RE: Final = re.compile(_VERSION)
 #   OWS           = *( SP / HTAB )
 # Anchored at a line start (MULTILINE) and ending with the CRLF, so that `findall` over a head yields one
 # match per field line exactly when every line is valid (the caller compares the count with the LF count).
-# The value is greedy and must end on a vchar, so trailing OWS costs no backtracking beyond its own length.
+# The value is an alternation (sre runs an optional group through its costly repeat machinery: 25 % slower on
+# a typical head): vchar *content vchar, one vchar, or empty only where the line ends. That last condition
+# keeps a failing match linear: otherwise each space the leading OWS gives back on the way to failure is
+# rescanned by the trailing OWS, and a line of 8,000 spaces and one bad byte took 140 ms.
 _FIELD_VCHAR: Final = r"[\x21-\x7e\x80-\xff]"
-_FIELD_VALUE: Final = "(?:" + _FIELD_VCHAR + r"(?:[\t \x21-\x7e\x80-\xff]*" + _FIELD_VCHAR + ")?)?"
-_FIELD_LINE: Final = "^(" + TOKEN + r"):[\t ]*(" + _FIELD_VALUE + r")[\t ]*\r\n"
-FIELD_LINES: Final = re.compile(_FIELD_LINE, re.MULTILINE)
+_FIELD_CONTENT: Final = r"[\t \x21-\x7e\x80-\xff]"
+
+
+def _field_value(vchar: str, content: str, end: str) -> str:
+    return "(" + vchar + content + "*" + vchar + "|" + vchar + "|(?=" + end + "))"
+
+
+FIELD_LINES: Final = re.compile(
+    "^(" + TOKEN + r"):[\t ]*" + _field_value(_FIELD_VCHAR, _FIELD_CONTENT, r"\r\n") + r"[\t ]*\r\n",
+    re.MULTILINE,
+)
 # The same lines in a section that passed `_fields.clean_lines`: every character but CR and LF is then HTAB,
-# SP, a VCHAR or obs-text, and CR only comes right before LF, so `.` (sre's fastest repeat: "anything but LF")
-# can stand for the field-content characters; the value still starts and ends with a field-vchar.
+# SP, a VCHAR or obs-text, and CR only comes right before LF, so `.` (sre's fastest repeat: "anything but LF",
+# ~4x faster per character than a class of ranges) can stand for field-content.
 _CLEAN_VCHAR: Final = r"[^\t \r\n]"
 CLEAN_FIELD_LINES: Final = re.compile(
-    "^(" + TOKEN + r"):[\t ]*((?:" + _CLEAN_VCHAR + "(?:.*" + _CLEAN_VCHAR + r")?)?)[\t ]*\r\n", re.MULTILINE
+    "^(" + TOKEN + r"):[\t ]*" + _field_value(_CLEAN_VCHAR, ".", r"\r\n") + r"[\t ]*\r\n", re.MULTILINE
 )
 # RFC 9112 §5.2: obs-fold = OWS CRLF RWS, replaced by one SP when folding is permitted. Found as CRLF RWS (a
 # run of folds, continuation lines holding only whitespace included, as one): a pattern that starts with a
@@ -88,7 +99,7 @@ OBS_FOLDS: Final = re.compile(r"\r\n[\t ]+(?:\r\n[\t ]+)*")
 FOLD_MARK: Final = "\x00"  # stands for a fold between the two steps: no clean section holds a NUL
 OWS_BEFORE_FOLD: Final = re.compile(r"[\t ]+\x00")
 # One field line without its CRLF, for diagnosing a line the fast path refused.
-FIELD_VALUE_RE: Final = re.compile(r"[\t ]*(" + _FIELD_VALUE + r")[\t ]*")
+FIELD_VALUE_RE: Final = re.compile(r"[\t ]*" + _field_value(_FIELD_VCHAR, _FIELD_CONTENT, r"\Z") + r"[\t ]*")
 
 # RFC 9112 §3.2.1: origin-form = absolute-path [ "?" query ]  (checked by its first character: "/")
 # RFC 9112 §3.2.2 / RFC 3986 §3: absolute-form = absolute-URI

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._abnf import CLEAN_ORIGIN_REQUEST_LINE, FIELD_LINES
+from ._abnf import CLEAN_ORIGIN_REQUEST_LINE, FIELD_LINES, ORIGIN_REQUEST_LINE
 from ._errors import (
     InvalidHeader,
     InvalidRequestLine,
@@ -86,6 +86,28 @@ def _derive(
     policy = HeaderPolicy(header_map, forwarders, peer_trusted, require_host)
     line_rules = RequestLineRules(permit_method, permit_version, casefold_method)
     return _line_limit(limit_request_line), rules, policy, line_rules
+
+
+# A line at least this long is stepped over by a search for its LF (memchr, ~0.03 ns a byte) rather than by
+# the 4-byte search for CRLFCRLF (~0.6 ns a byte); on shorter lines the extra step costs more than it saves.
+_LONG_LINE = 512
+
+
+def find_head_end(buf: bytearray, start: int) -> int:
+    """``buf.find(b"\r\n\r\n", start)``, quicker when the head has long lines (big cookies, tokens)."""
+    if len(buf) - start < 2 * _LONG_LINE:
+        return buf.find(b"\r\n\r\n", start)
+    pos = start
+    while True:
+        lf = buf.find(b"\n", pos)
+        if lf < 0:
+            return -1
+        if lf - pos < _LONG_LINE:
+            # No CRLFCRLF starts before pos - 1: its first LF would lie in a line already stepped over.
+            return buf.find(b"\r\n\r\n", max(start, pos - 1))
+        if lf > start and buf[lf - 1 : lf + 3] == b"\r\n\r\n":
+            return lf - 1
+        pos = lf + 1
 
 
 class RequestParser:
@@ -214,10 +236,10 @@ class RequestParser:
         while buf.startswith(b"\r\n"):  # RFC 9112 §2.2: empty lines before a request line are ignored
             del buf[:2]
             self._scanned = 0
-        end = buf.find(b"\r\n\r\n", self._scanned)
+        end = find_head_end(buf, self._scanned)
         if end < 0:
             return self._incomplete_head()
-        head = buf[: end + 2]
+        head = bytes(buf[: end + 2])
         del buf[: end + 4]
         request = self._parse_head(head)
         if self._line is not None:
@@ -245,25 +267,35 @@ class RequestParser:
         self._state = _CLOSED
         return ConnectionClosed()
 
-    def _parse_head(self, head: bytearray) -> Request:
+    def _parse_head(self, head: bytes) -> Request:
         lines = clean_lines(head)
         text = head.decode("latin-1")  # once: every later step works on this text
-        match = CLEAN_ORIGIN_REQUEST_LINE.match(text) if lines > 0 else None
-        if match is not None and match.end() - 2 <= self._limit_line and match[1] != "CONNECT":
-            method, target, minor = match.groups()
-            if "\n" not in target and "\t" not in target and "#" not in target:
-                # The common line, valid under every rule set: no second look at it.
+        # The common line (conventional method, origin-form without fragment, HTTP/1.x), valid under every
+        # rule set: no second look at it.
+        if lines < 0:
+            match = ORIGIN_REQUEST_LINE.match(text)
+            common = match is not None
+            if match is not None:
+                method, target, path, query, minor = match.groups()
+                query = query or ""
+        else:
+            match = CLEAN_ORIGIN_REQUEST_LINE.match(text)
+            common = match is not None
+            if match is not None:
+                method, target, minor = match.groups()
+                common = " " not in target and "\t" not in target and "#" not in target
                 path, _, query = target.partition("?")
-                return build_request(
-                    method,
-                    target,
-                    path,
-                    query,
-                    "",
-                    _HTTP11 if minor == "1" else _HTTP10,
-                    split_fields(text, match.end(), self._rules, lines - 1),
-                    self._policy,
-                )
+        if common and match is not None and match.end() - 2 <= self._limit_line and method != "CONNECT":
+            return build_request(
+                method,
+                target,
+                path,
+                query,
+                "",
+                _HTTP11 if minor == "1" else _HTTP10,
+                split_fields(text, match.end(), self._rules, lines - 1 if lines > 0 else -1),
+                self._policy,
+            )
         line_end = text.find("\r\n")
         if line_end > self._limit_line:
             raise LimitRequestLine(f"request line is too large ({line_end} > {self._limit_line})")
