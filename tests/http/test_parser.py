@@ -254,6 +254,43 @@ def test_proxy_v2_local_and_unknown_v1() -> None:
     assert isinstance(events(parser, b"PROXY UNKNOWN\r\n" + GET)[0], Request)
 
 
+def proxied(prefix: bytes) -> object:
+    parser = RequestParser(proxy_protocol="auto", proxy_trusted=True)
+    try:
+        events(parser, prefix + GET)
+    except ProtocolError as exc:
+        return exc.status
+    return parser.proxy_info
+
+
+@pytest.mark.parametrize(
+    ("prefix", "info"),
+    [
+        # v1 addresses are kept as sent, once the system's address parser accepts them (as Gunicorn does).
+        (b"PROXY TCP6 2001:DB8::1 ::1 1 2\r\n", ("TCP6", "2001:DB8::1", 1, "::1", 2)),
+        (b"PROXY TCP6 ::ffff:1.2.3.4 ::1 1 2\r\n", ("TCP6", "::ffff:1.2.3.4", 1, "::1", 2)),
+        (b"PROXY TCP6 1:2:3 ::1 1 2\r\n", 400),
+        (b"PROXY TCP6 10.0.0.1 ::1 1 2\r\n", 400),
+        (b"PROXY TCP4 10.0.0.01 10.0.0.2 1 2\r\n", 400),
+        (b"PROXY TCP4 10.0.0.256 10.0.0.2 1 2\r\n", 400),
+        (b"PROXY TCP4 ::1 10.0.0.2 1 2\r\n", 400),
+        (b"PROXY TCP4 10.0.0.1 10.0.0.2 1 65536\r\n", 400),
+        # v2 addresses are written as the system writes them (inet_ntop, like Gunicorn).
+        (
+            b"\r\n\r\n\x00\r\nQUIT\n\x21\x21\x00\x24"
+            + bytes(10) + b"\xff\xff\x01\x02\x03\x04" + bytes(15) + b"\x01" + b"\x00\x50\x01\xbb",
+            ("TCP6", "::ffff:1.2.3.4", 80, "::1", 443),
+        ),
+        (
+            b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\x0a\x00\x00\x01\xc0\xa8\x00\x01\x00\x50\x01\xbb",
+            ("TCP4", "10.0.0.1", 80, "192.168.0.1", 443),
+        ),
+    ],
+)
+def test_proxy_addresses(prefix: bytes, info: object) -> None:
+    assert proxied(prefix) == info
+
+
 def test_start_next_cycle_only_after_end_of_message() -> None:
     parser = RequestParser()
     with pytest.raises(http.LocalProtocolError):

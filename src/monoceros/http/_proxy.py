@@ -2,14 +2,14 @@
 
 ``read_proxy_header`` looks at the first bytes of a connection and either waits (``NEED_DATA``: the bytes are
 still a prefix of a PROXY header), answers None (no PROXY header: leave the bytes to the HTTP parser), or
-consumes the header and returns a ``ProxyInfo``. IPv4 addresses (nearly every real header) are checked by
-one regex and formatted directly; IPv6 ones go through ``ipaddress`` (no ``socket`` in this package).
+consumes the header and returns a ``ProxyInfo``. Addresses go through the system's converters
+(``inet_pton`` / ``inet_ntop``: pure functions, no I/O), as in Gunicorn: a v1 address is kept as sent once
+accepted, a v2 one is written as the system writes it, so both come out exactly as Gunicorn reports them.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 
 from ._abnf import PROXY_V1_LINE, PROXY_V2_SIGNATURE
 from ._errors import ForbiddenProxyRequest, InvalidProxyHeader, InvalidProxyLine
@@ -19,17 +19,6 @@ _V1_PREFIX = b"PROXY "
 _V1_MAX_LINE = 107  # proxy-protocol.txt §2.1: the longest v1 line, CRLF included
 _V2_HEADER = 16
 _V1_UNKNOWN = ProxyInfo("UNKNOWN", None, None, None, None)
-# A dotted quad as `ipaddress` accepts it (no leading zeros), which is then already in canonical form.
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4 = re.compile(_OCTET + r"(?:\." + _OCTET + "){3}")
-
-
-def _v1_address(proto: str, text: str) -> str:
-    if proto == "TCP4":
-        if _IPV4.fullmatch(text) is None:
-            raise ValueError(text)
-        return text
-    return str(ipaddress.IPv6Address(text))
 
 
 def read_proxy_header(buf: bytearray, mode: str, trusted: bool, eof: bool) -> ProxyInfo | Sentinel | None:
@@ -66,10 +55,12 @@ def _read_v1(buf: bytearray, eof: bool) -> ProxyInfo | Sentinel:
     match = PROXY_V1_LINE.fullmatch(line)
     if match is None:
         raise InvalidProxyLine(f"invalid PROXY line {line[:64]!r}")
-    proto, src, dst, sport, dport = (part.decode("ascii") for part in match.groups())
+    proto, client, proxy, sport, dport = line[6:].decode("ascii").split(" ")
+    family = AF_INET if proto == "TCP4" else AF_INET6
     try:
-        client, proxy = _v1_address(proto, src), _v1_address(proto, dst)
-    except ValueError as exc:
+        inet_pton(family, client)
+        inet_pton(family, proxy)
+    except OSError as exc:
         raise InvalidProxyLine(f"invalid address in PROXY line {line[:64]!r}") from exc
     ports = int(sport), int(dport)
     if max(ports) > 65535:
@@ -102,10 +93,8 @@ def _v2_addresses(fam_proto: int, body: bytes) -> ProxyInfo:
     size = 4 if family == 1 else 16
     if len(body) < 2 * size + 4:
         raise InvalidProxyHeader("PROXY v2 address block too short")
-    if family == 1:
-        client, proxy = ".".join(map(str, body[:4])), ".".join(map(str, body[4:8]))
-    else:
-        client, proxy = str(ipaddress.IPv6Address(body[:16])), str(ipaddress.IPv6Address(body[16:32]))
+    af = AF_INET if family == 1 else AF_INET6
+    client, proxy = inet_ntop(af, body[:size]), inet_ntop(af, body[size : 2 * size])
     sport = int.from_bytes(body[2 * size : 2 * size + 2], "big")
     dport = int.from_bytes(body[2 * size + 2 : 2 * size + 4], "big")
     return ProxyInfo("TCP4" if family == 1 else "TCP6", client, sport, proxy, dport)
