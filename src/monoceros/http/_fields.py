@@ -44,14 +44,14 @@ _CRLF = b"\r\n"
 CLEAN_FROM = 1024
 
 
-def clean_lines(raw: bytes) -> int:
+def clean_lines(raw: bytes | bytearray) -> int:
     """The number of lines of ``raw`` if its CRs and LFs alternate, one of each per line, and it holds no
     other control character than HTAB (then a line match ending in CRLF proves no CR or LF is bare); -1 if
     not, and for a section shorter than ``CLEAN_FROM``, which the strict patterns check by themselves.
     """
     if len(raw) < CLEAN_FROM:
         return -1
-    rest = raw.translate(None, _VISIBLE)  # on bytes: about twice as fast as on a bytearray
+    rest = bytes(raw).translate(None, _VISIBLE)  # on bytes: about twice as fast as on a bytearray
     lines = len(rest) >> 1
     return lines if rest == _CRLF * lines else -1
 

@@ -93,10 +93,11 @@ def _derive(
 _LONG_LINE = 512
 
 
+_LONG_HEAD = 2 * _LONG_LINE  # below this, a plain search (the caller's short cut)
+
+
 def find_head_end(buf: bytearray, start: int) -> int:
     """``buf.find(b"\r\n\r\n", start)``, quicker when the head has long lines (big cookies, tokens)."""
-    if len(buf) - start < 2 * _LONG_LINE:
-        return buf.find(b"\r\n\r\n", start)
     pos = start
     while True:
         lf = buf.find(b"\n", pos)
@@ -236,10 +237,13 @@ class RequestParser:
         while buf.startswith(b"\r\n"):  # RFC 9112 §2.2: empty lines before a request line are ignored
             del buf[:2]
             self._scanned = 0
-        end = find_head_end(buf, self._scanned)
+        scanned = self._scanned
+        end = (
+            buf.find(b"\r\n\r\n", scanned) if len(buf) - scanned < _LONG_HEAD else find_head_end(buf, scanned)
+        )
         if end < 0:
             return self._incomplete_head()
-        head = bytes(buf[: end + 2])
+        head = buf[: end + 2]
         del buf[: end + 4]
         request = self._parse_head(head)
         if self._line is not None:
@@ -267,7 +271,7 @@ class RequestParser:
         self._state = _CLOSED
         return ConnectionClosed()
 
-    def _parse_head(self, head: bytes) -> Request:
+    def _parse_head(self, head: bytearray) -> Request:
         lines = clean_lines(head)
         text = head.decode("latin-1")  # once: every later step works on this text
         # The common line (conventional method, origin-form without fragment, HTTP/1.x), valid under every

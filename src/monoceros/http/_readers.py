@@ -147,7 +147,7 @@ class ChunkedReader:
         if end < 0:
             self._check_partial_trailers(buf, eof)
             return NEED_DATA
-        raw = bytes(buf[: end + 2])
+        raw = buf[: end + 2]
         del buf[: end + 4]
         self._state = self._done
         fields = split_fields(raw.decode("latin-1"), 0, self._rules, clean_lines(raw))
