@@ -209,10 +209,23 @@ def test_chunked_body_with_trailers_and_raw_headers() -> None:
     assert out[1:] == [Data(b"abc"), EndOfMessage([("X-T", "1")]), PAUSED]
 
 
+def test_chunks_read_together_come_out_as_one_data_event() -> None:
+    chunks = [b"ab", b"c" * 20, b"\r\n", b"d"]
+    body = b"".join(b"%x;e=1\r\n%s\r\n" % (len(c), c) for c in chunks)
+    parser = RequestParser()
+    out = events(parser, P + b"Transfer-Encoding: chunked\r\n\r\n" + body + b"5\r\nxy")
+    assert out[1:] == [Data(b"".join(chunks) + b"xy"), NEED_DATA]
+    assert events(parser, b"z") == [Data(b"z"), NEED_DATA]
+    assert events(parser, b"uv\r") == [Data(b"uv"), NEED_DATA]  # the CR alone: wait for its LF
+    assert events(parser, b"\n0\r\n\r\n") == [EndOfMessage([]), PAUSED]
+
+
 @pytest.mark.parametrize(
     ("body", "cls"),
     [
         (b"12345678901234567\r\n", http.InvalidChunkSize),  # 17 hex digits
+        (b"3\r\nabc\rX", http.ChunkMissingTerminator),
+        (b"3\r\nabc\r\nZ\r\n", http.InvalidChunkSize),
         (b"3\r\nabcX", http.ChunkMissingTerminator),
         (b"3;a\nb\r\n", http.InvalidChunkExtension),
         (b"0x3\r\n", http.InvalidChunkSize),
@@ -278,7 +291,11 @@ def proxied(prefix: bytes) -> object:
         # v2 addresses are written as the system writes them (inet_ntop, like Gunicorn).
         (
             b"\r\n\r\n\x00\r\nQUIT\n\x21\x21\x00\x24"
-            + bytes(10) + b"\xff\xff\x01\x02\x03\x04" + bytes(15) + b"\x01" + b"\x00\x50\x01\xbb",
+            + bytes(10)
+            + b"\xff\xff\x01\x02\x03\x04"
+            + bytes(15)
+            + b"\x01"
+            + b"\x00\x50\x01\xbb",
             ("TCP6", "::ffff:1.2.3.4", 80, "::1", 443),
         ),
         (

@@ -8,7 +8,7 @@ EOF in the middle of a body raises too, so an EOF never leads to ``NEED_DATA`` f
 
 from __future__ import annotations
 
-from ._abnf import CHUNK_EXT_RE, CHUNK_LINE, HEX_RE, SIZE_PREFIX
+from ._abnf import CHUNK_EXT_RE, CHUNK_HEAD, CHUNK_LINE, HEX_RE, SIZE_PREFIX
 from ._errors import (
     ChunkMissingTerminator,
     InvalidChunkExtension,
@@ -57,38 +57,93 @@ class ContentLengthReader:
         return Data(data)
 
 
+_SIZE, _DATA, _CRLF, _TRAILERS, _DONE = range(5)
+
+
 class ChunkedReader:
-    """RFC 9112 §7.1: chunk-size [ chunk-ext ] CRLF chunk-data CRLF ... last-chunk trailer-section CRLF."""
+    """RFC 9112 §7.1: chunk-size [ chunk-ext ] CRLF chunk-data CRLF ... last-chunk trailer-section CRLF.
+
+    One ``read`` walks every complete chunk in the buffer with an index and cuts the buffer once; the data of
+    those chunks comes out as one ``Data`` (a client that sends many small chunks costs one event per read,
+    not three steps and an event per chunk).
+    """
 
     __slots__ = ("_rules", "_policy", "_remaining", "_state", "_scanned", "_checked", "_fields")
 
     def __init__(self, rules: FieldRules, policy: HeaderPolicy) -> None:
         self._rules = rules
         self._policy = policy
-        self._remaining = 0
-        self._state = self._size_line
+        self._remaining = 0  # data bytes left in the current chunk
+        self._state = _SIZE
         self._scanned = 0  # how far the current line/section has been searched for its terminator
         self._checked = 0  # complete trailer lines were validated up to here
         self._fields = 0
 
     def read(self, buf: bytearray, eof: bool) -> ReadResult:
-        while True:
-            result = self._state(buf, eof)
-            if result is not None:
-                return result
+        if self._state >= _TRAILERS:
+            return self._trailers(buf, eof)
+        pieces: list[bytes] = []
+        pos = self._walk(buf, eof, pieces)
+        if pos:
+            del buf[:pos]
+        if pieces:
+            return Data(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+        if self._state == _TRAILERS:
+            return self._trailers(buf, eof)
+        if eof:
+            if self._state == _DATA:
+                raise NoMoreData("connection closed in chunk data")
+            raise ChunkMissingTerminator("connection closed before the CRLF after chunk data")
+        return NEED_DATA
 
-    def _size_line(self, buf: bytearray, eof: bool) -> ReadResult | None:
-        end = buf.find(b"\r\n", self._scanned)
-        if end < 0:
-            self._check_partial_line(bytes(buf), eof)
-            self._scanned = max(0, len(buf) - 1)
-            return NEED_DATA
-        line = bytes(buf[:end])
-        del buf[: end + 2]
-        self._scanned = 0
-        self._remaining = self._parse_size(line)
-        self._state = self._data if self._remaining else self._trailers
-        return None
+    def _walk(self, buf: bytearray, eof: bool, pieces: list[bytes]) -> int:
+        """Take the data of every complete chunk, and of the last one so far; return where it stopped."""
+        state = self._state
+        remaining = self._remaining
+        pos = 0
+        size = len(buf)
+        while True:
+            if state == _SIZE:
+                match = CHUNK_HEAD.match(buf, pos)
+                if match is None:
+                    self._no_size_line(buf, pos, eof)  # raises, or the line is incomplete
+                    break
+                pos = match.end()
+                self._scanned = 0
+                remaining = int(match[1], 16)
+                if not remaining:
+                    state = _TRAILERS
+                    break
+                state = _DATA
+            if state == _DATA:
+                take = min(remaining, size - pos)
+                if take:
+                    pieces.append(bytes(buf[pos : pos + take]))
+                    pos += take
+                    remaining -= take
+                if remaining:
+                    break
+                state = _CRLF
+            if size - pos < 2:
+                if size > pos and buf[pos] != 13:
+                    raise ChunkMissingTerminator("chunk data not followed by CRLF")
+                break
+            if buf[pos] != 13 or buf[pos + 1] != 10:
+                raise ChunkMissingTerminator("chunk data not followed by CRLF")
+            pos += 2
+            state = _SIZE
+        self._state = state
+        self._remaining = remaining
+        return pos
+
+    def _no_size_line(self, buf: bytearray, pos: int, eof: bool) -> None:
+        """No valid chunk line at ``pos``: raise for an invalid one, or check what there is of it."""
+        end = buf.find(b"\r\n", pos + self._scanned)
+        if end >= 0:
+            self._parse_size(bytes(buf[pos:end]))
+            raise AssertionError("a chunk line CHUNK_HEAD refused parsed")  # _parse_size raised
+        self._check_partial_line(bytes(buf[pos:]), eof)  # raises at EOF
+        self._scanned = max(0, len(buf) - pos - 1)
 
     def _check_partial_line(self, partial: bytes, eof: bool) -> None:
         """An unterminated chunk line: refuse it now if no continuation can make it valid."""
@@ -116,32 +171,12 @@ class ChunkedReader:
             raise InvalidChunkSize(f"invalid chunk line {line[:32]!r}")
         return int(match.group(1), 16)
 
-    def _data(self, buf: bytearray, eof: bool) -> ReadResult | None:
-        if not buf:
-            if eof:
-                raise NoMoreData("connection closed in chunk data")
-            return NEED_DATA
-        data = _take(buf, self._remaining)
-        self._remaining -= len(data)
-        if self._remaining == 0:
-            self._state = self._data_crlf
-        return Data(data)
-
-    def _data_crlf(self, buf: bytearray, eof: bool) -> ReadResult | None:
+    def _trailers(self, buf: bytearray, eof: bool) -> ReadResult:
+        if self._state == _DONE:
+            raise AssertionError("the chunked body already ended")  # the parser stops calling after EOM
         if buf[:2] == b"\r\n":
             del buf[:2]
-            self._state = self._size_line
-            return None
-        if len(buf) >= 2 or bytes(buf[:1]) not in (b"", b"\r"):
-            raise ChunkMissingTerminator("chunk data not followed by CRLF")
-        if eof:
-            raise ChunkMissingTerminator("connection closed before the CRLF after chunk data")
-        return NEED_DATA
-
-    def _trailers(self, buf: bytearray, eof: bool) -> ReadResult | None:
-        if buf[:2] == b"\r\n":
-            del buf[:2]
-            self._state = self._done
+            self._state = _DONE
             return EndOfMessage([])
         end = buf.find(b"\r\n\r\n", self._scanned)
         if end < 0:
@@ -149,7 +184,7 @@ class ChunkedReader:
             return NEED_DATA
         raw = buf[: end + 2]
         del buf[: end + 4]
-        self._state = self._done
+        self._state = _DONE
         fields = split_fields(raw.decode("latin-1"), 0, self._rules, clean_lines(raw))
         return EndOfMessage(build_trailers(fields, self._policy))
 
@@ -172,9 +207,6 @@ class ChunkedReader:
         if len(tail) - tail.endswith(b"\r") + 2 > rules.max_field_size:
             raise LimitRequestHeaders(f"trailer field line longer than {rules.max_field_size} bytes")
         self._scanned = max(0, len(buf) - 3)
-
-    def _done(self, buf: bytearray, eof: bool) -> ReadResult | None:
-        raise AssertionError("the chunked body already ended")  # the parser stops calling after EOM
 
 
 def _check_size(size: bytes) -> None:
