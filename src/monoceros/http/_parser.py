@@ -114,6 +114,25 @@ def find_head_end(buf: bytearray, start: int) -> int:
 class RequestParser:
     """One connection's request parser. Limits and policies are plain constructor arguments."""
 
+    __slots__ = (
+        "_limit_line",
+        "_rules",
+        "_policy",
+        "_line_rules",
+        "_proxy_mode",
+        "_proxy_trusted",
+        "_buf",
+        "_eof",
+        "_state",
+        "_reader",
+        "_error",
+        "_scanned",
+        "_checked",
+        "_fields_seen",
+        "_line",
+        "proxy_info",
+    )
+
     def __init__(
         self,
         limit_request_line: int = 4094,
@@ -165,14 +184,17 @@ class RequestParser:
         self._state = _HEAD if proxy_protocol == "off" else _PROXY
         self._reader: ContentLengthReader | ChunkedReader | None = None
         self._error: RemoteProtocolError | None = None
-        self._reset_head()
-        self.proxy_info: ProxyInfo | None = None
-
-    def _reset_head(self) -> None:
         self._scanned = 0  # the CRLFCRLF search resumes here
         self._checked = 0  # complete head lines were validated up to here
         self._fields_seen = 0
         self._line: RequestLine | None = None  # the request line, once validated on a partial head
+        self.proxy_info: ProxyInfo | None = None
+
+    def _reset_head(self) -> None:
+        self._scanned = 0
+        self._checked = 0
+        self._fields_seen = 0
+        self._line = None
 
     def receive_data(self, data: bytes) -> None:
         """Add bytes from the peer; ``b""`` means the peer closed its side (EOF)."""
