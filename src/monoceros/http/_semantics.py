@@ -68,7 +68,7 @@ def build_request(
     """The Request event for a valid request line and field lines (names as sent, OWS-trimmed values).
 
     One pass over the fields upper-cases the names (through a cache), applies ``header_map``, checks Host and
-    gathers Connection; the few fields that need more (framing, Content-Type, Expect) go to ``_Seen``.
+    gathers Connection; the fields that need more (framing, Content-Type, Expect) go to ``_message_fields``.
     """
     headers = []
     special = None
@@ -105,11 +105,7 @@ def build_request(
         return _new_request(
             (method, target, path, query, fragment, version, headers, raw, None, False, keep_alive, False)
         )
-    seen = _Seen(version)
-    for name, value in special:
-        seen.note(name, value)
-    chunked, length = _framing(seen, version) if seen.framing else (False, None)
-    expect = seen.expect
+    length, chunked, expect = _message_fields(special, version)
     return _new_request(
         (method, target, path, query, fragment, version, headers, raw, length, chunked, keep_alive, expect)
     )
@@ -134,37 +130,35 @@ def _check_host(value: str) -> None:
         _valid_hosts.add(value)
 
 
-class _Seen:
-    """What the fields that need more than one look said."""
-
-    __slots__ = ("version", "content_length", "te", "ctype", "expect", "framing")
-
-    def __init__(self, version: tuple[int, int]) -> None:
-        self.version = version
-        self.content_length: str | None = None
-        self.te: list[str] = []
-        self.ctype = False
-        self.expect = False  # a 100-continue expectation
-        self.framing = False
-
-    def note(self, name: str, value: str) -> None:
+def _message_fields(
+    special: list[tuple[str, str]], version: tuple[int, int]
+) -> tuple[int | None, bool, bool]:
+    """(content length, chunked, 100-continue expected) from Content-Length, Transfer-Encoding, Content-Type
+    and Expect, in wire order; a duplicate singleton or an unsupported expectation is refused."""
+    content_length: str | None = None
+    te: list[str] = []
+    ctype = False
+    expect = False
+    for name, value in special:
         if name == "CONTENT-LENGTH":
-            if self.content_length is not None:
+            if content_length is not None:
                 raise InvalidHeader("more than one Content-Length header")
-            self.content_length = value
-            self.framing = True
+            content_length = value
         elif name == "TRANSFER-ENCODING":
-            self.te.append(value)
-            self.framing = True
+            te.append(value)
         elif name == "CONTENT-TYPE":
-            if self.ctype:
+            if ctype:
                 raise InvalidHeader("more than one Content-Type header")
-            self.ctype = True
+            ctype = True
         elif value.lower() == "100-continue":
             # RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored.
-            self.expect = self.version >= (1, 1)
+            expect = version >= (1, 1)
         else:
             raise ExpectationFailed(f"unsupported expectation {value[:64]!r}")
+    if not te and content_length is None:
+        return None, False, expect
+    chunked, length = _framing(te, content_length, version)
+    return length, chunked, expect
 
 
 def _keep_underscored(name: str, policy: HeaderPolicy) -> bool:
@@ -177,21 +171,25 @@ def _keep_underscored(name: str, policy: HeaderPolicy) -> bool:
     return False
 
 
-def _framing(seen: _Seen, version: tuple[int, int]) -> tuple[bool, int | None]:
+def _framing(te: list[str], content_length: str | None, version: tuple[int, int]) -> tuple[bool, int | None]:
     """RFC 9112 §6.1-6.3: (chunked, content_length). Anything ambiguous is refused."""
     chunked = False
-    if seen.te:
+    if te:
         if version < (1, 1):
             # RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
             raise InvalidHeader("Transfer-Encoding in an HTTP/1.0 request")
-        chunked = _codings(seen.te)
-        if chunked and seen.content_length is not None:
+        # The one value nearly every chunked request sends needs no splitting.
+        chunked = True if te == _CHUNKED else _codings(te)
+        if chunked and content_length is not None:
             raise InvalidHeader("both Content-Length and Transfer-Encoding")
-    if chunked or seen.content_length is None:
+    if chunked or content_length is None:
         return chunked, None
-    if not CONTENT_LENGTH_RE.fullmatch(seen.content_length):
-        raise InvalidHeader(f"invalid Content-Length {seen.content_length[:64]!r}")
-    return False, int(seen.content_length)
+    if not CONTENT_LENGTH_RE.fullmatch(content_length):
+        raise InvalidHeader(f"invalid Content-Length {content_length[:64]!r}")
+    return False, int(content_length)
+
+
+_CHUNKED = ["chunked"]
 
 
 def _codings(values: list[str]) -> bool:
