@@ -8,6 +8,8 @@ with the reference: ``parse_request_line`` and ``split_slowly``, which look at o
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -185,3 +187,19 @@ def test_a_failing_field_line_costs_linear_time(bad: bytes) -> None:
     # this head took about 35 s (quadratic); now it is refused in milliseconds.
     head = b"GET / HTTP/1.1\r\nX:" + b" " * 128_000 + b"a" + bad + b"\r\n"
     assert parsed(head, 4094) in ("InvalidHeader", "LimitRequestHeaders")
+
+
+@LIMITS
+@given(
+    st.sampled_from(["http://", "https://", "h2+x.y://"]),
+    st.sampled_from(["example.com", "u:p@h:8080", "[::1]:80", "h", ""]),
+    st.lists(st.sampled_from(["/", "a", "?", "#", "q=1", "%2F", "[", "]", "@", ":", "\xe9"]), max_size=8),
+)
+def test_absolute_form_splits_as_urlsplit(scheme: str, authority: str, rest: list[str]) -> None:
+    target = scheme + authority + "".join(rest)
+    try:
+        line = parse_request_line(f"GET {target} HTTP/1.1", RequestLineRules(False, False, False))
+    except ProtocolError:
+        return  # refused: nothing to compare
+    parts = urlsplit(target)
+    assert (line.path, line.query, line.fragment) == (parts.path, parts.query, parts.fragment)

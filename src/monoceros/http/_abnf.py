@@ -115,7 +115,8 @@ _IP_LITERAL: Final = r"\[[0-9A-Za-z:.%_~-]+\]"
 _HOST: Final = "(?:" + _IP_LITERAL + "|[" + _UNRESERVED_SUBDELIMS + "]*)"
 _AUTHORITY: Final = "(?:[" + _UNRESERVED_SUBDELIMS + ":]*@)?" + _HOST + "(?::[0-9]*)?"
 _SCHEME: Final = r"[A-Za-z][A-Za-z0-9+.-]*"
-ABSOLUTE_FORM: Final = re.compile(_SCHEME + "://" + _AUTHORITY + r"(?:[/?#][\x21-\x7e\x80-\xff]*)?")
+# Group 1: what follows the authority (path-abempty [ "?" query ] [ "#" fragment ]), split by the caller.
+ABSOLUTE_FORM: Final = re.compile(_SCHEME + "://" + _AUTHORITY + r"((?:[/?#][\x21-\x7e\x80-\xff]*)?)")
 # RFC 9112 §3.2.3: authority-form = uri-host ":" port (CONNECT only)
 AUTHORITY_FORM: Final = re.compile(_HOST + ":[0-9]+")
 # RFC 9110 §7.2: Host = uri-host [ ":" port ]

@@ -82,11 +82,13 @@ def _split_other_form(method: str, target: str) -> tuple[str, str, str]:
         if method != "OPTIONS":
             raise InvalidRequestLine("asterisk-form request-target is only allowed with OPTIONS")
         return "*", "", ""
-    if method == "CONNECT":
-        if not AUTHORITY_FORM.fullmatch(target):
-            raise InvalidRequestLine(f"CONNECT needs an authority-form request-target, not {target[:64]!r}")
-    elif not ABSOLUTE_FORM.fullmatch(target):
-        raise InvalidRequestLine(f"invalid request-target {target[:64]!r}")
+    if method != "CONNECT":
+        match = ABSOLUTE_FORM.fullmatch(target)
+        if match is None:
+            raise InvalidRequestLine(f"invalid request-target {target[:64]!r}")
+        return split_origin_form(match[1])  # what urlsplit gives for a target the pattern accepts
+    if not AUTHORITY_FORM.fullmatch(target):
+        raise InvalidRequestLine(f"CONNECT needs an authority-form request-target, not {target[:64]!r}")
     try:
         parts = urlsplit(target)
     except ValueError as exc:

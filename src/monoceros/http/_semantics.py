@@ -221,7 +221,7 @@ def build_trailers(raw: list[tuple[str, str]], policy: HeaderPolicy) -> list[tup
     """Trailer fields: same rules as headers, minus forbidden fields; never trusted for forwarding."""
     trailers: list[tuple[str, str]] = []
     ctype = False
-    untrusted = policy._replace(peer_trusted=False)
+    untrusted = policy._replace(peer_trusted=False) if policy.peer_trusted else policy
     for sent_name, value in raw:
         name = sent_name.upper()
         if name in FORBIDDEN_TRAILERS:
