@@ -203,3 +203,12 @@ def test_absolute_form_splits_as_urlsplit(scheme: str, authority: str, rest: lis
         return  # refused: nothing to compare
     parts = urlsplit(target)
     assert (line.path, line.query, line.fragment) == (parts.path, parts.query, parts.fragment)
+
+
+def test_a_fold_never_gives_a_line_its_colon() -> None:
+    # Joined, "Host" and " :" would read "Host :", which strip_header_spaces accepts; the line walk refuses
+    # the first line, which has no colon (found by the differential test above).
+    rules = FieldRules(100, 8190, True, True)
+    section = "Host\r\n :\r\n"
+    assert outcome(split_fields, section, 0, rules, -1) is outcome(split_slowly, section, 0, rules)
+    assert outcome(split_slowly, section, 0, rules).__name__ == "InvalidHeader"  # type: ignore[attr-defined]
