@@ -1,7 +1,8 @@
 """Parser micro-benchmark: Monoceros' RequestParser vs Gunicorn's own Python parser on the valid corpus.
 
 Both parse every valid corpus case that both accept, from memory, body included, in the same run. Settings
-objects are built once per case beforehand, as a server builds them once. Gunicorn is forced onto its
+are prepared once per case beforehand, as a server prepares them once: a Gunicorn ``Config``, a Monoceros
+``RequestParser.factory``. Gunicorn is forced onto its
 pure-Python parser (``http_parser = "python"``), never the optional C one. Prints requests/s for both and
 the ratio, each the median of several rounds, plus the cost of one typical GET.
 
@@ -33,15 +34,15 @@ def load() -> list[tuple[bytes, dict[str, Any], int]]:
     return cases
 
 
-def our_settings(config: dict[str, Any]) -> dict[str, Any]:
+def our_settings(config: dict[str, Any]) -> Callable[[], RequestParser]:
     # The corpus runs as from a trusted peer, and many of its HTTP/1.1 cases have no Host.
     kwargs = {"peer_trusted": True, "proxy_trusted": True, "require_host": False}
     kwargs.update((k, v) for k, v in config.items() if k != "forwarded_allow_ips")
-    return kwargs
+    return RequestParser.factory(**kwargs)
 
 
-def ours(wire: bytes, kwargs: dict[str, Any], count: int) -> int:
-    parser = RequestParser(**kwargs)
+def ours(wire: bytes, make: Callable[[], RequestParser], count: int) -> int:
+    parser = make()
     parser.receive_data(wire)
     parser.receive_data(b"")
     done = 0

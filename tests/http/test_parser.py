@@ -321,3 +321,14 @@ def test_bad_arguments_and_data_after_eof() -> None:
     parser.receive_data(b"")
     with pytest.raises(RuntimeError):
         parser.receive_data(b"x")
+
+
+def test_factory_makes_independent_parsers_with_its_settings() -> None:
+    make = RequestParser.factory(limit_request_line=20, proxy_protocol="v1", proxy_trusted=True)
+    first, second = make(), make()
+    assert isinstance(events(first, b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n" + GET)[0], Request)
+    assert first.proxy_info is not None and second.proxy_info is None
+    with pytest.raises(http.LimitRequestLine):
+        events(second, b"PROXY UNKNOWN\r\nGET /" + b"a" * 30 + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+    with pytest.raises(ValueError):
+        RequestParser.factory(header_map="sometimes")

@@ -80,17 +80,22 @@ def _field_value(vchar: str, content: str, end: str) -> str:
     return "(" + vchar + content + "*" + vchar + "|" + vchar + "|(?=" + end + "))"
 
 
-FIELD_LINES: Final = re.compile(
-    "^(" + TOKEN + r"):[\t ]*" + _field_value(_FIELD_VCHAR, _FIELD_CONTENT, r"\r\n") + r"[\t ]*\r\n",
-    re.MULTILINE,
-)
+_CLEAN_VCHAR: Final = r"[^\t \r\n]"
+
+
+def _field_lines(vchar: str, content: str, name_end: str) -> re.Pattern[str]:
+    value = _field_value(vchar, content, r"\r\n")
+    return re.compile("^(" + TOKEN + ")" + name_end + r"[\t ]*" + value + r"[\t ]*\r\n", re.MULTILINE)
+
+
+FIELD_LINES: Final = _field_lines(_FIELD_VCHAR, _FIELD_CONTENT, ":")
 # The same lines in a section that passed `_fields.clean_lines`: every character but CR and LF is then HTAB,
 # SP, a VCHAR or obs-text, and CR only comes right before LF, so `.` (sre's fastest repeat: "anything but LF",
 # ~4x faster per character than a class of ranges) can stand for field-content.
-_CLEAN_VCHAR: Final = r"[^\t \r\n]"
-CLEAN_FIELD_LINES: Final = re.compile(
-    "^(" + TOKEN + r"):[\t ]*" + _field_value(_CLEAN_VCHAR, ".", r"\r\n") + r"[\t ]*\r\n", re.MULTILINE
-)
+CLEAN_FIELD_LINES: Final = _field_lines(_CLEAN_VCHAR, ".", ":")
+# With strip_header_spaces (Gunicorn): whitespace between the name and the colon is dropped.
+SPACED_FIELD_LINES: Final = _field_lines(_FIELD_VCHAR, _FIELD_CONTENT, "[\t ]*:")
+CLEAN_SPACED_FIELD_LINES: Final = _field_lines(_CLEAN_VCHAR, ".", "[\t ]*:")
 # RFC 9112 §5.2: obs-fold = OWS CRLF RWS, replaced by one SP when folding is permitted. Found as CRLF RWS (a
 # run of folds, continuation lines holding only whitespace included, as one): a pattern that starts with a
 # literal is searched for with a fast string search, one that starts with `[\t ]*` is tried at every position

@@ -16,11 +16,13 @@ from typing import NamedTuple
 
 from ._abnf import (
     CLEAN_FIELD_LINES,
+    CLEAN_SPACED_FIELD_LINES,
     FIELD_LINES,
     FIELD_VALUE_RE,
     FOLD_MARK,
     OBS_FOLDS,
     OWS_BEFORE_FOLD,
+    SPACED_FIELD_LINES,
     TOKEN_RE,
 )
 from ._errors import InvalidHeader, InvalidHeaderName, LimitRequestHeaders, ObsoleteFolding
@@ -49,8 +51,10 @@ def clean_lines(raw: bytes | bytearray) -> int:
     other control character than HTAB (then a line match ending in CRLF proves no CR or LF is bare); -1 if
     not, and for a section shorter than ``CLEAN_FROM``, which the strict patterns check by themselves.
     """
-    if len(raw) < CLEAN_FROM:
-        return -1
+    return -1 if len(raw) < CLEAN_FROM else _clean_count(raw)
+
+
+def _clean_count(raw: bytes | bytearray) -> int:
     rest = bytes(raw).translate(None, _VISIBLE)  # on bytes: about twice as fast as on a bytearray
     lines = len(rest) >> 1
     return lines if rest == _CRLF * lines else -1
@@ -63,24 +67,38 @@ def split_fields(text: str, start: int, rules: FieldRules, lines: int = -1) -> l
     every character.
     """
     if lines < 0:
-        pairs: list[tuple[str, str]] = FIELD_LINES.findall(text, start)
-        if len(pairs) != text.count("\n", start):
+        pattern = SPACED_FIELD_LINES if rules.strip_spaces else FIELD_LINES
+        pairs: list[tuple[str, str]] = pattern.findall(text, start)
+        if len(pairs) == text.count("\n", start):
+            return _within_limits(pairs, text, start, rules)
+        if not rules.permit_folding or rules.strip_spaces:
             return split_slowly(text, start, rules)
-    else:
-        section, begin = text, start
-        if rules.permit_folding and len(text) - start <= rules.max_field_size:
-            # A logical line is never longer than its section, here within the field size limit. A first line
-            # that starts with whitespace is no fold (no CRLF before it): the line match refuses it below.
-            section, folds = OBS_FOLDS.subn(FOLD_MARK, text[start:])
-            begin = 0
-            if folds:
-                if " " + FOLD_MARK in section or "\t" + FOLD_MARK in section:
-                    section = OWS_BEFORE_FOLD.sub(FOLD_MARK, section)
-                section = section.replace(FOLD_MARK, " ")
-                lines = section.count("\n")
-        pairs = CLEAN_FIELD_LINES.findall(section, begin)
-        if len(pairs) != lines:
+        # Folds are joined on the clean route only: check the section as it would have been.
+        lines = _clean_count(text[start:].encode("latin-1"))
+        if lines < 0:
             return split_slowly(text, start, rules)
+    section, begin = text, start
+    if rules.permit_folding and not rules.strip_spaces and len(text) - start <= rules.max_field_size:
+        # A logical line is never longer than its section, here within the field size limit. A first line
+        # that starts with whitespace is no fold (no CRLF before it): the line match refuses it below.
+        # Not with strip_spaces: a fold joined to a line without a colon could make "name :" of it.
+        section, folds = OBS_FOLDS.subn(FOLD_MARK, text[start:])
+        begin = 0
+        if folds:
+            if " " + FOLD_MARK in section or "\t" + FOLD_MARK in section:
+                section = OWS_BEFORE_FOLD.sub(FOLD_MARK, section)
+            section = section.replace(FOLD_MARK, " ")
+            lines = section.count("\n")
+    pattern = CLEAN_SPACED_FIELD_LINES if rules.strip_spaces else CLEAN_FIELD_LINES
+    pairs = pattern.findall(section, begin)
+    if len(pairs) != lines:
+        return split_slowly(text, start, rules)
+    return _within_limits(pairs, text, start, rules)
+
+
+def _within_limits(
+    pairs: list[tuple[str, str]], text: str, start: int, rules: FieldRules
+) -> list[tuple[str, str]]:
     if len(pairs) > rules.max_fields:
         raise LimitRequestHeaders(f"too many header fields (more than {rules.max_fields})")
     if len(text) - start > rules.max_field_size:

@@ -10,7 +10,8 @@ After an error the parser is dead: every later ``next_event()`` raises the same 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ._abnf import CLEAN_ORIGIN_REQUEST_LINE, FIELD_LINES, ORIGIN_REQUEST_LINE
 from ._errors import (
@@ -176,12 +177,47 @@ class RequestParser:
             derived = _derive(*key)
             if len(_DERIVED) < 64:
                 _DERIVED[key] = derived
-        self._limit_line, self._rules, self._policy, self._line_rules = derived
-        self._proxy_mode = proxy_protocol
+        self._start(*derived, proxy_protocol, proxy_trusted)
+
+    @classmethod
+    def factory(cls, **settings: Any) -> Callable[[], RequestParser]:
+        """A function that makes parsers with these settings (the constructor's arguments), each call
+        cheaper than the constructor: the settings are checked and derived here, once."""
+        model = cls(**settings)
+        state = (
+            model._limit_line,
+            model._rules,
+            model._policy,
+            model._line_rules,
+            model._proxy_mode,
+            model._proxy_trusted,
+        )
+
+        def make() -> RequestParser:
+            parser = cls.__new__(cls)
+            parser._start(*state)
+            return parser
+
+        return make
+
+    def _start(
+        self,
+        limit_line: int,
+        rules: FieldRules,
+        policy: HeaderPolicy,
+        line_rules: RequestLineRules,
+        proxy_mode: str,
+        proxy_trusted: bool,
+    ) -> None:
+        self._limit_line = limit_line
+        self._rules = rules
+        self._policy = policy
+        self._line_rules = line_rules
+        self._proxy_mode = proxy_mode
         self._proxy_trusted = proxy_trusted
         self._buf = bytearray()
         self._eof = False
-        self._state = _HEAD if proxy_protocol == "off" else _PROXY
+        self._state = _HEAD if proxy_mode == "off" else _PROXY
         self._reader: ContentLengthReader | ChunkedReader | None = None
         self._error: RemoteProtocolError | None = None
         self._scanned = 0  # the CRLFCRLF search resumes here
