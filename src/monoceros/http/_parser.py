@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from . import _fields
 from ._abnf import CLEAN_ORIGIN_REQUEST_LINE, FIELD_LINES, ORIGIN_REQUEST_LINE
 from ._errors import (
     InvalidHeader,
@@ -25,7 +26,7 @@ from ._errors import (
     RemoteProtocolError,
 )
 from ._events import NEED_DATA, PAUSED, ConnectionClosed, EndOfMessage, Event, ProxyInfo, Request, Sentinel
-from ._fields import FieldRules, check_bare_lf, clean_lines, parse_field_line, split_fields
+from ._fields import FieldRules, check_bare_lf, clean_count, parse_field_line, split_fields
 from ._proxy import read_proxy_header
 from ._readers import ChunkedReader, ContentLengthReader
 from ._request_line import RequestLine, RequestLineRules, parse_request_line
@@ -330,7 +331,7 @@ class RequestParser:
         return ConnectionClosed()
 
     def _parse_head(self, head: bytearray) -> Request:
-        lines = clean_lines(head)
+        lines = -1 if len(head) < _fields.CLEAN_FROM else clean_count(head)
         text = head.decode("latin-1")  # once: every later step works on this text
         # The common line (conventional method, origin-form without fragment, HTTP/1.x), valid under every
         # rule set: no second look at it.
