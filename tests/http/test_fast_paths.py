@@ -8,6 +8,8 @@ with the reference: ``parse_request_line`` and ``split_slowly``, which look at o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import pytest
@@ -21,17 +23,29 @@ from monoceros.http._request_line import RequestLineRules, parse_request_line
 from monoceros.http._semantics import HeaderPolicy, build_request
 
 LIMITS = settings(
-    max_examples=400,
+    max_examples=4000,
     deadline=None,
-    # The fixture only sets a module constant, the same for every example.
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 
-@pytest.fixture(autouse=True, params=[0, 10**9], ids=["clean-route", "strict-route"])
-def route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test runs twice: all sections through ``clean_lines`` and the CLEAN_* patterns, and none."""
-    monkeypatch.setattr(_fields, "CLEAN_FROM", request.param)
+ROUTES = (0, 10**9)  # CLEAN_FROM: every section through clean_lines and the CLEAN_* patterns, and none
+
+
+@contextmanager
+def route(clean_from: int) -> Iterator[None]:
+    saved = _fields.CLEAN_FROM
+    _fields.CLEAN_FROM = clean_from
+    try:
+        yield
+    finally:
+        _fields.CLEAN_FROM = saved
+
+
+@pytest.fixture(params=ROUTES, ids=["clean-route", "strict-route"])
+def either_route(request: pytest.FixtureRequest) -> Iterator[None]:
+    with route(request.param):
+        yield
 
 
 FIELD_PIECES = [
@@ -86,10 +100,13 @@ def outcome(call: object, *args: object) -> object:
 def test_split_fields_agrees_with_the_line_walk(section: str, folding: bool, strip: bool) -> None:
     rules = FieldRules(5, 40, strip, folding)
     raw = section.encode("latin-1")
-    fast = outcome(split_fields, section, 0, rules, clean_lines(raw))
-    assert fast == outcome(split_slowly, section, 0, rules)
+    expected = outcome(split_slowly, section, 0, rules)
+    for clean_from in ROUTES:
+        with route(clean_from):
+            assert outcome(split_fields, section, 0, rules, clean_lines(raw)) == expected
 
 
+@pytest.mark.usefixtures("either_route")
 def test_folds_are_joined_as_the_line_walk_joins_them() -> None:
     rules = FieldRules(100, 8190, False, True)
     for section in [
@@ -160,9 +177,13 @@ def test_head_agrees_with_the_line_walk(
     raw = head.encode("latin-1")
     assume(b"\r\n\r\n" not in raw and not raw.endswith(b"\r\n\r"))
     assert line_limit <= MAX_REQUEST_LINE
-    assert parsed(raw, line_limit) == reference(raw, line_limit)
+    expected = reference(raw, line_limit)
+    for clean_from in ROUTES:
+        with route(clean_from):
+            assert parsed(raw, line_limit) == expected
 
 
+@pytest.mark.usefixtures("either_route")
 def test_a_target_with_a_space_is_refused() -> None:
     # `.*` in the fast request line takes spaces; the target must then be refused, not split at the last one.
     head = b"GET /a HTTP/1.1 HTTP/1.1\r\n"
@@ -180,6 +201,7 @@ def test_find_head_end_is_find(parts: list[bytes], start: int) -> None:
     assert find_head_end(buf, start) == buf.find(b"\r\n\r\n", start)
 
 
+@pytest.mark.usefixtures("either_route")
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize("bad", [b"\x01", b"\rb\n"])
 def test_a_failing_field_line_costs_linear_time(bad: bytes) -> None:
@@ -201,10 +223,11 @@ def test_absolute_form_splits_as_urlsplit(scheme: str, authority: str, rest: lis
         line = parse_request_line(f"GET {target} HTTP/1.1", RequestLineRules(False, False, False))
     except ProtocolError:
         return  # refused: nothing to compare
-    parts = urlsplit(target)
+    parts = urlsplit(target)  # it raises for what the parser refused
     assert (line.path, line.query, line.fragment) == (parts.path, parts.query, parts.fragment)
 
 
+@pytest.mark.usefixtures("either_route")
 def test_a_fold_never_gives_a_line_its_colon() -> None:
     # Joined, "Host" and " :" would read "Host :", which strip_header_spaces accepts; the line walk refuses
     # the first line, which has no colon (found by the differential test above).

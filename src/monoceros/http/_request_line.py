@@ -86,8 +86,10 @@ def _split_other_form(method: str, target: str) -> tuple[str, str, str]:
         match = ABSOLUTE_FORM.fullmatch(target)
         if match is None:
             raise InvalidRequestLine(f"invalid request-target {target[:64]!r}")
-        return split_origin_form(match[1])  # what urlsplit gives for a target the pattern accepts
-    if not AUTHORITY_FORM.fullmatch(target):
+        if "[" not in target:
+            return split_origin_form(match[1])  # what urlsplit gives for a target the pattern accepts
+        # An IP literal: urlsplit checks that it is an IPv6 address.
+    elif not AUTHORITY_FORM.fullmatch(target):
         raise InvalidRequestLine(f"CONNECT needs an authority-form request-target, not {target[:64]!r}")
     try:
         parts = urlsplit(target)
