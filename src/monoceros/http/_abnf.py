@@ -153,7 +153,8 @@ SIZE_PREFIX: Final = re.compile(rb"(?:[0-9A-Fa-f]{1,16}[\t ]*)?")
 
 # The PROXY protocol v1 line (haproxy proxy-protocol.txt §2.1), at most 107 bytes including the CRLF:
 #   "PROXY" SP ( "TCP4" / "TCP6" ) SP src SP dst SP sport SP dport CRLF  /  "PROXY UNKNOWN" [ anything ] CRLF
+# Matched at the start of the buffer, CRLF included; the addresses are then checked by inet_pton.
 PROXY_V1_LINE: Final = re.compile(
-    rb"PROXY (TCP4|TCP6) ([0-9A-Fa-f.:]+) ([0-9A-Fa-f.:]+) ([0-9]{1,5}) ([0-9]{1,5})"
+    rb"PROXY (?:TCP4|TCP6) [0-9A-Fa-f.:]+ [0-9A-Fa-f.:]+ [0-9]{1,5} [0-9]{1,5}\r\n"
 )
 PROXY_V2_SIGNATURE: Final = b"\r\n\r\n\x00\r\nQUIT\n"

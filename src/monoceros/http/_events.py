@@ -76,6 +76,8 @@ class Sentinel(enum.Enum):
         return self.value
 
 
+# Every message without trailers ends the same way; events are immutable, so one instance serves all.
+NO_TRAILERS: Final = EndOfMessage([])
 NEED_DATA: Final = Sentinel.NEED_DATA
 PAUSED: Final = Sentinel.PAUSED
 

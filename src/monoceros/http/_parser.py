@@ -25,7 +25,17 @@ from ._errors import (
     ObsoleteFolding,
     RemoteProtocolError,
 )
-from ._events import NEED_DATA, PAUSED, ConnectionClosed, EndOfMessage, Event, ProxyInfo, Request, Sentinel
+from ._events import (
+    NEED_DATA,
+    NO_TRAILERS,
+    PAUSED,
+    ConnectionClosed,
+    EndOfMessage,
+    Event,
+    ProxyInfo,
+    Request,
+    Sentinel,
+)
 from ._fields import FieldRules, check_bare_lf, clean_count, parse_field_line, split_fields
 from ._proxy import read_proxy_header
 from ._readers import ChunkedReader, ContentLengthReader
@@ -34,8 +44,6 @@ from ._semantics import HeaderPolicy, build_request
 
 _HTTP11 = (1, 1)
 _HTTP10 = (1, 0)
-# Every request without a body ends the same way; events are immutable, so one instance serves all.
-_NO_TRAILERS = EndOfMessage([])
 
 _PROXY, _HEAD, _BODY, _NO_BODY, _DONE, _CLOSED, _ERROR = range(7)
 
@@ -261,7 +269,7 @@ class RequestParser:
                 return self._next_head()
             if state == _NO_BODY:
                 self._state = _DONE
-                return _NO_TRAILERS
+                return NO_TRAILERS
             if state == _BODY:
                 assert self._reader is not None
                 event = self._reader.read(self._buf, self._eof)

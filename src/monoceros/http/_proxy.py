@@ -23,13 +23,13 @@ _V1_UNKNOWN = ProxyInfo("UNKNOWN", None, None, None, None)
 
 def read_proxy_header(buf: bytearray, mode: str, trusted: bool, eof: bool) -> ProxyInfo | Sentinel | None:
     """Detect and consume a PROXY header in ``mode`` ("v1" | "v2" | "auto") at the front of ``buf``."""
-    head = bytes(buf[:12])
-    if mode != "v1" and head == PROXY_V2_SIGNATURE:
-        _check_trusted(trusted)
-        return _read_v2(buf, eof)
-    if mode != "v2" and head[:6] == _V1_PREFIX:
+    if mode != "v2" and buf.startswith(_V1_PREFIX):
         _check_trusted(trusted)
         return _read_v1(buf, eof)
+    if mode != "v1" and buf.startswith(PROXY_V2_SIGNATURE):
+        _check_trusted(trusted)
+        return _read_v2(buf, eof)
+    head = bytes(buf[:12])
     maybe_v2 = mode != "v1" and PROXY_V2_SIGNATURE.startswith(head)
     maybe_v1 = mode != "v2" and _V1_PREFIX.startswith(head[:6])
     if (maybe_v1 or maybe_v2) and not eof:
@@ -43,6 +43,24 @@ def _check_trusted(trusted: bool) -> None:
 
 
 def _read_v1(buf: bytearray, eof: bool) -> ProxyInfo | Sentinel:
+    match = PROXY_V1_LINE.match(buf)
+    if match is None:
+        return _odd_v1(buf, eof)
+    proto, client, proxy, sport, dport = buf[6 : match.end() - 2].decode("ascii").split(" ")
+    del buf[: match.end()]
+    try:
+        inet_pton(AF_INET if proto == "TCP4" else AF_INET6, client)
+        inet_pton(AF_INET if proto == "TCP4" else AF_INET6, proxy)
+    except OSError as exc:
+        raise InvalidProxyLine(f"invalid address in PROXY line {client!r} {proxy!r}") from exc
+    source, destination = int(sport), int(dport)
+    if source > 65535 or destination > 65535:
+        raise InvalidProxyLine(f"invalid port in PROXY line {sport!r} {dport!r}")
+    return tuple.__new__(ProxyInfo, (proto, client, source, proxy, destination))
+
+
+def _odd_v1(buf: bytearray, eof: bool) -> ProxyInfo | Sentinel:
+    """A v1 header that is not a complete TCP4/TCP6 line: UNKNOWN, incomplete, or invalid."""
     end = buf.find(b"\r\n", 0, _V1_MAX_LINE)
     if end < 0:
         if len(buf) >= _V1_MAX_LINE or eof or b"\n" in buf:
@@ -52,20 +70,7 @@ def _read_v1(buf: bytearray, eof: bool) -> ProxyInfo | Sentinel:
     del buf[: end + 2]
     if line.startswith(b"PROXY UNKNOWN"):
         return _V1_UNKNOWN
-    match = PROXY_V1_LINE.fullmatch(line)
-    if match is None:
-        raise InvalidProxyLine(f"invalid PROXY line {line[:64]!r}")
-    proto, client, proxy, sport, dport = line[6:].decode("ascii").split(" ")
-    family = AF_INET if proto == "TCP4" else AF_INET6
-    try:
-        inet_pton(family, client)
-        inet_pton(family, proxy)
-    except OSError as exc:
-        raise InvalidProxyLine(f"invalid address in PROXY line {line[:64]!r}") from exc
-    ports = int(sport), int(dport)
-    if max(ports) > 65535:
-        raise InvalidProxyLine(f"invalid port in PROXY line {line[:64]!r}")
-    return ProxyInfo(proto, client, ports[0], proxy, ports[1])
+    raise InvalidProxyLine(f"invalid PROXY line {line[:64]!r}")
 
 
 def _read_v2(buf: bytearray, eof: bool) -> ProxyInfo | Sentinel:

@@ -17,7 +17,7 @@ from ._errors import (
     LimitRequestHeaders,
     NoMoreData,
 )
-from ._events import NEED_DATA, Data, EndOfMessage, Sentinel
+from ._events import NEED_DATA, NO_TRAILERS, Data, EndOfMessage, Sentinel
 from ._fields import FieldRules, check_bare_lf, clean_lines, split_fields
 from ._semantics import HeaderPolicy, build_trailers
 
@@ -47,7 +47,7 @@ class ContentLengthReader:
 
     def read(self, buf: bytearray, eof: bool) -> ReadResult:
         if self.remaining == 0:
-            return EndOfMessage([])
+            return NO_TRAILERS
         if not buf:
             if eof:
                 raise NoMoreData(f"connection closed with {self.remaining} body bytes missing")
@@ -177,7 +177,7 @@ class ChunkedReader:
         if buf[:2] == b"\r\n":
             del buf[:2]
             self._state = _DONE
-            return EndOfMessage([])
+            return NO_TRAILERS
         end = buf.find(b"\r\n\r\n", self._scanned)
         if end < 0:
             self._check_partial_trailers(buf, eof)
