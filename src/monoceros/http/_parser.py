@@ -1,8 +1,10 @@
 """The sans-IO HTTP/1.1 request parser: bytes in (``receive_data``), events out (``next_event``).
 
 States: (PROXY header) -> HEAD -> BODY -> DONE, and DONE -> HEAD again on ``start_next_cycle()``.
-The head is found with one search for CRLFCRLF that resumes where the last one stopped, then decoded and split
-once (``_request_line``, ``_fields``, ``_semantics``); the body goes to a reader from ``_readers``.
+The head is found with one search for CRLFCRLF that resumes where the last one stopped (long lines are
+stepped over LF by LF, ``find_head_end``), then decoded and split once (``_request_line``, ``_fields``,
+``_semantics``): a head under 1 KiB by the strict patterns alone, a bigger one by faster patterns after one
+C pass has proved it free of control bytes (``_fields.clean_lines``). The body goes to a ``_readers`` reader.
 While a head is incomplete, the lines already complete are checked as they arrive (``_check_partial_head``),
 so an input that is already invalid raises at once instead of waiting for more bytes.
 After an error the parser is dead: every later ``next_event()`` raises the same error.
@@ -101,13 +103,11 @@ def _derive(
 # A line at least this long is stepped over by a search for its LF (memchr, ~0.03 ns a byte) rather than by
 # the 4-byte search for CRLFCRLF (~0.6 ns a byte); on shorter lines the extra step costs more than it saves.
 _LONG_LINE = 512
-
-
 _LONG_HEAD = 2 * _LONG_LINE  # below this, a plain search (the caller's short cut)
 
 
 def find_head_end(buf: bytearray, start: int) -> int:
-    """``buf.find(b"\r\n\r\n", start)``, quicker when the head has long lines (big cookies, tokens)."""
+    r"""``buf.find(b"\r\n\r\n", start)``, quicker when the head has long lines (big cookies, tokens)."""
     pos = start
     while True:
         lf = buf.find(b"\n", pos)
@@ -340,6 +340,7 @@ class RequestParser:
 
     def _parse_head(self, head: bytearray) -> Request:
         lines = -1 if len(head) < _fields.CLEAN_FROM else clean_count(head)
+        fields = lines - 1 if lines > 0 else -1  # the field lines of a clean head: all but the request line
         text = head.decode("latin-1")  # once: every later step works on this text
         # The common line (conventional method, origin-form without fragment, HTTP/1.x), valid under every
         # rule set: no second look at it.
@@ -364,14 +365,13 @@ class RequestParser:
                 query,
                 "",
                 _HTTP11 if minor == "1" else _HTTP10,
-                split_fields(text, match.end(), self._rules, lines - 1 if lines > 0 else -1),
+                split_fields(text, match.end(), self._rules, fields),
                 self._policy,
             )
         line_end = text.find("\r\n")
         if line_end > self._limit_line:
             raise LimitRequestLine(f"request line is too large ({line_end} > {self._limit_line})")
         line = self._line or parse_request_line(text[:line_end], self._line_rules)
-        fields = lines - 1 if lines > 0 else -1
         return build_request(*line, split_fields(text, line_end + 2, self._rules, fields), self._policy)
 
     def _check_partial_head(self) -> None:
