@@ -141,6 +141,9 @@ def test_long_field_fails_before_its_crlf() -> None:
             http.InvalidHeader,
             400,
         ),
+        (G + b"Content-Length: \xb2\r\n\r\n", http.InvalidHeader, 400),  # a digit to str.isdigit, not to HTTP
+        (G + b"Content-Length: +1\r\n\r\n", http.InvalidHeader, 400),
+        (G + b"Content-Length: 1 1\r\n\r\n", http.InvalidHeader, 400),
         (
             G + b"Content-Length: 1\r\nContent-Length: 1\r\n\r\n",
             http.InvalidHeader,

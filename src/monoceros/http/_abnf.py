@@ -127,8 +127,7 @@ AUTHORITY_FORM: Final = re.compile(_HOST + ":[0-9]+")
 # RFC 9110 §7.2: Host = uri-host [ ":" port ]
 HOST_RE: Final = re.compile(_HOST + "(?::[0-9]*)?")
 
-# RFC 9110 §8.6: Content-Length = 1*DIGIT ; more than 18 digits cannot be a length we will ever read.
-CONTENT_LENGTH_RE: Final = re.compile(r"[0-9]{1,18}")
+# RFC 9110 §8.6: Content-Length = 1*DIGIT is checked with str methods in `_semantics._framing`.
 
 # RFC 9112 §7.1:
 #   chunk      = chunk-size [ chunk-ext ] CRLF chunk-data CRLF

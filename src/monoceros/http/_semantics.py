@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ._abnf import CONTENT_LENGTH_RE, HOST_RE
+from ._abnf import HOST_RE
 from ._errors import ExpectationFailed, InvalidHeader, InvalidHeaderName, UnsupportedTransferCoding
 from ._events import Request
 
@@ -182,7 +182,8 @@ def _framing(te: list[str], content_length: str | None, version: tuple[int, int]
             raise InvalidHeader("both Content-Length and Transfer-Encoding")
     if chunked or content_length is None:
         return chunked, None
-    if not CONTENT_LENGTH_RE.fullmatch(content_length):
+    # RFC 9110 §8.6: 1*DIGIT; more than 18 digits cannot be a length we will ever read.
+    if not (content_length.isdigit() and content_length.isascii() and len(content_length) <= 18):
         raise InvalidHeader(f"invalid Content-Length {content_length[:64]!r}")
     return False, int(content_length)
 
