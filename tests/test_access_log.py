@@ -257,3 +257,112 @@ def test_no_request_time_needed_without_duration_atoms(tmp_path: Path) -> None:
     log.batch_access()
     assert not log.wants_request_time()
     assert Logger(LogCfg(accesslog=str(tmp_path / "b.log"), access_log_format="json")).wants_request_time()
+
+
+BATCH_FORMATS = [
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
+    "%(s)s %(t)s %(t)s %(D)s %(L)s %(T)s %(M)s %(p)s %(B)s %(m)s %(U)s %(q)s %(H)s",
+    "100%% {braces} {{x}} %({user-agent}i)s %(nosuch)s %(r)s%% \\ ' \" é\t%({x-out}o)s %({remote_addr}e)s",
+    "no atoms at all",
+    "%(l)s",
+]
+
+
+@pytest.mark.parametrize("fmt", BATCH_FORMATS)
+@pytest.mark.parametrize(
+    "env",
+    [
+        environ(RAW_URI="/plain", QUERY_STRING="", HTTP_REFERER="-"),
+        environ(),  # quotes in several values: the batch gives up, `render` escapes
+        environ(HTTP_AUTHORIZATION="Basic Ym9iOnB3", REMOTE_ADDR='a"b'),
+        {**environ(), "RAW_URI": 12345},  # not a str: printed as `%s` prints it
+    ],
+)
+def test_a_batch_of_lines_is_the_lines_rendered_one_by_one(fmt: str, env: dict[str, Any]) -> None:
+    clock = ClfClock()
+    compiled = AccessFormat(fmt, clock)
+    assert compiled.render_batch is not None
+    now = clock()
+    resps = [Resp(), Resp(status="404 Not Found", status_code=404, headers=[], bytes_sent=0)]
+    items = [(resp, Req(), env, seconds) for resp in resps for seconds in (0.0, 2.345678)]
+    expected = "\n".join(compiled.render(r, q, e, timedelta(seconds=s), now) for r, q, e, s in items)
+    text = compiled.render_batch(items, now)
+    assert text is None or text == expected
+    if not any('"' in str(v) for v in env.values()):
+        assert text == expected  # nothing to escape: the batch is used
+
+
+def test_only_plain_fields_get_a_batch_renderer() -> None:
+    assert AccessFormat("%(s)s %(B)d", ClfClock()).render_batch is None
+    assert AccessFormat("%(s)5s", ClfClock()).render_batch is None
+
+
+@gunicorn_installed
+def test_a_request_line_of_other_types_prints_as_gunicorn_prints_it() -> None:
+    env = {**environ(), "RAW_URI": 12345, "SERVER_PROTOCOL": None}
+    fmt = '%(h)s "%(r)s"'
+    clock = ClfClock()
+    assert AccessFormat(fmt, clock).render(Resp(), Req(), env, RT) == gunicorn_line(
+        fmt, Resp(), Req(), env, clock()
+    )
+
+
+def test_flushed_batches_match_gunicorn_escaping(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    log = Logger(LogCfg(accesslog=str(path)))
+    log.batch_access()
+    queue = log.access_queue()
+    assert queue is not None
+    plain = environ(RAW_URI="/x", QUERY_STRING="", HTTP_REFERER="-", HTTP_AUTHORIZATION="")
+    queue((Resp(), Req(), plain, 0.0))
+    log.flush_access()
+    queue((Resp(), Req(), plain, 0.0))
+    queue((Resp(), Req(), environ(), 0.0))  # quotes: this round is rendered line by line
+    log.flush_access()
+    first, second, third = path.read_text().splitlines()
+    assert first == second and first.startswith("10.0.0.1 - - [")
+    assert first.endswith('] "GET /x HTTP/1.1" 200 5 "-" "UA/1"')
+    assert third.endswith('] "GET /p%20a/th?x=1&y=\\" HTTP/1.1" 200 5 "http://r/\\"" "UA/1"')
+
+
+def test_a_line_that_fails_is_logged_and_the_others_written(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    log = Logger(LogCfg(accesslog=str(path), errorlog=str(tmp_path / "e.log"), access_log_format="%(r)s"))
+    log.batch_access()
+    queue = log.access_queue()
+    assert queue is not None
+    broken = environ()
+    del broken["RAW_URI"]
+    queue((Resp(), Req(), environ(RAW_URI="/a"), 0.0))
+    queue((Resp(), Req(), broken, 0.0))
+    queue((Resp(), Req(), environ(RAW_URI="/b"), 0.0))
+    log.flush_access()
+    assert path.read_text() == "GET /a HTTP/1.1\nGET /b HTTP/1.1\n"
+    assert "KeyError: 'RAW_URI'" in (tmp_path / "e.log").read_text()
+
+
+def test_a_line_queued_during_a_flush_waits_for_the_next_one(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    log = Logger(LogCfg(accesslog=str(path), access_log_format="%(s)s"))
+    log.batch_access()
+
+    class Racing(list[Any]):
+        """Another thread (gthread) queues a request right after the flush took its copy."""
+
+        raced = False
+
+        def __getitem__(self, index: Any) -> Any:
+            taken = super().__getitem__(index)
+            if isinstance(index, slice) and not self.raced:
+                self.raced = True
+                self.append((Resp(status="201 Created"), Req(), environ(), 0.0))
+            return taken
+
+    log._deferred = Racing()
+    queue = log.access_queue()
+    assert queue is not None
+    queue((Resp(), Req(), environ(), 0.0))
+    log.flush_access()
+    assert path.read_text() == "200\n" and len(log._deferred) == 1
+    log.flush_access()
+    assert path.read_text() == "200\n201\n" and not log._deferred

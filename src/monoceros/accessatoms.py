@@ -116,7 +116,8 @@ EXPRESSIONS: Mapping[str, str] = {
     "l": '"-"',
     "u": '_escape(_basic_user(environ) or "-") if "HTTP_AUTHORIZATION" in environ else "-"',
     "t": "_clock()",
-    "r": "environ['REQUEST_METHOD'] + ' ' + environ['RAW_URI'] + ' ' + environ['SERVER_PROTOCOL']",
+    # Gunicorn's `"%s %s %s" % (...)`: each part formatted with str(), as `!s` does
+    "r": "f\"{environ['REQUEST_METHOD']!s} {environ['RAW_URI']!s} {environ['SERVER_PROTOCOL']!s}\"",
     # the status was validated as "NNN" or "NNN reason" before it was sent: its code is [:3]
     "s": "resp.status[:3] if resp.status else _status_text(resp)",
     "m": 'environ.get("REQUEST_METHOD")',
@@ -132,6 +133,17 @@ EXPRESSIONS: Mapping[str, str] = {
     "M": "rt.seconds * 1000 + rt.microseconds // 1000",
     "L": 'f"{rt.seconds}.{rt.microseconds:06d}"',
     "p": 'f"<{_Pid.value}>"',
+}
+
+# The three parts of the request line (`r`), joined by spaces.
+REQUEST_LINE = ("environ['REQUEST_METHOD']", "environ['RAW_URI']", "environ['SERVER_PROTOCOL']")
+
+# The same atoms before escaping, for lines checked for `"` afterwards (`accessformat.render_batch`);
+# each is formatted with `str()`, as `%s` does.
+UNESCAPED: Mapping[str, str] = {
+    **EXPRESSIONS,
+    "u": '(_basic_user(environ) or "-") if "HTTP_AUTHORIZATION" in environ else "-"',
+    "b": "resp.bytes_sent",  # str() of it, as the line shows it
 }
 
 _COMPILED = {key: compile(expr, f"<atom {key}>", "eval") for key, expr in EXPRESSIONS.items()}

@@ -16,7 +16,6 @@ import os
 import sys
 import threading
 import traceback
-from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from types import TracebackType
@@ -24,7 +23,7 @@ from typing import Any, Protocol
 
 from monoceros import logconfig, logsyslog, process
 from monoceros.accessatoms import ClfClock, RequestLike, ResponseLike, SafeAtoms, gunicorn_atoms
-from monoceros.accessformat import AccessFormat
+from monoceros.accessformat import AccessFormat, Deferred
 from monoceros.accessjson import JsonAccessFormat
 from monoceros.accesswriter import AccessWriter
 
@@ -121,7 +120,6 @@ class LogConfig(Protocol):
     # fmt: on
 
 
-_Deferred = tuple[ResponseLike, RequestLike, Mapping[str, object], float]
 _NO_TIME = timedelta(0)  # for a format that never reads the request time
 
 
@@ -145,7 +143,8 @@ class Logger:
         self.cfg = cfg
         self.loglevel = logging.INFO
         # Requests whose access line is rendered at the next flush_access() (set by batch_access()).
-        self._deferred: deque[_Deferred] | None = None
+        # A list: a gthread worker's application threads append while the loop thread takes them.
+        self._deferred: list[Deferred] | None = None
         self.setup(cfg)
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -327,7 +326,7 @@ class Logger:
         kind = type(self)
         deferrable = (self._precompiled or self._json is not None) and kind.access is Logger.access
         batching = getattr(self, "_batching", False)
-        self._deferred = deque() if batching and deferrable and self._access_enabled else None
+        self._deferred = [] if batching and deferrable and self._access_enabled else None
 
     def wants_request_time(self) -> bool:
         """False when no access line will read the request's duration (the workers then skip timing it)."""
@@ -335,7 +334,7 @@ class Logger:
             return True
         return self._format.needs_time
 
-    def access_queue(self) -> Callable[[_Deferred], None] | None:
+    def access_queue(self) -> Callable[[Deferred], None] | None:
         """Where a worker puts `(resp, req, environ, seconds)` when lines are deferred, else None.
 
         A queued request's line is rendered at the next `flush_access()`, with the others of its round:
@@ -348,35 +347,55 @@ class Logger:
     def flush_access(self) -> None:
         """Render the deferred lines, then write what is queued (one write per destination)."""
         deferred = self._deferred
+        writer = self._writer
         if deferred:
-            self._render_deferred(deferred)
-        self._writer.flush()
+            # Taken by a copy and a cut, each atomic: a line another thread queues meanwhile stays.
+            items = deferred[:]
+            del deferred[: len(items)]
+            batch = self._format.render_batch if self._json is None else None
+            if batch is not None and writer.direct():
+                try:
+                    text = batch(items, self.clock() if self._format.needs_now else "")
+                except Exception:
+                    text = None  # the line that raised is found, and logged, one by one below
+                if text is not None:
+                    writer.write_lines([text])  # after any line queued before
+                    return
+            self._render_deferred(items)
+        if writer.pending:
+            writer.flush()
 
-    def _render_deferred(self, deferred: deque[_Deferred]) -> None:
+    def _render_deferred(self, items: list[Deferred]) -> None:
         if not self._writer.direct():  # someone added a handler or a filter since: logging's path
-            while deferred:
-                resp, req, environ, seconds = deferred.popleft()
+            for resp, req, environ, seconds in items:
                 self.access(resp, req, environ, timedelta(seconds=seconds))
             return
-        lines = []
         if self._json is not None:
-            json_render = self._json.render
-            while deferred:
-                resp, req, environ, seconds = deferred.popleft()
-                try:
-                    lines.append(json_render(resp, req, environ, timedelta(seconds=seconds)))
-                except Exception:
-                    self.error(traceback.format_exc())
+            lines = self._render_json(self._json, items)
         else:
-            render, needs_time, now = self._format.render, self._format.needs_time, self.clock()
-            while deferred:
-                resp, req, environ, seconds = deferred.popleft()
-                rt = timedelta(seconds=seconds) if needs_time else _NO_TIME
-                try:
-                    lines.append(render(resp, req, environ, rt, now))
-                except Exception:
-                    self.error(traceback.format_exc())
+            lines = self._render_each(items, self.clock() if self._format.needs_now else "")
         self._writer.write_lines(lines)
+
+    def _render_each(self, items: list[Deferred], now: str) -> list[str]:
+        lines = []
+        render, needs_time = self._format.render, self._format.needs_time
+        for resp, req, environ, seconds in items:
+            rt = timedelta(seconds=seconds) if needs_time else _NO_TIME
+            try:
+                lines.append(render(resp, req, environ, rt, now or None))
+            except Exception:
+                self.error(traceback.format_exc())
+        return lines
+
+    def _render_json(self, json: JsonAccessFormat, items: list[Deferred]) -> list[str]:
+        lines = []
+        json_render = json.render
+        for resp, req, environ, seconds in items:
+            try:
+                lines.append(json_render(resp, req, environ, timedelta(seconds=seconds)))
+            except Exception:
+                self.error(traceback.format_exc())
+        return lines
 
     def reopen_files(self) -> None:
         """USR1: reopen every file handler of every logger, so logrotate's renamed files are let go."""
