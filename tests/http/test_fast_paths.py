@@ -23,7 +23,7 @@ from monoceros.http._request_line import RequestLineRules, parse_request_line
 from monoceros.http._semantics import HeaderPolicy, build_request
 
 LIMITS = settings(
-    max_examples=4000,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
