@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -366,3 +367,23 @@ def test_a_line_queued_during_a_flush_waits_for_the_next_one(tmp_path: Path) -> 
     assert path.read_text() == "200\n" and len(log._deferred) == 1
     log.flush_access()
     assert path.read_text() == "200\n201\n" and not log._deferred
+
+
+def test_held_lines_are_due_by_size_or_age(tmp_path: Path) -> None:
+    from monoceros import accesswriter
+
+    path = tmp_path / "access.log"
+    log = Logger(LogCfg(accesslog=str(path)))
+    log.batch_access()
+    writer = log._writer
+    writer.hold("a line")
+    assert not writer.due() and path.read_text() == ""  # held, not written
+    writer.hold("x" * accesswriter.HOLD_BYTES)
+    assert writer.due()
+    writer.flush()
+    assert path.read_text() == "a line\n" + "x" * accesswriter.HOLD_BYTES + "\n"
+    writer.hold("late")
+    time.sleep(accesswriter.HOLD_SECONDS * 1.5)
+    assert writer.due()
+    log.flush_access()
+    assert path.read_text().endswith("\nlate\n") and not writer.pending

@@ -345,7 +345,24 @@ class Logger:
         return self._deferred.append if self._deferred is not None else None
 
     def flush_access(self) -> None:
-        """Render the deferred lines, then write what is queued (one write per destination)."""
+        """Render the deferred lines, then write everything queued (one write per destination)."""
+        self.render_access()
+        self._writer.flush()
+
+    def render_access(self) -> float:
+        """Render the deferred lines and hold them; write them when enough is held (the writer's `due()`).
+
+        A worker's loop calls this after each round of events. It answers when (`time.monotonic()`) the
+        held lines must go out, 0.0 when none are held: the loop calls `flush_access()` then if no round
+        of events came first.
+        """
+        self._render_round()
+        writer = self._writer
+        if writer.due():
+            writer.flush()
+        return writer.held_until()
+
+    def _render_round(self) -> None:
         deferred = self._deferred
         writer = self._writer
         if deferred:
@@ -359,14 +376,13 @@ class Logger:
                 except Exception:
                     text = None  # the line that raised is found, and logged, one by one below
                 if text is not None:
-                    writer.write_lines([text])  # after any line queued before
+                    writer.hold(text)  # after any line queued before
                     return
             self._render_deferred(items)
-        if writer.pending:
-            writer.flush()
 
     def _render_deferred(self, items: list[Deferred]) -> None:
         if not self._writer.direct():  # someone added a handler or a filter since: logging's path
+            self._writer.flush()  # what was held first, in order
             for resp, req, environ, seconds in items:
                 self.access(resp, req, environ, timedelta(seconds=seconds))
             return
@@ -374,7 +390,8 @@ class Logger:
             lines = self._render_json(self._json, items)
         else:
             lines = self._render_each(items, self.clock() if self._format.needs_now else "")
-        self._writer.write_lines(lines)
+        if lines:
+            self._writer.hold("\n".join(lines))
 
     def _render_each(self, items: list[Deferred], now: str) -> list[str]:
         lines = []

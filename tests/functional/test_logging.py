@@ -60,6 +60,40 @@ def test_access_log_lines_in_gunicorns_format(server_factory: Factory, tmp_path:
     assert CLF.match(line), line
 
 
+def test_pipelined_burst_every_line_in_order(server_factory: Factory, tmp_path: Path) -> None:
+    # Lines are held while the worker has events to handle and written when it would wait, or when 16 KiB
+    # are held: 300 pipelined requests (~30 KiB of lines) take both ways out; none is lost or reordered.
+    access = tmp_path / "access.log"
+    server = server_factory(["--access-logfile", str(access)], tcp=True)
+    count = 300
+    with server.connect() as sock:
+        sock.sendall(b"".join(b"GET /p%d HTTP/1.1\r\nHost: t\r\n\r\n" % n for n in range(count)))
+        data = b""
+        while data.count(b"HTTP/1.1 200") < count:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed early"
+            data += chunk
+
+    def paths() -> list[str]:  # the harness's own readiness requests are in the log too
+        return [p for p in (line.split('"')[1].split()[1] for line in lines(access)) if p.startswith("/p")]
+
+    wait_for(lambda: len(paths()) == count, what="every access line")
+    assert paths() == [f"/p{n}" for n in range(count)]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_held_lines_are_written_when_the_server_stops(
+    server_factory: Factory, tmp_path: Path, sig: signal.Signals
+) -> None:
+    # A line may be held for up to 0.1 s; a graceful (TERM) or quick (INT: workers get QUIT) stop right
+    # after the response must still write it.
+    access = tmp_path / "access.log"
+    server = server_factory(["--access-logfile", str(access)], tcp=True)
+    assert server.request("/last-words").status == 200
+    assert server.stop(sig) == 0
+    assert any("/last-words" in line for line in lines(access))
+
+
 def test_no_access_log_unless_configured(server_factory: Factory) -> None:
     server = server_factory([], tcp=True)
     server.request("/quiet")

@@ -106,8 +106,11 @@ class Engine:
         # The worker's `timeout` is half the master's: notifying at least that often leaves the
         # master a margin even when the machine is slow (a 1 s timeout means a 0.5 s tick).
         tick = min(TICK, worker.timeout) if worker.timeout > 0 else TICK
-        # Access lines of a round of events go out together, before the loop waits again.
+        # Access lines are rendered after each round of events and held until 16 KiB are held or the oldest
+        # is 0.1 s old (the logger's render_access() says until when); the wait for events ends then.
         flush_access = getattr(self.log, "flush_access", None) if self.runner.log_access else None
+        render_access = getattr(self.log, "render_access", None) if flush_access is not None else None
+        held_until = 0.0
         next_tick = 0.0
         try:
             while True:
@@ -116,9 +119,18 @@ class Engine:
                     next_tick = now + tick
                     if not self._tick(now):
                         return
-                self._round(poll(tick), oneshot)
-                if flush_access is not None:
-                    flush_access()
+                if held_until:
+                    events = poll(max(0.0, min(tick, held_until - now)))
+                    if not events and time.monotonic() >= held_until and flush_access is not None:
+                        flush_access()
+                        held_until = 0.0
+                else:
+                    events = poll(tick)
+                self._round(events, oneshot)
+                if render_access is not None:
+                    held_until = render_access()
+                elif flush_access is not None:
+                    flush_access()  # a logger class of its own: after every round, as before
                 if self.stopping or not worker.alive:
                     next_tick = 0.0  # re-check promptly while shutting down
         finally:
