@@ -67,6 +67,8 @@ class RequestRunner:
         self.post_request = None if cfg.is_default("post_request") else cfg.post_request
         self.debug = self.log.loglevel_is_debug() if hasattr(self.log, "loglevel_is_debug") else False
         self._socknames: dict[int, object] = {}
+        # One parser factory per (peer trusted, PROXY header trusted): the settings are derived once.
+        self._parsers: dict[tuple[bool, bool], Callable[[], RequestParser]] = {}
         # Access logging costs a clock read and a call per request: only when it is configured.
         wants_access = getattr(self.log, "wants_access", None)
         self.log_access = bool(wants_access()) if callable(wants_access) else False
@@ -86,11 +88,13 @@ class RequestRunner:
     def connection(self, peer: object, listener: Listener) -> tuple[RequestParser, ConnectionEnviron]:
         """The parser and the environ builder of a new connection; the peer's trust is decided once."""
         trusted = self.forwarded_trust.allows(peer)
-        parser = RequestParser(
-            peer_trusted=trusted,
-            proxy_trusted=self.proxy_protocol != "off" and self.proxy_trust.allows(peer),
-            **self.parser_args,
-        )
+        key = (trusted, self.proxy_protocol != "off" and self.proxy_trust.allows(peer))
+        make = self._parsers.get(key)
+        if make is None:
+            make = self._parsers[key] = RequestParser.factory(
+                peer_trusted=key[0], proxy_trusted=key[1], **self.parser_args
+            )
+        parser = make()
         fd = listener.fileno()
         sockname = self._socknames.get(fd)
         if sockname is None:
