@@ -44,7 +44,7 @@ class AccessWriter:
         self._since = 0.0  # when the oldest of them was held (time.monotonic())
 
     def batch(self) -> None:
-        """From now on, queue lines until `flush()` (a worker's loop calls it after each round)."""
+        """From now on, queue lines until `flush()` (a worker's loop: when `due()`, and on exit)."""
         if self.pending is None:
             self.pending = deque()
 

@@ -353,8 +353,8 @@ class Logger:
         """Render the deferred lines and hold them; write them when enough is held (the writer's `due()`).
 
         A worker's loop calls this after each round of events. It answers when (`time.monotonic()`) the
-        held lines must go out, 0.0 when none are held: the loop calls `flush_access()` then if no round
-        of events came first.
+        held lines must go out, 0.0 when none are held: the loop's wait for events ends then, and the call
+        after that (empty) round writes them.
         """
         self._render_round()
         writer = self._writer

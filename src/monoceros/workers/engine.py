@@ -119,16 +119,9 @@ class Engine:
                     next_tick = now + tick
                     if not self._tick(now):
                         return
-                if held_until:
-                    events = poll(max(0.0, min(tick, held_until - now)))
-                    if not events and time.monotonic() >= held_until and flush_access is not None:
-                        flush_access()
-                        held_until = 0.0
-                else:
-                    events = poll(tick)
-                self._round(events, oneshot)
+                self._round(poll(min(tick, max(0.0, held_until - now)) if held_until else tick), oneshot)
                 if render_access is not None:
-                    held_until = render_access()
+                    held_until = render_access()  # writes what is held once it is due
                 elif flush_access is not None:
                     flush_access()  # a logger class of its own: after every round, as before
                 if self.stopping or not worker.alive:
