@@ -229,6 +229,7 @@ class RequestParser:
         self._state = _HEAD if proxy_mode == "off" else _PROXY
         self._reader: ContentLengthReader | ChunkedReader | None = None
         self._error: RemoteProtocolError | None = None
+        # The head state, as _reset_head() sets it (spelled out: a parser per connection, a call saved).
         self._scanned = 0  # the CRLFCRLF search resumes here
         self._checked = 0  # complete head lines were validated up to here
         self._fields_seen = 0
