@@ -59,10 +59,11 @@ class AccessWriter:
         self._write_text("\n".join(lines) + "\n", lines)
 
     def hold(self, text: str) -> None:
-        """Queue ``text`` (lines joined by newlines, no final one) until the next `flush()`."""
+        """Queue ``text`` (one line, or lines joined by newlines; no final one) until the next `flush()`;
+        without batching, write it at once, as `logger.info(text)` would."""
         pending = self.pending
         if pending is None:
-            self.write_lines([text])
+            self._write_text(text + "\n", (text,))
             return
         if not pending:
             self._since = time.monotonic()
@@ -88,20 +89,6 @@ class AccessWriter:
             and not (log.propagate or log.filters or log.disabled)
             and log.isEnabledFor(logging.INFO)
         )
-
-    def write_lines(self, lines: list[str]) -> None:
-        """Write several lines at once (after any queued ones), whether batching or not."""
-        if not lines:
-            return
-        self.flush()
-        self._write_text("\n".join(lines) + "\n", lines)
-
-    def write(self, line: str) -> None:
-        """Write one line (no newline) to every handler, as `logger.info(line)` would."""
-        if self.pending is not None:
-            self.pending.append(line)
-        else:
-            self._write_text(line + "\n", (line,))
 
     def _write_text(self, text: str, lines: Sequence[str]) -> None:
         for handler in self.own:

@@ -281,7 +281,7 @@ class Logger:
             return
         try:
             if self._precompiled and self._writer.direct():
-                self._writer.write(self._format.render(resp, req, environ, request_time))
+                self._writer.hold(self._format.render(resp, req, environ, request_time))
             else:
                 self._access_other(resp, req, environ, request_time)
         except Exception:
@@ -293,7 +293,7 @@ class Logger:
         if self._json is not None:
             line = self._json.render(resp, req, environ, rt)
             if self._writer.direct():
-                self._writer.write(line)
+                self._writer.hold(line)
             else:
                 self.access_log.info(line)
             return

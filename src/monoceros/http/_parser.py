@@ -340,7 +340,7 @@ class RequestParser:
         return ConnectionClosed()
 
     def _parse_head(self, head: bytearray) -> Request:
-        lines = -1 if len(head) < _fields.CLEAN_FROM else clean_count(head)
+        lines = -1 if len(head) < _fields.CLEAN_FROM else clean_count(head)  # clean_lines(), a call saved
         fields = lines - 1 if lines > 0 else -1  # the field lines of a clean head: all but the request line
         text = head.decode("latin-1")  # once: every later step works on this text
         # The common line (conventional method, origin-form without fragment, HTTP/1.x), valid under every
