@@ -300,11 +300,13 @@ class RequestParser:
 
     def _next_head(self) -> Request | ConnectionClosed | Sentinel:
         buf = self._buf
-        if not buf and not self._eof:
-            return NEED_DATA
-        while buf.startswith(b"\r\n"):  # RFC 9112 §2.2: empty lines before a request line are ignored
-            del buf[:2]
-            self._scanned = 0
+        if not buf:
+            if not self._eof:
+                return NEED_DATA
+        elif buf[0] == 13:  # CR: an index, not a method call, in the common case
+            while buf.startswith(b"\r\n"):  # RFC 9112 §2.2: empty lines before a request line are ignored
+                del buf[:2]
+                self._scanned = 0
         scanned = self._scanned
         end = (
             buf.find(b"\r\n\r\n", scanned) if len(buf) - scanned < _LONG_HEAD else find_head_end(buf, scanned)
@@ -314,9 +316,10 @@ class RequestParser:
         head = buf[: end + 2]
         del buf[: end + 4]
         request = self._parse_head(head)
+        if scanned:
+            self._scanned = 0
         if self._line is not None:
             self._reset_head()
-        self._scanned = 0
         if request.chunked:
             self._reader = ChunkedReader(self._rules, self._policy)
         elif request.content_length:
@@ -347,28 +350,38 @@ class RequestParser:
         # rule set: no second look at it.
         if lines < 0:
             match = ORIGIN_REQUEST_LINE.match(text)
-            common = match is not None
             if match is not None:
                 method, target, path, query, minor = match.groups()
-                query = query or ""
+                end = match.end()
+                if end - 2 <= self._limit_line and method != "CONNECT":
+                    # split_fields' first step, a call saved: every line a strict field line, within limits
+                    # (then strip_header_spaces has nothing to strip).
+                    rules = self._rules
+                    pairs = FIELD_LINES.findall(text, end)
+                    if (
+                        len(pairs) != text.count("\n", end)
+                        or len(pairs) > rules.max_fields
+                        or len(text) - end > rules.max_field_size
+                    ):
+                        pairs = split_fields(text, end, rules)
+                    version = _HTTP11 if minor == "1" else _HTTP10
+                    return build_request(method, target, path, query or "", "", version, pairs, self._policy)
         else:
             match = CLEAN_ORIGIN_REQUEST_LINE.match(text)
-            common = match is not None
             if match is not None:
                 method, target, minor = match.groups()
-                common = " " not in target and "\t" not in target and "#" not in target
-                path, _, query = target.partition("?")
-        if common and match is not None and match.end() - 2 <= self._limit_line and method != "CONNECT":
-            return build_request(
-                method,
-                target,
-                path,
-                query,
-                "",
-                _HTTP11 if minor == "1" else _HTTP10,
-                split_fields(text, match.end(), self._rules, fields),
-                self._policy,
-            )
+                end = match.end()
+                if (
+                    end - 2 <= self._limit_line
+                    and method != "CONNECT"
+                    and " " not in target
+                    and "\t" not in target
+                    and "#" not in target
+                ):
+                    path, _, query = target.partition("?")
+                    version = _HTTP11 if minor == "1" else _HTTP10
+                    pairs = split_fields(text, end, self._rules, fields)
+                    return build_request(method, target, path, query, "", version, pairs, self._policy)
         line_end = text.find("\r\n")
         if line_end > self._limit_line:
             raise LimitRequestLine(f"request line is too large ({line_end} > {self._limit_line})")
