@@ -143,8 +143,9 @@ _CHUNK_EXT: Final = (
     r"(?:[\t ]*;[\t ]*" + TOKEN + r"(?:[\t ]*=[\t ]*(?:" + TOKEN + "|" + _QUOTED_STRING + "))?)*"
 )
 CHUNK_LINE: Final = re.compile(("([0-9A-Fa-f]{1,16})" + _CHUNK_EXT).encode("latin-1"))
-# The same line with its CRLF, matched in place in the body buffer.
-CHUNK_HEAD: Final = re.compile(("([0-9A-Fa-f]{1,16})" + _CHUNK_EXT + "\r\n").encode("latin-1"))
+# The same line with its CRLF, matched in place in the body buffer. The line without extensions is tried
+# first, as a literal branch: the extensions' repeat costs ~100 ns a line even when it repeats zero times.
+CHUNK_HEAD: Final = re.compile(("([0-9A-Fa-f]{1,16})(?:\r\n|" + _CHUNK_EXT + "\r\n)").encode("latin-1"))
 CHUNK_EXT_RE: Final = re.compile(_CHUNK_EXT.encode("latin-1"))
 HEX_RE: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
 # What an unterminated chunk line without ";" may still be: a size, maybe followed by the BWS before ";".

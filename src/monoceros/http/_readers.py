@@ -100,6 +100,7 @@ class ChunkedReader:
         """Take the data of every complete chunk, and of the last one so far; return where it stopped."""
         state = self._state
         remaining = self._remaining
+        scanned = self._scanned
         pos = 0
         size = len(buf)
         while True:
@@ -108,12 +109,19 @@ class ChunkedReader:
                 if match is None:
                     self._no_size_line(buf, pos, eof)  # raises, or the line is incomplete
                     break
+                if scanned:
+                    self._scanned = scanned = 0
                 pos = match.end()
-                self._scanned = 0
                 remaining = int(match[1], 16)
                 if not remaining:
                     state = _TRAILERS
                     break
+                end = pos + remaining
+                if end + 2 <= size and buf[end] == 13 and buf[end + 1] == 10:
+                    # The whole chunk and its CRLF are here (the common case): one step.
+                    pieces.append(bytes(buf[pos:end]))
+                    pos = end + 2
+                    continue
                 state = _DATA
             if state == _DATA:
                 take = min(remaining, size - pos)
