@@ -13,6 +13,7 @@ After an error the parser is dead: every later ``next_event()`` raises the same 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from . import _fields
@@ -188,11 +189,11 @@ class RequestParser:
                 _DERIVED[key] = derived
         self._start(*derived, proxy_protocol, proxy_trusted)
 
-    @classmethod
-    def factory(cls, **settings: Any) -> Callable[[], RequestParser]:
+    @staticmethod
+    def factory(**settings: Any) -> Callable[[], RequestParser]:
         """A function that makes parsers with these settings (the constructor's arguments), each call
         cheaper than the constructor: the settings are checked and derived here, once."""
-        model = cls(**settings)
+        model = RequestParser(**settings)
         state = (
             model._limit_line,
             model._rules,
@@ -201,13 +202,7 @@ class RequestParser:
             model._proxy_mode,
             model._proxy_trusted,
         )
-
-        def make() -> RequestParser:
-            parser = cls.__new__(cls)
-            parser._start(*state)
-            return parser
-
-        return make
+        return partial(_FactoryMade, *state)
 
     def _start(
         self,
@@ -434,3 +429,11 @@ class RequestParser:
             raise LimitRequestHeaders(f"too many header fields (more than {rules.max_fields})")
         if not FIELD_LINES.fullmatch(line + "\r\n"):
             parse_field_line(line, rules.strip_spaces)  # raises for a bad line, accepts a lenient one
+
+
+class _FactoryMade(RequestParser):
+    """What ``RequestParser.factory`` makes: a ``RequestParser`` constructed straight from derived settings
+    (a type call is about 60 ns cheaper than ``object.__new__`` called by name, and a frame is saved)."""
+
+    __slots__ = ()
+    __init__ = RequestParser._start
