@@ -68,19 +68,36 @@ def split_fields(text: str, start: int, rules: FieldRules, lines: int = -1) -> l
     ``lines`` is the section's line count when ``clean_lines`` accepted it; -1 lets the strict pattern check
     every character.
     """
-    if lines < 0:
-        pattern = SPACED_FIELD_LINES if rules.strip_spaces else FIELD_LINES
-        pairs: list[tuple[str, str]] = pattern.findall(text, start)
+    if lines >= 0:
+        return _split_clean(text, start, rules, lines)
+    pairs: list[tuple[str, str]] = FIELD_LINES.findall(text, start)
+    if len(pairs) != text.count("\n", start):
+        return split_unmatched(text, start, rules)
+    if len(pairs) <= rules.max_fields and len(text) - start <= rules.max_field_size:
+        return pairs  # the common case: every line valid, the whole section within the limits
+    return _within_limits(pairs, text, start, rules)
+
+
+def split_unmatched(text: str, start: int, rules: FieldRules) -> list[tuple[str, str]]:
+    """``split_fields`` for a section the strict pattern did not match line for line: spaces before a colon
+    (with strip_header_spaces), obs-folds (when permitted) or an invalid line."""
+    if rules.strip_spaces:
+        # A strict match is also a spaced one: only the spaced pattern is left to try.
+        pairs: list[tuple[str, str]] = SPACED_FIELD_LINES.findall(text, start)
         if len(pairs) == text.count("\n", start):
-            if len(pairs) <= rules.max_fields and len(text) - start <= rules.max_field_size:
-                return pairs  # the common case: every line valid, the whole section within the limits
             return _within_limits(pairs, text, start, rules)
-        if not rules.permit_folding or rules.strip_spaces:
-            return split_slowly(text, start, rules)
-        # Folds are joined on the clean route only: check the section as it would have been.
-        lines = clean_count(text[start:].encode("latin-1"))
-        if lines < 0:
-            return split_slowly(text, start, rules)
+        return split_slowly(text, start, rules)
+    if not rules.permit_folding:
+        return split_slowly(text, start, rules)
+    # Folds are joined on the clean route only: check the section as it would have been.
+    lines = clean_count(text[start:].encode("latin-1"))
+    if lines < 0:
+        return split_slowly(text, start, rules)
+    return _split_clean(text, start, rules, lines)
+
+
+def _split_clean(text: str, start: int, rules: FieldRules, lines: int) -> list[tuple[str, str]]:
+    """``split_fields`` for a section ``clean_lines`` accepted (``lines`` lines)."""
     section, begin = text, start
     if rules.permit_folding and not rules.strip_spaces and len(text) - start <= rules.max_field_size:
         # A logical line is never longer than its section, here within the field size limit. A first line
@@ -94,7 +111,7 @@ def split_fields(text: str, start: int, rules: FieldRules, lines: int = -1) -> l
             section = section.replace(FOLD_MARK, " ")
             lines = section.count("\n")
     pattern = CLEAN_SPACED_FIELD_LINES if rules.strip_spaces else CLEAN_FIELD_LINES
-    pairs = pattern.findall(section, begin)
+    pairs: list[tuple[str, str]] = pattern.findall(section, begin)
     if len(pairs) != lines:
         return split_slowly(text, start, rules)
     return _within_limits(pairs, text, start, rules)

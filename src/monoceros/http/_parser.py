@@ -39,7 +39,14 @@ from ._events import (
     Request,
     Sentinel,
 )
-from ._fields import FieldRules, check_bare_lf, clean_count, parse_field_line, split_fields
+from ._fields import (
+    FieldRules,
+    check_bare_lf,
+    clean_count,
+    parse_field_line,
+    split_fields,
+    split_unmatched,
+)
 from ._proxy import read_proxy_header
 from ._readers import ChunkedReader, ContentLengthReader
 from ._request_line import RequestLine, RequestLineRules, parse_request_line
@@ -353,11 +360,9 @@ class RequestParser:
                     # (then strip_header_spaces has nothing to strip).
                     rules = self._rules
                     pairs = FIELD_LINES.findall(text, end)
-                    if (
-                        len(pairs) != text.count("\n", end)
-                        or len(pairs) > rules.max_fields
-                        or len(text) - end > rules.max_field_size
-                    ):
+                    if len(pairs) != text.count("\n", end):
+                        pairs = split_unmatched(text, end, rules)
+                    elif len(pairs) > rules.max_fields or len(text) - end > rules.max_field_size:
                         pairs = split_fields(text, end, rules)
                     version = _HTTP11 if minor == "1" else _HTTP10
                     return build_request(method, target, path, query or "", "", version, pairs, self._policy)
