@@ -65,6 +65,10 @@ def environ(**extra: str) -> dict[str, Any]:
 RT = timedelta(seconds=2, microseconds=345678)
 
 
+class Tagged(str):
+    """A str subclass, as frameworks make for marked-safe text."""
+
+
 @pytest.fixture(autouse=True)
 def _drop_handlers() -> Iterator[None]:
     yield
@@ -103,6 +107,8 @@ def gunicorn_line(fmt: str, resp: Resp, req: Req, env: dict[str, Any], now: str)
         (Resp(status="404 Not Found", status_code=404, headers=[], bytes_sent=0), environ()),
         (Resp(), environ(HTTP_AUTHORIZATION="Bearer x", REMOTE_ADDR='evil"')),
         (Resp(), environ(HTTP_AUTHORIZATION="Basic !!!notbase64")),
+        # a str subclass (a framework's "safe" string) is escaped as a str is
+        (Resp(), environ(HTTP_USER_AGENT=Tagged('UA "1"'), REMOTE_ADDR=Tagged('10.0.0."1'))),
     ],
 )
 def test_every_atom_renders_as_gunicorn(fmt: str, resp: Resp, env: dict[str, Any]) -> None:
@@ -277,6 +283,7 @@ BATCH_FORMATS = [
         environ(),  # quotes in several values: the batch gives up, `render` escapes
         environ(HTTP_AUTHORIZATION="Basic Ym9iOnB3", REMOTE_ADDR='a"b'),
         {**environ(), "RAW_URI": 12345},  # not a str: printed as `%s` prints it
+        environ(HTTP_USER_AGENT=Tagged('UA "1"')),
     ],
 )
 def test_a_batch_of_lines_is_the_lines_rendered_one_by_one(fmt: str, env: dict[str, Any]) -> None:

@@ -176,10 +176,11 @@ def _atom_expression(key: str, n: int) -> str:
         return '"-"'  # an unknown atom prints `-`
     if key in NEVER_QUOTED:
         return "(" + expression + ")"
-    # `_escape` written inline (no call per atom): only a str can hold a `"`.
+    # `_escape` written inline (no call per atom): only a str, or an instance of a subclass of str, can hold
+    # a `"`; the exact type is tested first, so a str value costs no isinstance() call.
     v = f"_v{n}"
     quote, escaped = repr('"'), repr('\\"')
-    plain = f"type({v} := {expression}) is not str or {quote} not in {v}"
+    plain = f"type({v} := {expression}) is not str and not isinstance({v}, str) or {quote} not in {v}"
     return f"({v} if {plain} else {v}.replace({quote}, {escaped}))"
 
 
