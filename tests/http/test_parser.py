@@ -335,3 +335,19 @@ def test_factory_makes_independent_parsers_with_its_settings() -> None:
         events(second, b"PROXY UNKNOWN\r\nGET /" + b"a" * 30 + b" HTTP/1.1\r\nHost: a\r\n\r\n")
     with pytest.raises(ValueError):
         RequestParser.factory(header_map="sometimes")
+
+
+def test_the_caches_of_client_input_stay_bounded_and_keep_learning() -> None:
+    # Header names and Host values are remembered across requests; both come from clients, so a flood of
+    # distinct ones must neither grow memory nor stop the caches from learning the names that follow it.
+    from monoceros.http import _semantics
+
+    flood = 3 * max(_semantics._NAMES_SIZE, _semantics._VALID_HOSTS_SIZE)
+    for n in range(flood):
+        got = request(f"GET / HTTP/1.1\r\nHost: h{n}.example\r\nX-Flood-{n}: v\r\n\r\n".encode())
+        assert got.headers == [("HOST", f"h{n}.example"), (f"X-FLOOD-{n}", "v")]
+        assert len(_semantics._names) <= _semantics._NAMES_SIZE
+        assert len(_semantics._valid_hosts) <= _semantics._VALID_HOSTS_SIZE
+    request(b"GET / HTTP/1.1\r\nHost: after.example\r\nX-After: v\r\n\r\n")
+    assert "after.example" in _semantics._valid_hosts
+    assert "X-After" in _semantics._names

@@ -114,7 +114,8 @@ def build_request(
     )
 
 
-# Host values already found valid: clients send the same few over and over. Bounded: it is client input.
+# Host values already found valid: clients send the same few over and over. Client input, so bounded like
+# `_names`: emptied when full (a flood of distinct values must not keep the real ones out for good).
 _valid_hosts: set[str] = set()
 _VALID_HOSTS_SIZE = 1024
 
@@ -124,8 +125,9 @@ def _check_host(value: str) -> None:
         return
     if not HOST_RE.fullmatch(value):
         raise InvalidHeader(f"invalid Host header {value[:64]!r}")
-    if len(_valid_hosts) < _VALID_HOSTS_SIZE:
-        _valid_hosts.add(value)
+    if len(_valid_hosts) >= _VALID_HOSTS_SIZE:
+        _valid_hosts.clear()
+    _valid_hosts.add(value)
 
 
 def _message_fields(
