@@ -75,7 +75,7 @@ def split_fields(text: str, start: int, rules: FieldRules, lines: int = -1) -> l
         return split_unmatched(text, start, rules)
     if len(pairs) <= rules.max_fields and len(text) - start <= rules.max_field_size:
         return pairs  # the common case: every line valid, the whole section within the limits
-    return _within_limits(pairs, text, start, rules)
+    return within_limits(pairs, text, start, rules)
 
 
 def split_unmatched(text: str, start: int, rules: FieldRules) -> list[tuple[str, str]]:
@@ -85,7 +85,7 @@ def split_unmatched(text: str, start: int, rules: FieldRules) -> list[tuple[str,
         # A strict match is also a spaced one: only the spaced pattern is left to try.
         pairs: list[tuple[str, str]] = SPACED_FIELD_LINES.findall(text, start)
         if len(pairs) == text.count("\n", start):
-            return _within_limits(pairs, text, start, rules)
+            return within_limits(pairs, text, start, rules)
         return split_slowly(text, start, rules)
     if not rules.permit_folding:
         return split_slowly(text, start, rules)
@@ -114,12 +114,13 @@ def _split_clean(text: str, start: int, rules: FieldRules, lines: int) -> list[t
     pairs: list[tuple[str, str]] = pattern.findall(section, begin)
     if len(pairs) != lines:
         return split_slowly(text, start, rules)
-    return _within_limits(pairs, text, start, rules)
+    return within_limits(pairs, text, start, rules)
 
 
-def _within_limits(
+def within_limits(
     pairs: list[tuple[str, str]], text: str, start: int, rules: FieldRules
 ) -> list[tuple[str, str]]:
+    """``pairs``, if the section they came from keeps to the field count and line size limits; else raise."""
     if len(pairs) > rules.max_fields:
         raise LimitRequestHeaders(f"too many header fields (more than {rules.max_fields})")
     if len(text) - start > rules.max_field_size:

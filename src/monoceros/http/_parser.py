@@ -46,6 +46,7 @@ from ._fields import (
     parse_field_line,
     split_fields,
     split_unmatched,
+    within_limits,
 )
 from ._proxy import read_proxy_header
 from ._readers import ChunkedReader, ContentLengthReader
@@ -363,7 +364,7 @@ class RequestParser:
                     if len(pairs) != text.count("\n", end):
                         pairs = split_unmatched(text, end, rules)
                     elif len(pairs) > rules.max_fields or len(text) - end > rules.max_field_size:
-                        pairs = split_fields(text, end, rules)
+                        pairs = within_limits(pairs, text, end, rules)
                     version = _HTTP11 if minor == "1" else _HTTP10
                     return build_request(method, target, path, query or "", "", version, pairs, self._policy)
         else:
