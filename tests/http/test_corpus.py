@@ -33,11 +33,17 @@ STATUS = {
 # Cases where we deliberately differ from Gunicorn (docs/differences.md, "Parser"):
 # case -> (our error class name, status).
 DEVIATIONS = {
-    # gzip (or any coding but chunked/identity) is not decoded by us: 501, RFC 9112 §6.1 (Gunicorn passes the
+    # gzip (or any coding but chunked) is not decoded by us: 501, RFC 9112 §6.1 (Gunicorn passes the
     # still-encoded body to the application).
     "valid/025": ("UnsupportedTransferCoding", 501),
     "valid/025_line": ("UnsupportedTransferCoding", 501),
     "valid/rfc9112_smuggle_gzip_chunked_01": ("UnsupportedTransferCoding", 501),
+    # raw obs-text in the request-target: the corpus snapshot (Gunicorn 26.1) accepts it, Gunicorn 27 and we
+    # refuse it (RFC 9112 §3.2 / RFC 3986: a URI is ASCII)
+    "valid/027": ("InvalidRequestLine", 400),
+    # Transfer-Encoding: identity with a Content-Length: refused by Gunicorn 27 and us (RFC 9112 §6.3: the
+    # codings do not end in chunked; identity is no registered coding since RFC 7230)
+    "valid/009": ("InvalidHeader", 400),
     # a well-formed but unsupported major version is 505 (RFC 9110 §15.6.6), not 400
     "invalid/version_02": ("InvalidHTTPVersion", 505),
 }

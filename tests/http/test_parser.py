@@ -154,11 +154,20 @@ def test_long_field_fails_before_its_crlf() -> None:
             http.UnsupportedTransferCoding,
             501,
         ),
-        (
-            P + b"Transfer-Encoding: \xa0chunked\r\n\r\n",
-            http.UnsupportedTransferCoding,
-            501,
-        ),
+        (P + b"Transfer-Encoding: \xa0chunked\r\n\r\n", http.InvalidHeader, 400),  # not a token
+        (P + b"Transfer-Encoding: identity\r\n\r\n", http.InvalidHeader, 400),
+        (P + b"Transfer-Encoding: IDENTITY\r\nContent-Length: 3\r\n\r\n", http.InvalidHeader, 400),
+        (P + b"Transfer-Encoding: gzip\r\n\r\n", http.InvalidHeader, 400),  # no length: 400 before 501
+        (P + b"Transfer-Encoding: chunked, gzip\r\n\r\n", http.InvalidHeader, 400),
+        (P + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n", http.InvalidHeader, 400),
+        (P + b"Transfer-Encoding: chunked, chunked\r\n\r\n", http.InvalidHeader, 400),
+        (P + b"Transfer-Encoding:\r\n\r\n", http.InvalidHeader, 400),  # an empty list is no coding
+        (P + b"Transfer-Encoding: ,\r\n\r\n", http.InvalidHeader, 400),
+        (P + b"Transfer-Encoding: chu nked\r\n\r\n", http.InvalidHeader, 400),
+        (P + b"Transfer-Encoding: foo, chunked\r\n\r\n", http.UnsupportedTransferCoding, 501),
+        (b"GET /\xc3\xa0 HTTP/1.1\r\nHost: a\r\n\r\n", http.InvalidRequestLine, 400),
+        (b"GET /a?q=\xff HTTP/1.1\r\nHost: a\r\n\r\n", http.InvalidRequestLine, 400),
+        (b"GET http://a/\x80 HTTP/1.1\r\nHost: a\r\n\r\n", http.InvalidRequestLine, 400),
         (
             P + b"Transfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n",
             http.InvalidHeader,

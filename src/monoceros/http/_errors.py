@@ -78,7 +78,7 @@ class LimitRequestHeaders(_ParseError):
 
 
 class UnsupportedTransferCoding(_ParseError):
-    """A transfer coding we do not decode (anything but ``chunked``/``identity``)."""
+    """A well-formed coding list ending in ``chunked`` that names a coding we do not decode before it."""
 
     default_status = 501
 

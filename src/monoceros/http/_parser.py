@@ -378,6 +378,7 @@ class RequestParser:
                     and " " not in target
                     and "\t" not in target
                     and "#" not in target
+                    and target.isascii()
                 ):
                     path, _, query = target.partition("?")
                     version = _HTTP11 if minor == "1" else _HTTP10

@@ -109,7 +109,7 @@ def diagnose(line: str, rules: RequestLineRules) -> None:
     conventional = rules.permit_method or CONVENTIONAL_METHOD_RE.fullmatch(method)
     if not TOKEN_RE.fullmatch(method) or not conventional:
         raise InvalidRequestMethod(f"invalid method {method[:64]!r}")
-    if not target or re.search(r"[\x00-\x20\x7f]", target):
+    if not target or re.search(r"[\x00-\x20\x7f-\xff]", target):
         raise InvalidRequestLine(f"invalid request-target {target[:64]!r}")
     if not VERSION_RE.fullmatch(version):
         raise InvalidHTTPVersion(f"invalid HTTP version {version[:64]!r}")

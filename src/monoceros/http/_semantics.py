@@ -8,9 +8,10 @@ WSGI ``HTTP_*`` key).
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
-from ._abnf import HOST_RE
+from ._abnf import HOST_RE, QUOTED_STRING, TOKEN
 from ._errors import ExpectationFailed, InvalidHeader, InvalidHeaderName, UnsupportedTransferCoding
 from ._events import Request
 
@@ -173,17 +174,19 @@ def _keep_underscored(name: str, policy: HeaderPolicy) -> bool:
 
 def _framing(te: list[str], content_length: str | None, version: tuple[int, int]) -> tuple[bool, int | None]:
     """RFC 9112 §6.1-6.3: (chunked, content_length). Anything ambiguous is refused."""
-    chunked = False
     if te:
         if version < (1, 1):
             # RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
             raise InvalidHeader("Transfer-Encoding in an HTTP/1.0 request")
-        # The one value nearly every chunked request sends needs no splitting.
-        chunked = True if te == _CHUNKED else _codings(te)
-        if chunked and content_length is not None:
+        # The one value nearly every chunked request sends needs no splitting; any other list is checked
+        # whole (it raises unless it ends in chunked).
+        if te != _CHUNKED:
+            _check_codings(te)
+        if content_length is not None:
             raise InvalidHeader("both Content-Length and Transfer-Encoding")
-    if chunked or content_length is None:
-        return chunked, None
+        return True, None
+    if content_length is None:
+        return False, None
     # RFC 9110 §8.6: 1*DIGIT; more than 18 digits cannot be a length we will ever read.
     if not (content_length.isdigit() and content_length.isascii() and len(content_length) <= 18):
         raise InvalidHeader(f"invalid Content-Length {content_length[:64]!r}")
@@ -191,18 +194,39 @@ def _framing(te: list[str], content_length: str | None, version: tuple[int, int]
 
 
 _CHUNKED = ["chunked"]
+# RFC 9112 §6.1 / RFC 9110 §10.1.4: transfer-coding = token *( OWS ";" OWS transfer-parameter ), where
+# transfer-parameter = token BWS "=" BWS ( token / quoted-string ). Parameters are only checked for shape.
+_CODING = re.compile(
+    "(" + TOKEN + r")(?:[\t ]*;[\t ]*" + TOKEN + r"[\t ]*=[\t ]*(?:" + TOKEN + "|" + QUOTED_STRING + "))*"
+)
 
 
-def _codings(values: list[str]) -> bool:
-    """True if the body is chunked. ``identity`` is a no-op; every other coding is one we do not decode."""
-    codings = [c.strip(" \t").lower() for value in values for c in value.split(",")]
-    count = codings.count("chunked")
-    if count > 1 or (count == 1 and codings[-1] != "chunked"):
+def _check_codings(values: list[str]) -> None:
+    """Refuse any Transfer-Encoding but ``chunked`` alone (the one coding decoded here).
+
+    RFC 9110 §5.6.1: empty list elements are ignored. RFC 9112 §6.3: a request whose codings do not end in
+    ``chunked`` has no determinable length (400), whatever the codings are, ``identity`` included (RFC 7230
+    removed it from the registry: it never makes a body "unframed"). Before ``chunked`` it changes nothing
+    about the framing and Gunicorn 27 accepts it there, so it is passed over; any other coding before
+    ``chunked`` is one we do not decode: 501 (RFC 9112 §6.1).
+    """
+    codings = []
+    for value in values:
+        for element in value.split(","):
+            element = element.strip(" \t")
+            if not element:
+                continue
+            match = _CODING.fullmatch(element)
+            if match is None:
+                raise InvalidHeader(f"invalid Transfer-Encoding element {element[:64]!r}")
+            codings.append(match[1].lower())
+    if not codings or codings[-1] != "chunked":
+        raise InvalidHeader("Transfer-Encoding does not end in chunked: the body length is unknown")
+    if codings.count("chunked") > 1:
         raise InvalidHeader("chunked must be the last transfer coding and appear once")
-    for coding in codings:
-        if coding != "chunked" and coding != "identity":
+    for coding in codings[:-1]:
+        if coding != "identity":
             raise UnsupportedTransferCoding(f"unsupported transfer coding {coding[:64]!r}")
-    return count == 1
 
 
 def _keep_alive(connection: list[str], version: tuple[int, int]) -> bool:
