@@ -13,6 +13,11 @@ from monoceros.config import Config
 from monoceros.config.setting import Registry
 
 IMPLEMENTED = {
+    "request_body_memory",
+    "request_body_read_ahead",
+    "worker_body_memory",
+    "worker_body_disk",
+    "tmp_upload_dir",
     "config",
     "wsgi_app",
     "bind",
@@ -103,7 +108,13 @@ IMPLEMENTED = {
     "dogstatsd_tags",
 }
 # Settings of our own, which Gunicorn does not have.
-MONOCEROS_ONLY = {"ssl_reload_interval"}
+MONOCEROS_ONLY = {
+    "ssl_reload_interval",
+    "request_body_memory",
+    "request_body_read_ahead",
+    "worker_body_memory",
+    "worker_body_disk",
+}
 
 HOOK_ARITY = {
     "on_starting": 1,

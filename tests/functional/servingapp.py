@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import time
@@ -24,6 +25,15 @@ def _echo(environ: Environ, start_response: StartResponse) -> list[bytes]:
     # read(n) with an argument: wsgiref's validator allows no other form
     body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 1 << 30))
     return _text(start_response, body)
+
+
+def _digest(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    """The length and SHA-256 of the body, read in 64 KiB pieces, and the worker's pid."""
+    stream, digest, size = environ["wsgi.input"], hashlib.sha256(), 0
+    while chunk := stream.read(65536):
+        digest.update(chunk)
+        size += len(chunk)
+    return _text(start_response, b"%d %s pid=%d" % (size, digest.hexdigest().encode(), os.getpid()))
 
 
 def _lines(environ: Environ, start_response: StartResponse) -> list[bytes]:
@@ -82,6 +92,8 @@ def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     query = environ.get("QUERY_STRING", "")
     if path == "/echo":
         return _echo(environ, start_response)
+    if path == "/digest":
+        return _digest(environ, start_response)
     if path == "/lines":
         return _lines(environ, start_response)
     if path == "/stream":

@@ -35,7 +35,7 @@ from monoceros.http import (
     error_response,
 )
 from monoceros.tls import WorkerTLS
-from monoceros.workers.bodies import BufferedBody
+from monoceros.workers.bodies import BodyLimits, BufferedBody
 from monoceros.workers.connection import (
     BUSY,
     HANDSHAKE,
@@ -55,6 +55,10 @@ if TYPE_CHECKING:
 
 TICK = 1.0  # at most this many seconds between heartbeats and deadline sweeps
 LINGER_TIME = 2.0  # how long a closing connection may keep sending before we drop it
+# How long a stopping worker keeps a kept-alive connection open (at most its keep-alive timeout): the last
+# response said keep-alive, so the client may be sending its next request already. One that arrives is
+# answered with "Connection: close" instead of being met with EOF. Gunicorn 27's gthread keeps 2 s too.
+STOP_KEEPALIVE_LINGER = 2.0
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
 # Level-triggered and not EPOLLEXCLUSIVE: with it, the one worker woken for a new connection may be
@@ -81,6 +85,13 @@ class Engine:
         # heartbeat check would kill the whole worker for it.
         self.stall_timeout = max(1.0, 0.8 * cfg.timeout) if cfg.timeout > 0 else 30.0
         self.max_conns = max(1, int(cfg.worker_connections))
+        self.bodies = BodyLimits(
+            cfg.request_body_memory,
+            cfg.request_body_read_ahead,
+            cfg.worker_body_memory,
+            cfg.worker_body_disk,
+            cfg.tmp_upload_dir,
+        )
         self.sendfile: bool = cfg.sendfile
         self.accept_batch = 1 if cfg.workers > 1 else 16
         self.listening = False
@@ -183,18 +194,44 @@ class Engine:
         return bool(os.read(self.worker.PIPE[0], 4096))
 
     def _begin_stop(self, now: float) -> None:
-        """Graceful stop: no new connections, idle ones closed now, the rest finish their request."""
+        """Graceful stop: no new connections; requests in progress finish within ``graceful_timeout``;
+        kept-alive connections stay open ``STOP_KEEPALIVE_LINGER`` more seconds at most, so that a request
+        already on its way is answered (with ``Connection: close``) rather than lost."""
         self.stopping = True
         self.stop_deadline = now + float(self.worker.cfg.graceful_timeout)
         self._listen(False)
+        if self.worker.nr < self.worker.max_requests:  # a signal, not max_requests: the server may be going
+            for listener in self.client_listeners():
+                self._take_backlog(listener)
         for lst in self.listeners.values():
             lst.close()
         self.listeners = {}
-        for conn in list(self.conns.values()):
-            if conn.state == IDLE or conn.state == HANDSHAKE:
-                self.close(conn)
+        linger_until = now + STOP_KEEPALIVE_LINGER
+        for conn in self.conns.values():
+            if conn.state == IDLE:
+                conn.deadline = min(conn.deadline, linger_until)
             elif conn.writer is not None:
                 conn.writer.keep_alive = False  # tell the client, if its head is not out yet
+
+    def client_listeners(self) -> list[Listener]:
+        """The listening sockets clients connect to (not the worker's own channels)."""
+        return list(self.listeners.values())
+
+    def _take_backlog(self, listener: Listener) -> None:
+        """Accept the connections already waiting in ``listener``'s backlog, so that they are served (their
+        first response says ``Connection: close``): when the last copy of a listening socket is closed, the
+        kernel resets the connections still queued on it, and their clients lose the request they sent."""
+        while len(self.conns) < self.max_conns:
+            try:
+                sock, peer = listener.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError:
+                return
+            sock.setblocking(False)
+            self.on_readable(self.adopt(sock, peer, listener))
 
     def _listen(self, on: bool) -> None:
         if on == self.listening or self.stopping and on:
@@ -241,7 +278,7 @@ class Engine:
         kind, state = Conn, READING
         if self.tls is not None:
             sock, kind, state = self.tls.wrap(sock), TLSConn, HANDSHAKE
-        parser, environ = self.runner.connection(peer, listener)
+        parser, environ = self.runner.connection(peer, listener, sock)
         conn = kind(sock, peer, parser, environ, self.stall_timeout)
         conn.listener_fd = listener.fileno()
         conn.sendfile_ok = self.sendfile
@@ -310,15 +347,12 @@ class Engine:
                     parser.next_event()  # the EndOfMessage that follows a body-less request at once
                     if not self.dispatch(conn, event, None, False):
                         return
-                elif event.expect_continue:
-                    self.serve_live(conn, event)
+                elif not self.start_body(conn, event):
                     return
-                else:
-                    conn.request = event
-                    conn.body = BufferedBody()
             elif kind is Data:
-                assert conn.body is not None and isinstance(event, Data)
-                conn.body.append(event.data)
+                assert isinstance(event, Data)
+                if not self.body_data(conn, event.data):
+                    return
             elif kind is EndOfMessage:
                 if not self.serve(conn):
                     return
@@ -342,6 +376,63 @@ class Engine:
         if self.dispatch(conn, request, None, True):
             self.process(conn)
 
+    def start_body(self, conn: Conn, request: Request) -> bool:
+        """A request with a body: read it ahead (True) or let the app read it as it comes (False)."""
+        if request.expect_continue:
+            self.serve_live(conn, request)
+            return False
+        conn.request = request
+        conn.body = BufferedBody(self.bodies)
+        if request.content_length and request.content_length > self.bodies.read_ahead:
+            self.serve_streaming(conn)  # announced too big to read ahead
+            return False
+        return True
+
+    def body_data(self, conn: Conn, data: bytes) -> bool:
+        """Body bytes read ahead; False when the app took over the connection or the request failed."""
+        assert conn.body is not None
+        try:
+            more = conn.body.append(data)
+        except OSError as exc:
+            self.spool_failed(conn, exc)
+            return False
+        if not more:
+            self.serve_streaming(conn)
+        return more
+
+    def serve_streaming(self, conn: Conn) -> None:
+        """A body past the read-ahead bound: the app runs now, gets what was read, then reads the rest from
+        the connection itself (no ``100 Continue``: the client is sending already)."""
+        request, body = conn.request, conn.body
+        assert request is not None and body is not None
+        conn.request = conn.body = None
+        conn.body_done = False
+        conn.continue_sent = True
+        conn.pending = b""
+        body.stream_rest(conn)
+        if self.dispatch(conn, request, body, True):
+            self.process(conn)
+
+    def spool_failed(self, conn: Conn, exc: OSError) -> None:
+        """The body could not be kept (a full disk): this request gets 503, the worker goes on."""
+        request, body = conn.request, conn.body
+        assert request is not None and body is not None
+        conn.request = conn.body = None
+        body.close()
+        self.log.error(
+            "Could not spool the request body of %s %s from %s: %s",
+            request.method,
+            request.path,
+            conn.peer,
+            exc,
+        )
+        try:
+            conn.write(error_response(503, "the request body could not be stored"))
+        except OSError:
+            self.close(conn)
+            return
+        self.finish(conn)
+
     def dispatch(self, conn: Conn, request: Request, body: BufferedBody | None, live: bool) -> bool:
         """Run the application for ``request`` (here: inline); the result of ``complete``."""
         conn.state = BUSY
@@ -358,8 +449,10 @@ class Engine:
             keep_alive = keep_alive and conn.body_done and not conn.pending
         if conn.closed:
             return False
-        # (keep-alive off and max_requests are the runner's; a stop may have come during the call)
-        if not keep_alive or not self.worker.alive:
+        # (keep-alive off, a stop and max_requests are the runner's, decided before the head went out; a
+        # stop that came during the call finds the connection idle, and `_idle` / `_begin_stop` shorten its
+        # keep-alive: the client was told keep-alive and may be sending its next request)
+        if not keep_alive:
             self.finish(conn)
             return False
         conn.parser.start_next_cycle()
@@ -383,12 +476,11 @@ class Engine:
             self.epoll.modify(conn.fd, mask | self.oneshot)
 
     def _idle(self, conn: Conn) -> None:
-        """Between requests: wait for the next one (keep-alive), or close when the worker is stopping."""
-        if self.stopping:
-            self.finish(conn)
-            return
+        """Between requests: wait for the next one (keep-alive; briefly when the worker is stopping)."""
         conn.state = IDLE
-        conn.deadline = self.now + self.keepalive
+        conn.deadline = self.now + (
+            min(self.keepalive, STOP_KEEPALIVE_LINGER) if self.stopping else self.keepalive
+        )
 
     def reject(self, conn: Conn, exc: RemoteProtocolError) -> None:
         """A request we will not serve: answer its status and close."""

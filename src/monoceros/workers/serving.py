@@ -9,6 +9,7 @@ the connection may carry another request; the engine does all the I/O around it.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -85,7 +86,9 @@ class RequestRunner:
 
     # -- per connection -------------------------------------------------------------------------
 
-    def connection(self, peer: object, listener: Listener) -> tuple[RequestParser, ConnectionEnviron]:
+    def connection(
+        self, peer: object, listener: Listener, sock: socket.socket
+    ) -> tuple[RequestParser, ConnectionEnviron]:
         """The parser and the environ builder of a new connection; the peer's trust is decided once."""
         trusted = self.forwarded_trust.allows(peer)
         key = (trusted, self.proxy_protocol != "off" and self.proxy_trust.allows(peer))
@@ -98,7 +101,10 @@ class RequestRunner:
         fd = listener.fileno()
         sockname = self._socknames.get(fd)
         if sockname is None:
-            sockname = self._socknames[fd] = listener.getsockname()
+            if fd < 0:  # a connection passed to a stopping worker, whose listeners are closed
+                sockname = sock.getsockname()
+            else:
+                sockname = self._socknames[fd] = listener.getsockname()
         environ = self.environ.connection(
             peer,  # type: ignore[arg-type]
             sockname,  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from monoceros.http import Request
 from monoceros.sockets import Listener
 from monoceros.workers.base import Worker
 from monoceros.workers.bodies import BufferedBody
-from monoceros.workers.connection import IDLE, Conn
+from monoceros.workers.connection import Conn
 from monoceros.workers.engine import Engine
 from monoceros.workers.handoff import BusyGuard, receive_connection, send_connection
 from monoceros.workers.serving import RequestRunner
@@ -41,7 +41,9 @@ class SyncEngine(Engine):
 
     def dispatch(self, conn: Conn, request: Request, body: BufferedBody | None, live: bool) -> bool:
         guard = self.guard
-        guard.busy_since = self.now
+        # A stopping worker keeps its connections: its siblings may be stopping too, and a connection still
+        # in the channel when the last of them exits would be reset with the client's request in it.
+        guard.busy_since = 0.0 if self.stopping else self.now
         try:
             return super().dispatch(conn, request, body, live)
         finally:
@@ -50,6 +52,16 @@ class SyncEngine(Engine):
                 self.conns.pop(moved.fd, None)
                 moved.closed = True
                 moved.sock.close()
+
+    def client_listeners(self) -> list[Listener]:
+        return list(self.real_listeners.values())
+
+    def _begin_stop(self, now: float) -> None:
+        # The inbox stays watched until the worker exits: a connection a sibling passed just before the stop
+        # is served here (its next response says Connection: close) rather than left in the channel.
+        inbox = self.listeners.pop(self.inbox.fileno())
+        super()._begin_stop(now)
+        self.listeners = {inbox.fileno(): inbox}
 
     def on_accept(self, listener: Listener) -> None:
         if listener is not self.inbox:
@@ -62,7 +74,7 @@ class SyncEngine(Engine):
         # After a HUP that changed `bind`, the listener may be one this worker never had: any will do
         # for the environ's SERVER_NAME/PORT rather than dropping the client.
         origin = self.real_listeners.get(listener_fd) or next(iter(self.real_listeners.values()), None)
-        if origin is None or self.stopping:
+        if origin is None:
             # Not ours to serve: back into the channel for another worker. Closing our copy leaves the
             # one in flight open (only when the channel is full is the connection dropped).
             send_connection(self.channel[1], sock.fileno(), listener_fd)
@@ -74,8 +86,7 @@ class SyncEngine(Engine):
             sock.close()
             return
         conn = self.adopt(sock, peer, origin)
-        conn.state = IDLE  # kept alive elsewhere until now; the keep-alive clock restarts here
-        conn.deadline = self.now + self.keepalive
+        self._idle(conn)  # kept alive elsewhere until now; the keep-alive clock restarts here
         self.on_readable(conn)
 
 

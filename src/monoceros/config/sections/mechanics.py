@@ -155,7 +155,10 @@ class ServerMechanicsSettings(Section, title="Server Mechanics"):
         meta="DIR",
         validator=v.to_opt_str,
         default=None,
-        doc="""Kept for compatibility; Gunicorn no longer uses it either.""",
+        implemented=True,
+        doc="""The directory for the temporary files request bodies are spooled to (see
+        `request_body_memory`); the system's temporary directory when unset. It must be writable by the
+        workers' user. Gunicorn accepts this setting and no longer uses it.""",
     )
     secure_scheme_headers = Setting[dict[str, Any]](
         validator=v.to_dict,

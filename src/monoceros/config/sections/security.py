@@ -1,4 +1,4 @@
-"""Section "Security": size limits on the request head."""
+"""Section "Security": size limits on the request head, and bounds on the request bodies a worker holds."""
 
 from __future__ import annotations
 
@@ -33,4 +33,43 @@ class SecuritySettings(Section, title="Security"):
         implemented=True,
         doc="""The maximum size in bytes of one header field line, including its name. 0 means the
         default, 8190.""",
+    )
+    request_body_memory = Setting[int](
+        cli=["--request-body-memory"],
+        meta="BYTES",
+        validator=v.to_int,
+        default=1 << 20,
+        implemented=True,
+        doc="""Not in Gunicorn. A request body read ahead of the application is held in memory up to this
+        many bytes; a bigger one goes on in a temporary file in `tmp_upload_dir`.""",
+    )
+    request_body_read_ahead = Setting[int](
+        cli=["--request-body-read-ahead"],
+        meta="BYTES",
+        validator=v.to_int,
+        default=16 << 20,
+        implemented=True,
+        doc="""Not in Gunicorn. The most bytes of one request body read before the application is called,
+        so that a slow upload cannot hold a worker. A body announced as bigger, or found bigger as it
+        arrives, is passed to the application as it reads it, straight from the connection, as Gunicorn
+        does with every body. 0 passes every body that way.""",
+    )
+    worker_body_memory = Setting[int](
+        cli=["--worker-body-memory"],
+        meta="BYTES",
+        validator=v.to_int,
+        default=64 << 20,
+        implemented=True,
+        doc="""Not in Gunicorn. The most bytes of request bodies one worker holds in memory at once, all
+        its connections together; past it, bodies go to temporary files.""",
+    )
+    worker_body_disk = Setting[int](
+        cli=["--worker-body-disk"],
+        meta="BYTES",
+        validator=v.to_int,
+        default=512 << 20,
+        implemented=True,
+        doc="""Not in Gunicorn. The most bytes of request bodies one worker keeps in temporary files at
+        once; past it, a body is passed to the application as it reads it instead. A body that cannot be
+        written (a full disk) is answered with 503 and logged; the worker goes on.""",
     )
