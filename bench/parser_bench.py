@@ -165,6 +165,23 @@ def main() -> None:
     print(f"typical GET (8 headers), keep-alive parser, Request + EndOfMessage: {mine_us:.2f} us")
     print(f"typical GET (8 headers), Gunicorn, a parser per request: {their_us:.2f} us")
     print(f"typical GET ratio: {their_us / mine_us:.1f}x")
+    small, large = trickle_seconds(32 << 10), trickle_seconds(128 << 10)
+    print(
+        "request line trickled byte by byte, limit_request_line=0:"
+        f" 32 KiB {small:.2f} s, 128 KiB {large:.2f} s (x{large / small:.1f} for 4x the bytes: 4 is linear)"
+    )
+
+
+def trickle_seconds(size: int) -> float:
+    """Feed a request line of ``size`` bytes one byte per read (a slow client) with no line limit."""
+    parser = RequestParser(limit_request_line=0)
+    line = b"GET /" + b"a" * (size - 15) + b" HTTP/1.1\r\nHost: a\r\n\r\n"
+    start = time.perf_counter()
+    for i in range(len(line)):
+        parser.receive_data(line[i : i + 1])
+        if parser.next_event() is not NEED_DATA:
+            break
+    return time.perf_counter() - start
 
 
 def _per_request_us(parse: Parse, case: Case, repeat: int) -> float:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from monoceros.http import ProtocolError, Request, RequestParser, _fields
-from monoceros.http._fields import FieldRules, clean_lines, split_fields, split_slowly
+from monoceros.http._fields import FieldRules, clean_lines, line_fault, split_fields, split_slowly
 from monoceros.http._parser import MAX_REQUEST_LINE, find_head_end
 from monoceros.http._request_line import RequestLineRules, parse_request_line
 from monoceros.http._semantics import HeaderPolicy, build_request
@@ -138,8 +138,10 @@ def reference(head: bytes, line_limit: int) -> object:
     """The strict walk: the request line alone, then the field lines one by one."""
     text = head.decode("latin-1")
     line_end = text.find("\r\n")
-    if line_end > line_limit:
-        return "LimitRequestLine"
+    # Bare LF or overflow, whichever a byte-by-byte reading meets first (line_fault is tested on its own).
+    fault = line_fault(text[:line_end] + "\r", 0, line_limit + 2)
+    if fault is not None:
+        return "LimitRequestLine" if fault == "size" else "InvalidRequestLine"
     rules = FieldRules(100, 8190, False, False)
     policy = HeaderPolicy("drop", frozenset(), False, False)
     try:

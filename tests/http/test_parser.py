@@ -360,3 +360,99 @@ def test_the_caches_of_client_input_stay_bounded_and_keep_learning() -> None:
     request(b"GET / HTTP/1.1\r\nHost: after.example\r\nX-After: v\r\n\r\n")
     assert "after.example" in _semantics._valid_hosts
     assert "X-After" in _semantics._names
+
+
+def _status(data: bytes, pieces: list[bytes], **kwargs: object) -> int | None:
+    """The status a parser refuses ``data`` with when fed ``pieces`` then EOF, or None when it accepts it."""
+    assert b"".join(pieces) == data
+    parser = RequestParser(**kwargs)  # type: ignore[arg-type]
+    try:
+        for piece in [*pieces, b""]:
+            parser.receive_data(piece)
+            while (event := parser.next_event()) is not NEED_DATA:
+                if event is PAUSED:
+                    parser.start_next_cycle()
+                elif isinstance(event, ConnectionClosed):
+                    return None
+    except ProtocolError as exc:
+        return exc.status
+    return None
+
+
+LONG_EXT = b";" + b"e" * 100
+ONE_OUTCOME = [
+    # a chunk line longer than limit_request_field_size: refused however it arrives (it was accepted whole)
+    (
+        P + b"Transfer-Encoding: chunked\r\n\r\n5" + LONG_EXT + b"\r\nhello\r\n0\r\n\r\n",
+        400,
+        {"limit_request_field_size": 64},
+    ),
+    # a bare LF early in a request line longer than the limit: the LF is met first (was 414 whole, 400 split)
+    (b"GET /\nx" + b"a" * 60 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 400, {"limit_request_line": 40}),
+    (b"GET /" + b"a" * 60 + b"\nx HTTP/1.1\r\nHost: a\r\n\r\n", 414, {"limit_request_line": 40}),
+    # a bad field line before an over-long one: the first error met wins (was 431 whole, 400 split)
+    (G + b"Bad Name: x\r\nX: " + b"v" * 80 + b"\r\n\r\n", 400, {"limit_request_field_size": 40}),
+    (G + b"X: " + b"v" * 80 + b"\r\nBad Name: x\r\n\r\n", 431, {"limit_request_field_size": 40}),
+    (G + b"X: v\nw" + b"v" * 80 + b"\r\n\r\n", 400, {"limit_request_field_size": 40}),
+    (G + b"X: " + b"v" * 80 + b"\nw\r\n\r\n", 431, {"limit_request_field_size": 40}),
+    # a field that makes the head invalid, before a line over the limits
+    (G + b"Expect: nothing\r\nX: " + b"v" * 80 + b"\r\n\r\n", 417, {"limit_request_field_size": 40}),
+    (G + b"Host: b\r\nX: " + b"v" * 80 + b"\r\n\r\n", 400, {"limit_request_field_size": 40}),
+    (G + b"X: " + b"v" * 80 + b"\r\nExpect: nothing\r\n\r\n", 431, {"limit_request_field_size": 40}),
+    # a folded field that grows past the limit
+    (
+        G + b"X: " + b"v" * 20 + b"\r\n " + b"w" * 30 + b"\r\n\r\n",
+        431,
+        {"limit_request_field_size": 40, "permit_obsolete_folding": True},
+    ),
+    # trailers: a bad line before an over-long one
+    (
+        P + b"Transfer-Encoding: chunked\r\n\r\n0\r\nBad Name: x\r\nX: " + b"v" * 80 + b"\r\n\r\n",
+        400,
+        {"limit_request_field_size": 40},
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "status", "kwargs"), ONE_OUTCOME)
+def test_one_input_has_one_outcome_however_it_is_split(
+    data: bytes, status: int, kwargs: dict[str, object]
+) -> None:
+    assert _status(data, [data], **kwargs) == status
+    assert _status(data, [data[i : i + 1] for i in range(len(data))], **kwargs) == status
+    for cut in range(1, len(data)):
+        assert _status(data, [data[:cut], data[cut:]], **kwargs) == status, cut
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (P + b"Content-Length: 1\r\nContent-Length: 1\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n", 400),
+        (G + b"Host: b\r\n", 400),
+        (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n", 400),
+        (P + b"Content-Length: 1\r\nTransfer-Encoding: chunked\r\n", 400),
+        (P + b"Transfer-Encoding: chunked, gzip\r\n", 400),
+        (P + b"Content-Length: x\r\n", 400),
+        (G + b"Expect: nothing\r\n", 417),
+    ],
+)
+def test_a_head_that_is_already_invalid_is_refused_at_its_line(head: bytes, status: int) -> None:
+    """No blank line yet: the offending line is complete, so nothing that follows can make the head valid."""
+    parser = RequestParser()
+    parser.receive_data(head + b"X-More: is coming")
+    with pytest.raises(ProtocolError) as info:
+        parser.next_event()
+    assert info.value.status == status
+
+
+def test_a_valid_incomplete_head_waits() -> None:
+    parser = RequestParser()
+    parser.receive_data(P + b"Transfer-Encoding: identity\r\nContent-Length: 5\r\n")
+    with pytest.raises(ProtocolError):  # CL after TE: certain already
+        parser.next_event()
+    parser = RequestParser()
+    parser.receive_data(P + b"Transfer-Encoding: identity\r\n")  # a later "chunked" line could still fix it
+    assert parser.next_event() is NEED_DATA
+    parser.receive_data(b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    assert isinstance(parser.next_event(), Request)

@@ -7,8 +7,9 @@ From there on, ``clean_lines`` first proves in one C pass (``translate``) that t
 character but HTAB and that its CRs and LFs alternate, CR first; then ``CLEAN_FIELD_LINES`` may use sre's
 fastest repeat for values, ~4x faster per character, and the count check proves no CR or LF bare. Permitted
 obs-folds are joined by one substitution before the same ``findall``. Anything else (a forbidden fold, spaces
-before the colon, a bad line) goes through ``split_slowly``, which walks the lines in order and raises the
-error a line-by-line reading meets first, so the error does not depend on how bytes arrived.
+before the colon, a bad line) goes through ``split_slowly``, which walks the lines in order with a
+``LineChecker`` and raises the error a byte-by-byte reading meets first, so the error does not depend on how
+bytes arrived: the parsers check incomplete sections with the same ``LineChecker``.
 """
 
 from __future__ import annotations
@@ -139,18 +140,14 @@ def split_slowly(text: str, start: int, rules: FieldRules) -> list[tuple[str, st
     lines = text[start:].split("\r\n")
     lines.pop()  # the section ends with CRLF: the last element is empty
     pairs: list[tuple[str, str]] = []
-    size = 0
+    checker = LineChecker(rules)
     for line in lines:
-        check_bare_lf(line)
-        if line[:1] in (" ", "\t"):
-            size = _fold_into(pairs, line, size, rules)
-            continue
-        size = len(line) + 2
-        if size > rules.max_field_size:
-            raise LimitRequestHeaders(f"header field line longer than {rules.max_field_size} bytes")
-        if len(pairs) >= rules.max_fields:
-            raise LimitRequestHeaders(f"too many header fields (more than {rules.max_fields})")
-        pairs.append(parse_field_line(line, rules.strip_spaces))
+        name, value = checker.line(line)
+        if name is not None:
+            pairs.append((name, value))
+        else:
+            first, before = pairs[-1]
+            pairs[-1] = (first, f"{before} {value}" if before and value else before or value)
     return pairs
 
 
@@ -160,17 +157,77 @@ def check_bare_lf(line: str) -> None:
         raise InvalidHeader("bare CR or LF in a header line")
 
 
-def _fold_into(pairs: list[tuple[str, str]], line: str, size: int, rules: FieldRules) -> int:
-    """Append an obs-fold continuation line to the previous field (RFC 9112 §5.2), or refuse it."""
-    if not rules.permit_folding or not pairs:
-        raise ObsoleteFolding("obsolete line folding in the header section")
-    size += len(line) + 2
-    if size > rules.max_field_size:
-        raise LimitRequestHeaders(f"header field line longer than {rules.max_field_size} bytes")
-    name, value = pairs[-1]
-    more = _field_value(line, name)
-    pairs[-1] = (name, f"{value} {more}" if value and more else value or more)
-    return size
+def line_fault(line: str, base: int, limit: int) -> str | None:
+    """The check a line fails first when it arrives byte by byte: ``"lf"`` (a bare LF) or ``"size"``
+    (``base`` bytes before it on its logical line, its bytes and a CRLF are more than ``limit``), or None.
+
+    ``line`` is what arrived of the line; a complete line is passed with a CR after it (the CR of its CRLF),
+    which, like the last CR of a part, does not count: it may be the start of the CRLF. Both the checks of a
+    part that is still arriving and those of a complete line use this, so the first error met does not depend
+    on where the reads ended.
+    """
+    lf = line.find("\n")
+    over = limit - 2 - base  # too long once more than this many of its bytes (a last CR aside) are in
+    if over < 0:
+        size_at = 1
+    else:
+        size_at = over + 1  # the length of the shortest part that is too long ...
+        if size_at <= len(line) and line[size_at - 1] == "\r":
+            size_at += 1  # ... unless it ends with a CR
+    if 0 <= lf < size_at:
+        return "lf"
+    if size_at <= len(line):
+        return "size"
+    return "lf" if lf >= 0 else None
+
+
+class LineChecker:
+    """Checks a field section line by line, each line as it completes (``line``) and the line still
+    arriving (``tail``), raising the error a byte-by-byte reading meets first. ``split_slowly`` and the
+    parsers' checks of incomplete sections share it: a section has one outcome however it was split."""
+
+    __slots__ = ("rules", "fields", "size")
+
+    def __init__(self, rules: FieldRules) -> None:
+        self.rules = rules
+        self.fields = 0  # field lines so far (continuation lines not counted)
+        self.size = 0  # bytes of the current logical line, CRLFs of its folds included
+
+    def _base(self, line: str) -> int:
+        """What precedes ``line`` on its logical line: the field it continues, when folding is permitted."""
+        if self.fields and self.rules.permit_folding and line[:1] in (" ", "\t"):
+            return self.size
+        return 0
+
+    def tail(self, part: str) -> None:
+        """Raise if ``part``, the start of a line still arriving, can no longer become valid."""
+        _raise_fault(line_fault(part, self._base(part), self.rules.max_field_size), self.rules.max_field_size)
+
+    def line(self, line: str) -> tuple[str | None, str]:
+        """A complete line without its CRLF: (name, value) of a field line, (None, value) of a continuation
+        line (obs-fold) to join to the field before it; raise for an invalid one."""
+        rules = self.rules
+        base = self._base(line)
+        _raise_fault(line_fault(line + "\r", base, rules.max_field_size), rules.max_field_size)
+        if "\r" in line:
+            raise InvalidHeader("bare CR or LF in a header line")
+        if line[:1] in (" ", "\t"):
+            if not rules.permit_folding or not self.fields:
+                raise ObsoleteFolding("obsolete line folding in the header section")
+            self.size = base + len(line) + 2
+            return None, _field_value(line, "(continuation)")
+        self.size = len(line) + 2
+        self.fields += 1
+        if self.fields > rules.max_fields:
+            raise LimitRequestHeaders(f"too many header fields (more than {rules.max_fields})")
+        return parse_field_line(line, rules.strip_spaces)
+
+
+def _raise_fault(fault: str | None, limit: int) -> None:
+    if fault == "lf":
+        raise InvalidHeader("bare LF in a header line")
+    if fault == "size":
+        raise LimitRequestHeaders(f"header field line longer than {limit} bytes")
 
 
 def parse_field_line(line: str, strip_spaces: bool = False) -> tuple[str, str]:

@@ -19,13 +19,10 @@ from typing import Any
 from . import _fields
 from ._abnf import CLEAN_ORIGIN_REQUEST_LINE, FIELD_LINES, ORIGIN_REQUEST_LINE
 from ._errors import (
-    InvalidHeader,
     InvalidRequestLine,
-    LimitRequestHeaders,
     LimitRequestLine,
     LocalProtocolError,
     NoMoreData,
-    ObsoleteFolding,
     RemoteProtocolError,
 )
 from ._events import (
@@ -41,9 +38,9 @@ from ._events import (
 )
 from ._fields import (
     FieldRules,
-    check_bare_lf,
+    LineChecker,
     clean_count,
-    parse_field_line,
+    line_fault,
     split_fields,
     split_unmatched,
     within_limits,
@@ -51,7 +48,7 @@ from ._fields import (
 from ._proxy import read_proxy_header
 from ._readers import ChunkedReader, ContentLengthReader
 from ._request_line import RequestLine, RequestLineRules, parse_request_line
-from ._semantics import HeaderPolicy, build_request
+from ._semantics import HeaderPolicy, HeadFields, build_request
 
 _HTTP11 = (1, 1)
 _HTTP10 = (1, 0)
@@ -147,7 +144,9 @@ class RequestParser:
         "_error",
         "_scanned",
         "_checked",
-        "_fields_seen",
+        "_line_scan",
+        "_lines",
+        "_fields",
         "_line",
         "proxy_info",
     )
@@ -235,14 +234,18 @@ class RequestParser:
         # The head state, as _reset_head() sets it (spelled out: a parser per connection, a call saved).
         self._scanned = 0  # the CRLFCRLF search resumes here
         self._checked = 0  # complete head lines were validated up to here
-        self._fields_seen = 0
+        self._line_scan = 0  # the incomplete request line was searched for CRLF and LF up to here
+        self._lines: LineChecker | None = None  # the checks of a partial head's field lines ...
+        self._fields: HeadFields | None = None  # ... and of what they mean
         self._line: RequestLine | None = None  # the request line, once validated on a partial head
         self.proxy_info: ProxyInfo | None = None
 
     def _reset_head(self) -> None:
         self._scanned = 0
         self._checked = 0
-        self._fields_seen = 0
+        self._line_scan = 0
+        self._lines = None
+        self._fields = None
         self._line = None
 
     def receive_data(self, data: bytes) -> None:
@@ -309,7 +312,7 @@ class RequestParser:
         elif buf[0] == 13:  # CR: an index, not a method call, in the common case
             while buf.startswith(b"\r\n"):  # RFC 9112 §2.2: empty lines before a request line are ignored
                 del buf[:2]
-                self._scanned = 0
+                self._scanned = self._line_scan = 0
         scanned = self._scanned
         end = (
             buf.find(b"\r\n\r\n", scanned) if len(buf) - scanned < _LONG_HEAD else find_head_end(buf, scanned)
@@ -318,10 +321,14 @@ class RequestParser:
             return self._incomplete_head()
         head = buf[: end + 2]
         del buf[: end + 4]
-        request = self._parse_head(head)
+        try:
+            request = self._parse_head(head)
+        except RemoteProtocolError:
+            self._first_error(head)  # the error a byte-by-byte reading meets first, if there is one
+            raise
         if scanned:
             self._scanned = 0
-        if self._line is not None:
+        if self._line is not None or self._line_scan:
             self._reset_head()
         if request.chunked:
             self._reader = ChunkedReader(self._rules, self._policy)
@@ -385,57 +392,72 @@ class RequestParser:
                     pairs = split_fields(text, end, self._rules, fields)
                     return build_request(method, target, path, query, "", version, pairs, self._policy)
         line_end = text.find("\r\n")
-        if line_end > self._limit_line:
-            raise LimitRequestLine(f"request line is too large ({line_end} > {self._limit_line})")
-        line = self._line or parse_request_line(text[:line_end], self._line_rules)
+        line = self._line or self._request_line(text[:line_end])
         return build_request(*line, split_fields(text, line_end + 2, self._rules, fields), self._policy)
 
+    def _request_line(self, line: str) -> RequestLine:
+        """Validate a complete request line (without CRLF), its length first as a partial line's is."""
+        fault = line_fault(line + "\r", 0, self._limit_line + 2)
+        if fault == "lf":
+            raise InvalidRequestLine("bare LF in the request line")
+        if fault == "size":
+            raise LimitRequestLine(f"request line is too large ({len(line)} > {self._limit_line})")
+        return parse_request_line(line, self._line_rules)
+
+    def _first_error(self, head: bytearray) -> None:
+        """Raise the first error of a complete head in line order, as checks of a partial head would meet it
+        (request line, then each field line with what it means); return if there is none before the end."""
+        text = head.decode("latin-1")
+        line_end = text.find("\r\n")
+        line = self._request_line(text[:line_end])
+        lines, fields = LineChecker(self._rules), HeadFields(self._policy, line.version)
+        for raw in text[line_end + 2 :].split("\r\n")[:-1]:
+            name, value = lines.line(raw)
+            if name is not None:
+                fields.field(name, value)
+
     def _check_partial_head(self) -> None:
-        """Refuse an incomplete head now if its complete lines (or the length of the last one) are invalid."""
+        """Refuse an incomplete head now if what arrived of it can no longer become valid: a complete line
+        that is invalid (or a field that makes the head so), or a last line that already is."""
         if self._line is None and not self._check_partial_request_line():
             return
+        assert self._lines is not None and self._fields is not None
         buf = self._buf
         last = buf.rfind(b"\r\n", self._checked)
         if last >= self._checked:
             for line in bytes(buf[self._checked : last]).decode("latin-1").split("\r\n"):
-                self._check_complete_field_line(line)
+                name, value = self._lines.line(line)
+                if name is not None:
+                    self._fields.field(name, value)
             self._checked = last + 2
-        tail = bytes(buf[self._checked :])
-        if b"\n" in tail:
-            raise InvalidHeader("bare LF in a header line")
-        if len(tail) - tail.endswith(b"\r") + 2 > self._rules.max_field_size:
-            raise LimitRequestHeaders(f"header field line longer than {self._rules.max_field_size} bytes")
+        self._lines.tail(bytes(buf[self._checked :]).decode("latin-1"))
 
     def _check_partial_request_line(self) -> bool:
-        """Validate the request line if it is complete (True), else check what there is of it (False)."""
-        buf = self._buf
-        end = buf.find(b"\r\n")
-        if end < 0:
-            if len(buf) - buf.endswith(b"\r") > self._limit_line:
-                raise LimitRequestLine(f"request line is too large (more than {self._limit_line})")
-            if b"\n" in buf:
-                raise InvalidRequestLine("bare LF in the request line")
-            return False
-        if end > self._limit_line:
-            raise LimitRequestLine(f"request line is too large ({end} > {self._limit_line})")
-        self._line = parse_request_line(bytes(buf[:end]).decode("latin-1"), self._line_rules)
-        self._checked = end + 2
-        return True
+        """Validate the request line if it is complete (True), else check what there is of it (False).
 
-    def _check_complete_field_line(self, line: str) -> None:
-        rules = self._rules
-        check_bare_lf(line)
-        if len(line) + 2 > rules.max_field_size:
-            raise LimitRequestHeaders(f"header field line longer than {rules.max_field_size} bytes")
-        if line[:1] in (" ", "\t"):
-            if not rules.permit_folding:
-                raise ObsoleteFolding("obsolete line folding in the header section")
-            return
-        self._fields_seen += 1
-        if self._fields_seen > rules.max_fields:
-            raise LimitRequestHeaders(f"too many header fields (more than {rules.max_fields})")
-        if not FIELD_LINES.fullmatch(line + "\r\n"):
-            parse_field_line(line, rules.strip_spaces)  # raises for a bad line, accepts a lenient one
+        Only the bytes that arrived since the last call are searched, so a line trickled byte by byte costs
+        linear time, whatever ``limit_request_line`` allows.
+        """
+        buf = self._buf
+        scan = self._line_scan
+        end = buf.find(b"\r\n", max(0, scan - 1))
+        if end < 0:
+            # A bare LF or too many bytes, whichever a byte-by-byte reading meets first (as `line_fault`).
+            lf = buf.find(b"\n", scan)
+            size_at = self._limit_line + 1
+            if size_at <= len(buf) and buf[size_at - 1] == 13:
+                size_at += 1
+            if 0 <= lf < size_at:
+                raise InvalidRequestLine("bare LF in the request line")
+            if size_at <= len(buf):
+                raise LimitRequestLine(f"request line is too large (more than {self._limit_line})")
+            self._line_scan = len(buf)
+            return False
+        self._line = line = self._request_line(bytes(buf[:end]).decode("latin-1"))
+        self._checked = end + 2
+        self._lines = LineChecker(self._rules)
+        self._fields = HeadFields(self._policy, line.version)
+        return True
 
 
 class _FactoryMade(RequestParser):

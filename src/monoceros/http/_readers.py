@@ -13,12 +13,10 @@ from ._errors import (
     ChunkMissingTerminator,
     InvalidChunkExtension,
     InvalidChunkSize,
-    InvalidHeader,
-    LimitRequestHeaders,
     NoMoreData,
 )
 from ._events import NEED_DATA, NO_TRAILERS, Data, EndOfMessage, Sentinel
-from ._fields import FieldRules, check_bare_lf, clean_lines, split_fields
+from ._fields import FieldRules, LineChecker, clean_lines, split_fields
 from ._semantics import HeaderPolicy, build_trailers
 
 ReadResult = Data | EndOfMessage | Sentinel
@@ -68,7 +66,7 @@ class ChunkedReader:
     not three steps and an event per chunk).
     """
 
-    __slots__ = ("_rules", "_policy", "_remaining", "_state", "_scanned", "_checked", "_fields")
+    __slots__ = ("_rules", "_policy", "_remaining", "_state", "_scanned", "_checked", "_lines")
 
     def __init__(self, rules: FieldRules, policy: HeaderPolicy) -> None:
         self._rules = rules
@@ -77,7 +75,7 @@ class ChunkedReader:
         self._state = _SIZE
         self._scanned = 0  # how far the current line/section has been searched for its terminator
         self._checked = 0  # complete trailer lines were validated up to here
-        self._fields = 0
+        self._lines: LineChecker | None = None  # their checks, once the trailer section started
 
     def read(self, buf: bytearray, eof: bool) -> ReadResult:
         if self._state >= _TRAILERS:
@@ -111,6 +109,8 @@ class ChunkedReader:
                     break
                 if scanned:
                     self._scanned = scanned = 0
+                if match.end() - pos > self._rules.max_field_size:  # the line and its CR, as a partial one
+                    raise InvalidChunkExtension("chunk line too long")
                 pos = match.end()
                 remaining = int(match[1], 16)
                 if not remaining:
@@ -200,20 +200,14 @@ class ChunkedReader:
         """Check the complete trailer lines as they arrive, and the length of the last one."""
         if eof:
             raise ChunkMissingTerminator("connection closed before the end of the chunked body")
-        rules = self._rules
+        if self._lines is None:
+            self._lines = LineChecker(self._rules)
         last = buf.rfind(b"\r\n", self._checked)
         if last >= self._checked:
             for line in bytes(buf[self._checked : last]).decode("latin-1").split("\r\n"):
-                check_bare_lf(line)
-                self._fields += line[:1] not in (" ", "\t")
-                if len(line) + 2 > rules.max_field_size or self._fields > rules.max_fields:
-                    raise LimitRequestHeaders("trailer section over the header limits")
+                self._lines.line(line)
             self._checked = last + 2
-        tail = bytes(buf[self._checked :])
-        if b"\n" in tail:
-            raise InvalidHeader("bare LF in a trailer line")
-        if len(tail) - tail.endswith(b"\r") + 2 > rules.max_field_size:
-            raise LimitRequestHeaders(f"trailer field line longer than {rules.max_field_size} bytes")
+        self._lines.tail(bytes(buf[self._checked :]).decode("latin-1"))
         self._scanned = max(0, len(buf) - 3)
 
 

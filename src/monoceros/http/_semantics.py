@@ -162,6 +162,59 @@ def _message_fields(
     return length, chunked, expect
 
 
+class HeadFields:
+    """The field lines of a head so far, checked one at a time: a field that makes the head invalid whatever
+    follows (a second Host or Content-Length, a bad Host or Content-Length value, Transfer-Encoding in
+    HTTP/1.0 or beside a Content-Length, a coding after ``chunked``, an unsupported expectation, a refused
+    underscore) is refused at its line. Used on heads still arriving, and to find the first error of a
+    complete head ``build_request`` refused, so both give one outcome. Each refusal here is one
+    ``build_request`` makes too."""
+
+    __slots__ = ("_policy", "_version", "_host", "_length", "_te", "_chunked", "_ctype")
+
+    def __init__(self, policy: HeaderPolicy, version: tuple[int, int]) -> None:
+        self._policy = policy
+        self._version = version
+        self._host = self._length = self._te = self._chunked = self._ctype = False
+
+    def field(self, sent: str, value: str) -> None:
+        name, kind = _names.get(sent) or _classify(sent)
+        if kind == _HOST:
+            if self._host:
+                raise InvalidHeader("more than one Host header")
+            _check_host(value)
+            self._host = True
+        elif kind == _UNDERSCORED:
+            _keep_underscored(name, self._policy)
+        elif kind == _SPECIAL:
+            self._special(name, value)
+
+    def _special(self, name: str, value: str) -> None:
+        if name == "CONTENT-LENGTH":
+            if self._length:
+                raise InvalidHeader("more than one Content-Length header")
+            if self._te:
+                raise InvalidHeader("both Content-Length and Transfer-Encoding")
+            _content_length(value)
+            self._length = True
+        elif name == "TRANSFER-ENCODING":
+            if self._version < (1, 1):
+                raise InvalidHeader("Transfer-Encoding in an HTTP/1.0 request")
+            if self._length:
+                raise InvalidHeader("both Content-Length and Transfer-Encoding")
+            self._te = True
+            for coding in _coding_names([value]):
+                if self._chunked:
+                    raise InvalidHeader("chunked must be the last transfer coding and appear once")
+                self._chunked = coding == "chunked"
+        elif name == "CONTENT-TYPE":
+            if self._ctype:
+                raise InvalidHeader("more than one Content-Type header")
+            self._ctype = True
+        elif value.lower() != "100-continue":
+            raise ExpectationFailed(f"unsupported expectation {value[:64]!r}")
+
+
 def _keep_underscored(name: str, policy: HeaderPolicy) -> bool:
     if policy.peer_trusted and (name in policy.forwarders or "*" in policy.forwarders):
         return True
@@ -187,10 +240,14 @@ def _framing(te: list[str], content_length: str | None, version: tuple[int, int]
         return True, None
     if content_length is None:
         return False, None
+    return False, _content_length(content_length)
+
+
+def _content_length(value: str) -> int:
     # RFC 9110 §8.6: 1*DIGIT; more than 18 digits cannot be a length we will ever read.
-    if not (content_length.isdigit() and content_length.isascii() and len(content_length) <= 18):
-        raise InvalidHeader(f"invalid Content-Length {content_length[:64]!r}")
-    return False, int(content_length)
+    if not (value.isdigit() and value.isascii() and len(value) <= 18):
+        raise InvalidHeader(f"invalid Content-Length {value[:64]!r}")
+    return int(value)
 
 
 _CHUNKED = ["chunked"]
@@ -210,6 +267,18 @@ def _check_codings(values: list[str]) -> None:
     about the framing and Gunicorn 27 accepts it there, so it is passed over; any other coding before
     ``chunked`` is one we do not decode: 501 (RFC 9112 §6.1).
     """
+    codings = _coding_names(values)
+    if not codings or codings[-1] != "chunked":
+        raise InvalidHeader("Transfer-Encoding does not end in chunked: the body length is unknown")
+    if codings.count("chunked") > 1:
+        raise InvalidHeader("chunked must be the last transfer coding and appear once")
+    for coding in codings[:-1]:
+        if coding != "identity":
+            raise UnsupportedTransferCoding(f"unsupported transfer coding {coding[:64]!r}")
+
+
+def _coding_names(values: list[str]) -> list[str]:
+    """The lower-case coding names of Transfer-Encoding field values; empty list elements are skipped."""
     codings = []
     for value in values:
         for element in value.split(","):
@@ -220,13 +289,7 @@ def _check_codings(values: list[str]) -> None:
             if match is None:
                 raise InvalidHeader(f"invalid Transfer-Encoding element {element[:64]!r}")
             codings.append(match[1].lower())
-    if not codings or codings[-1] != "chunked":
-        raise InvalidHeader("Transfer-Encoding does not end in chunked: the body length is unknown")
-    if codings.count("chunked") > 1:
-        raise InvalidHeader("chunked must be the last transfer coding and appear once")
-    for coding in codings[:-1]:
-        if coding != "identity":
-            raise UnsupportedTransferCoding(f"unsupported transfer coding {coding[:64]!r}")
+    return codings
 
 
 def _keep_alive(connection: list[str], version: tuple[int, int]) -> bool:
