@@ -10,6 +10,7 @@ import pytest
 
 from monoceros.config import Config, ConfigError
 from monoceros.config.bindaddr import parse_address
+from monoceros.workers.base import Worker
 
 
 def _cfg(**values: object) -> Config:
@@ -39,12 +40,24 @@ def test_address_forms(bind: str, address: object) -> None:
     assert _cfg(bind=[bind]).address == [address]
 
 
-class FakeWorker:
+class FakeWorker(Worker):
     setup_calls = 0
 
     @classmethod
     def setup(cls) -> None:
         cls.setup_calls += 1
+
+
+class GunicornApiWorker:
+    """Stands for a class written against Gunicorn's worker API (it does not derive from ours)."""
+
+
+def test_a_worker_class_for_gunicorns_api_is_refused_by_name() -> None:
+    name = f"{__name__}.GunicornApiWorker"
+    with pytest.raises(
+        ConfigError, match=rf"worker_class: {name} \(a subclass of object\) is not a Monoceros worker"
+    ):
+        _ = _cfg(worker_class=name).worker_class
 
 
 def test_worker_class_str() -> None:

@@ -18,6 +18,7 @@ WORKERS = {
     "gunicorn.workers.sync.SyncWorker": "monoceros.workers.sync.SyncWorker",
     "gunicorn.workers.gthread.ThreadWorker": "monoceros.workers.gthread.ThreadWorker",
 }
+WORKER_BASE = "monoceros.workers.base.Worker"
 # Gunicorn worker names Monoceros does not provide (yet): a clear error rather than an ImportError.
 UNAVAILABLE_WORKERS = ("gevent", "gevent_wsgi", "gevent_pywsgi", "eventlet", "tornado", "asgi")
 
@@ -39,7 +40,19 @@ def worker_class(uri: str | type[Any], threads: int) -> type[Any]:
         if uri in ("sync", WORKERS["sync"], "gunicorn.workers.sync.SyncWorker") and threads > 1:
             uri = "gthread"
         uri = WORKERS.get(uri, uri)
-    return load_class(uri, "worker_class")
+    cls = load_class(uri, "worker_class")
+    base = load_class(WORKER_BASE, "worker_class")
+    if not issubclass(cls, base):
+        # A class written for Gunicorn's worker API (uvicorn's, aiohttp's, a user's): it would crash the
+        # master's loop after binding. Refused here, before anything is bound.
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        parents = ", ".join(f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__[1:-1]) or "object"
+        raise ConfigError(
+            f"worker_class: {name} (a subclass of {parents}) is not a Monoceros worker: classes written for"
+            " Gunicorn's worker API cannot be hosted yet; use sync, gthread, or a subclass of"
+            f" {WORKER_BASE}"
+        )
+    return cls
 
 
 def logger_class(uri: str | type[Any], statsd: bool = False) -> type[Any]:
