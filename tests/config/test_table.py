@@ -18,6 +18,7 @@ IMPLEMENTED = {
     "worker_body_memory",
     "worker_body_disk",
     "tmp_upload_dir",
+    "control_socket_disable",
     "config",
     "wsgi_app",
     "bind",

@@ -40,5 +40,8 @@ class ControlSettings(Section, title="Control"):
         action="flag",
         validator=v.to_bool,
         default=False,
-        doc="""Do not create the control socket.""",
+        implemented=True,
+        doc="""Do not create the control socket. Monoceros has no control socket yet, so this is always in
+        effect; the flag is accepted (without a warning) because every Gunicorn 27 deployment that does not
+        want the socket passes it.""",
     )
