@@ -26,6 +26,7 @@ from monoceros.accessatoms import ClfClock, RequestLike, ResponseLike, SafeAtoms
 from monoceros.accessformat import AccessFormat, Deferred
 from monoceros.accessjson import JsonAccessFormat
 from monoceros.accesswriter import AccessWriter
+from monoceros.errorstream import ErrorStream
 
 ERROR_LOGGER = "monoceros.error"
 COMPAT_ERROR_LOGGER = "gunicorn.error"
@@ -146,6 +147,10 @@ class Logger:
         # A list: a gthread worker's application threads append while the loop thread takes them.
         self._deferred: list[Deferred] | None = None
         self.setup(cfg)
+
+    def wsgi_errors(self) -> ErrorStream:
+        """The ``wsgi.errors`` stream: the error log's files, as in Gunicorn."""
+        return ErrorStream(self.error_log)
 
     # -- set-up -----------------------------------------------------------------------------------
 

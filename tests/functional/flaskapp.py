@@ -14,6 +14,13 @@ def index() -> str:
     return "flask says hello"
 
 
+@app.get("/log")
+def log() -> str:
+    # Flask's default handler writes to wsgi.errors while a request is served
+    app.logger.error("flask logged %s", request.args.get("marker", ""))
+    return "logged"
+
+
 @app.post("/json")
 def echo_json() -> Response:
     payload = request.get_json(force=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import urllib3
-from harness import Server
+from harness import Server, wait_for
 
 Factory = Callable[..., Server]
 
@@ -31,3 +32,20 @@ def test_flask_app_is_served(server_factory: Factory, kind: list[str]) -> None:
         assert http.request("GET", base + "/does-not-exist").status == 404
         # all of it over one kept-alive connection per pool
         assert http.connection_from_url(base).num_connections == 1
+
+
+@pytest.mark.parametrize("kind", [["sync"], ["gthread", "--threads", "4"]], ids=["sync", "gthread"])
+def test_flask_logger_lands_in_the_error_log(
+    server_factory: Factory, kind: list[str], tmp_path: Path
+) -> None:
+    """``wsgi.errors`` is the error log, as in Gunicorn: Flask's app.logger goes to --error-logfile."""
+    errors = tmp_path / "errors.log"
+    server = server_factory(
+        ["--workers", "1", "--error-logfile", str(errors), "--worker-class", *kind],
+        app="flaskapp:app",
+        tcp=True,
+    )
+    with urllib3.PoolManager(retries=False) as http:
+        assert http.request("GET", f"http://{server.address}/log?marker=m-{id(errors)}").data == b"logged"
+    wait_for(lambda: f"flask logged m-{id(errors)}" in errors.read_text(), what="the line in the error log")
+    assert f"m-{id(errors)}" not in server.log  # not on the console

@@ -60,6 +60,7 @@ class RequestRunner:
             script_name_env=os.environ.get("SCRIPT_NAME", ""),
             secure_scheme_headers=cfg.secure_scheme_headers,
             forwarder_headers=cfg.forwarder_headers,
+            errors_stream=_wsgi_errors(self.log),
         )
         self.url_scheme = "https" if cfg.is_ssl else "http"
         self.keepalive = cfg.keepalive > 0
@@ -159,3 +160,10 @@ class RequestRunner:
             self.post_request(self.worker, request, environ, info)  # type: ignore[misc]
         except Exception:
             self.log.exception("Exception in post_request hook")
+
+
+def _wsgi_errors(log: Any) -> object:
+    """The error log as ``wsgi.errors`` (our logger and its subclasses); stderr for a logger class of
+    another kind."""
+    make = getattr(log, "wsgi_errors", None)
+    return make() if callable(make) else None
