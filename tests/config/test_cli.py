@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -228,3 +229,28 @@ def test_help_accepts_every_gunicorn_flag(run_cli: RunCli) -> None:
     ours = _help_flags(run_cli("--help").stdout)
     assert len(theirs) > 100
     assert theirs - ours == set()
+
+
+def test_none_values_in_a_real_config_file_mean_the_default(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "conf.py").write_text(
+        "import os\n"
+        "user = None\n"
+        "group = None\n"
+        'bind = os.getenv("APP_BIND_UNSET", None)\n'
+        'loglevel = os.environ.get("LOG_LEVEL_UNSET")\n'
+        "preload_app = None\n"
+    )
+    out = run_cli("-c", "conf.py", "--print-config", "app:x")
+    assert "None is not" not in out.stderr  # ("app:x" does not exist: that is reported after the list)
+    lines = dict(_parse_print_config(out.stdout))
+    assert lines["user"][0] == str(os.geteuid())
+    assert lines["bind"][0] == "['127.0.0.1:8000']"
+    assert lines["loglevel"][0] == "info"
+    assert lines["preload_app"][0] == "False"
+
+
+def test_none_for_a_number_is_refused_in_one_line(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "conf.py").write_text("workers = None\n")
+    out = run_cli("-c", "conf.py", "--print-config", "app:x")
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines()[-1].startswith("Error: workers: None ")

@@ -191,6 +191,33 @@ def test_same_list_settings_and_flags_as_gunicorn() -> None:
         assert is_flag == (ours.action in ("flag", "const")), name
 
 
+@gunicorn_installed
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_none_is_accepted_exactly_where_gunicorn_accepts_it() -> None:
+    """``user = None`` or ``os.getenv("X", None)`` in a real config file: Gunicorn's validator decides."""
+    from gunicorn.config import make_settings
+
+    from monoceros.config.core import validate
+    from monoceros.config.errors import ConfigError
+
+    accepted, refused = [], []
+    for name, theirs in make_settings().items():
+        try:
+            theirs.validator(None)
+        except Exception:
+            refused.append(name)
+        else:
+            accepted.append(name)
+    for name in accepted:
+        ours = Config.registry[name]
+        assert validate(ours, None, "config file") == validate(ours, ours.default, "config file"), name
+    for name in refused:
+        with pytest.raises(ConfigError, match=f"^{name}: None "):
+            validate(Config.registry[name], None, "config file")
+    assert {"user", "group", "bind", "loglevel", "preload_app"} <= set(accepted)
+    assert {"workers", "timeout", "post_fork", "secure_scheme_headers"} <= set(refused)
+
+
 def test_environment_is_read_when_building_not_at_import() -> None:
     code = (
         "import os; from monoceros.config import Config; os.environ['PORT'] = '9999';"

@@ -177,7 +177,13 @@ def _networks(entries: list[str]) -> list[Network]:
 
 
 def validate(setting: Setting[Any], value: object, source: str) -> Any:
-    """Run the setting's validator; turn its complaint into one line naming setting, value and source."""
+    """Run the setting's validator; turn its complaint into one line naming setting, value and source.
+
+    ``None`` (``user = None``, ``os.getenv("X", None)`` in a config file) means the default, for every
+    setting whose Gunicorn validator accepts ``None``: all but numbers, hooks and mappings.
+    """
+    if value is None and setting.none_is_default:
+        value = setting.default
     try:
         return setting.validator(value)
     except InvalidValue as exc:

@@ -50,6 +50,7 @@ class Setting(Generic[T]):
         hook: HookSpec | None = None,
         implemented: bool = False,
         name: str | None = None,
+        none_ok: bool | None = None,
     ) -> None:
         self.validator = validator
         self.default = default
@@ -62,6 +63,7 @@ class Setting(Generic[T]):
         self.default_factory = default_factory
         self.hook = hook
         self.implemented = implemented
+        self._none_ok = none_ok
         self.name = name or ""
         self.section = ""
 
@@ -83,6 +85,16 @@ class Setting(Generic[T]):
     def __set__(self, obj: object, value: T) -> None:
         # Like Gunicorn: values change only through cfg.set(), which validates and records the source.
         raise AttributeError(f"use cfg.set({self.name!r}, value) to change a setting")
+
+    @property
+    def none_is_default(self) -> bool:
+        """Whether ``None`` stands for the default: Gunicorn's validators take ``None`` for every setting but
+        numbers, hooks and mappings (its result is unset or false there), and refuse it for those."""
+        if self._none_ok is not None:
+            return self._none_ok  # where Gunicorn's validator departs from the rule
+        default = self.default
+        number = isinstance(default, int) and not isinstance(default, bool)
+        return self.hook is None and not number and not isinstance(default, dict) and not callable(default)
 
     @property
     def flag(self) -> str | None:

@@ -19,6 +19,7 @@ class DebuggingSettings(Section, title="Debugging"):
         cli=["--reload-engine"],
         meta="STRING",
         validator=v.choice("auto", "poll", "inotify"),
+        none_ok=False,
         default="auto",
         doc="""How `reload` watches files: `poll`, `inotify`, or `auto` to pick the best available.""",
     )

@@ -48,6 +48,7 @@ class SSLSettings(Section, title="SSL"):
     ssl_version = Setting[int](
         cli=["--ssl-version"],
         validator=ssl_version,
+        none_ok=True,
         default=PROTOCOL_TLS,
         implemented=True,
         doc="""The lowest TLS version accepted, as an `ssl.PROTOCOL_*` name or number: the default
