@@ -8,6 +8,7 @@ closest setting name, because it is most likely a typo (`worker = 4`).
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
 import importlib.machinery
@@ -92,6 +93,7 @@ def apply(cfg: Config, namespace: Mapping[str, object], source: str) -> list[str
     """Set every setting the namespace names; all bad values are reported together. Returns warnings."""
     errors: list[str] = []
     warnings: list[str] = []
+    used = _names_read(namespace)
     for name, value in namespace.items():
         if name == "config":
             warnings.append(f"{source}: `config` has no effect in a config file")
@@ -101,7 +103,7 @@ def apply(cfg: Config, namespace: Mapping[str, object], source: str) -> list[str
             except ConfigError as exc:
                 errors.append(str(exc))
         else:
-            warning = unknown_name_warning(name, value, cfg.registry.names())
+            warning = None if name in used else unknown_name_warning(name, value, cfg.registry.names())
             if warning:
                 warnings.append(f"{source}: {warning}")
     if errors:
@@ -109,8 +111,25 @@ def apply(cfg: Config, namespace: Mapping[str, object], source: str) -> list[str
     return warnings
 
 
+def _names_read(namespace: Mapping[str, object]) -> set[str]:
+    """The names the config file's own code reads: its helper variables (`cores`, `host`, `port`), which are
+    never typos of a setting, however close their spelling."""
+    path = namespace.get("__file__")
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return set()
+    try:
+        with open(path, "rb") as source:
+            tree = ast.parse(source.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    return {
+        node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+    }
+
+
 def unknown_name_warning(name: str, value: object, settings: list[str]) -> str | None:
-    """A warning for a module-level name that is not a setting but looks meant as one, else None."""
+    """A warning for a module-level name that is not a setting but is spelled almost like one (a likely
+    typo), else None: a config file is Python, and its other names are its own business."""
     if name.startswith("_"):
         return None
     if name.lower() in settings:
@@ -121,6 +140,5 @@ def unknown_name_warning(name: str, value: object, settings: list[str]) -> str |
         # Helper functions are common; only one named almost like a hook is worth a word.
         close = difflib.get_close_matches(name, settings, n=1, cutoff=0.8)
         return f"`{name}` is not a setting; did you mean `{close[0]}`?" if close else None
-    close = difflib.get_close_matches(name, settings, n=1, cutoff=0.6)
-    hint = f"did you mean `{close[0]}`?" if close else "it is ignored"
-    return f"`{name}` is not a setting; {hint}"
+    close = difflib.get_close_matches(name, settings, n=1, cutoff=0.8)
+    return f"`{name}` is not a setting; did you mean `{close[0]}`?" if close else None
