@@ -76,7 +76,9 @@ def serve(cfg: Config, app_uri: str) -> None:
 
     try:
         Arbiter(WSGIApplication(cfg, app_uri)).run()
-    except (ConfigError, RuntimeError) as exc:
+    except ConfigError as exc:
+        _fail(str(exc), status=exc.exit_status)
+    except RuntimeError as exc:
         _fail(str(exc))
 
 

@@ -40,6 +40,33 @@ def test_bad_cli_value_exits_2_with_one_line(run_cli: RunCli) -> None:
     assert _error_lines(out) == ["Error: --workers: 'abc' is not an integer"]
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["-w", "-1"], "Error: --workers: '-1' is negative: must be 0 or more"),
+        (["--timeout", "-5"], "Error: --timeout: '-5' is negative: must be 0 or more"),
+        (["--threads", "-1"], "Error: --threads: '-1' is negative: must be 0 or more"),
+    ],
+)
+def test_a_number_out_of_range_exits_1_as_gunicorns_validators(
+    run_cli: RunCli, args: list[str], line: str
+) -> None:
+    """Gunicorn: argparse takes the number, its validator refuses it: status 1, no usage line."""
+    out = run_cli(*args, "app:x")
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [line]
+
+
+def test_gthread_with_no_threads_exits_3_in_one_line(run_cli: RunCli, tmp_path: Path) -> None:
+    """Gunicorn's gthread workers fail to boot with --threads 0 (status 3); refused before any fork here."""
+    (tmp_path / "tinyapp.py").write_text("def app(environ, start_response):\n    return []\n")
+    out = run_cli("-k", "gthread", "--threads", "0", "-b", "127.0.0.1:0", "tinyapp:app")
+    assert out.returncode == 3
+    assert _error_lines(out) == [
+        "Error: threads: 0 is not allowed with the gthread worker: must be 1 or more"
+    ]
+
+
 def test_unknown_flag_exits_2(run_cli: RunCli) -> None:
     out = run_cli("--no-such-flag", "app:x")
     assert out.returncode == 2

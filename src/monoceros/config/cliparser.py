@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from monoceros import __version__
 from monoceros.config.core import COMMAND_LINE, describe
-from monoceros.config.errors import ConfigError, InvalidValue, UsageError
+from monoceros.config.errors import ConfigError, InvalidType, InvalidValue, UsageError
 from monoceros.config.setting import Registry, Setting
 
 USAGE = "%(prog)s [OPTIONS] [APP_MODULE]"
@@ -76,7 +76,8 @@ def _checker(setting: Setting[Any], source: str) -> Callable[[str], str]:
         except InvalidValue as exc:
             message = describe(setting, text, source, str(exc))
             # Not a ValueError: argparse would swallow it into its own "invalid value" message.
-            raise (UsageError(message) if source == COMMAND_LINE else ConfigError(message)) from None
+            usage = source == COMMAND_LINE and isinstance(exc, InvalidType)
+            raise (UsageError(message) if usage else ConfigError(message)) from None
         return text
 
     return check

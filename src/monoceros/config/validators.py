@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from monoceros.config.bindaddr import parse_address
-from monoceros.config.errors import InvalidValue
+from monoceros.config.errors import InvalidType, InvalidValue
 
 Validator = Callable[[object], Any]
 
@@ -33,7 +33,7 @@ def to_int(value: object) -> int:
 
 def _int(value: object, base: int = 0) -> int:
     if isinstance(value, bool):
-        raise InvalidValue("is a boolean, not an integer")
+        raise InvalidType("is a boolean, not an integer")
     if isinstance(value, int):
         return value
     if isinstance(value, str):
@@ -41,7 +41,7 @@ def _int(value: object, base: int = 0) -> int:
             return int(value.strip(), base)
         except ValueError:
             pass
-    raise InvalidValue("is not an integer")
+    raise InvalidType("is not an integer")
 
 
 def int_between(low: int, high: int) -> Callable[[object], int]:

@@ -17,13 +17,19 @@ import queue
 import select
 import threading
 from collections import deque
+from typing import TYPE_CHECKING
 
+from monoceros.config.errors import WorkerConfigError
 from monoceros.http import Request
 from monoceros.workers.base import Worker
 from monoceros.workers.bodies import BufferedBody
 from monoceros.workers.connection import BUSY, Conn
 from monoceros.workers.engine import Engine
 from monoceros.workers.serving import RequestRunner
+
+if TYPE_CHECKING:
+    from monoceros.config import Config
+    from monoceros.glogging import Logger
 
 _Job = tuple[Conn, Request, "BufferedBody | None", bool]
 _Done = tuple[Conn, "BufferedBody | None", bool, bool]
@@ -119,6 +125,15 @@ class ThreadedEngine(Engine):
 
 class ThreadWorker(Worker):
     """Runs the application in `threads` threads (`wsgi.multithread` is True)."""
+
+    @classmethod
+    def check_config(cls, cfg: Config, log: Logger) -> None:
+        super().check_config(cfg, log)
+        if cfg.threads < 1:
+            # Gunicorn's gthread worker fails to boot (exit 3); said here in one line, with the same status.
+            raise WorkerConfigError(
+                f"threads: {cfg.threads} is not allowed with the gthread worker: must be 1 or more"
+            )
 
     def run(self) -> None:
         threads = max(1, int(self.cfg.threads))
