@@ -36,6 +36,19 @@ def _digest(environ: Environ, start_response: StartResponse) -> list[bytes]:
     return _text(start_response, b"%d %s pid=%d" % (size, digest.hexdigest().encode(), os.getpid()))
 
 
+def _hints(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    """Two 103 Early Hints, as an app on Gunicorn 25+ sends them, then the response."""
+    hints = environ["wsgi.early_hints"]
+    hints([("Link", "</style.css>; rel=preload; as=style")])
+    hints([(b"Link", b"</app.js>; rel=preload; as=script"), ("X-Hint", "2")])
+    refused = "nothing"  # (to an HTTP/1.0 client nothing is sent, nor checked)
+    try:
+        hints([("Bad\r\nName", "x")])
+    except Exception as exc:  # refused: a name with CRLF would split the response
+        refused = type(exc).__name__
+    return _text(start_response, f"hinted, refused {refused}".encode())
+
+
 def _lines(environ: Environ, start_response: StartResponse) -> list[bytes]:
     stream = environ["wsgi.input"]
     lines = [stream.readline()]
@@ -92,6 +105,8 @@ def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     query = environ.get("QUERY_STRING", "")
     if path == "/echo":
         return _echo(environ, start_response)
+    if path == "/hints":
+        return _hints(environ, start_response)
     if path == "/digest":
         return _digest(environ, start_response)
     if path == "/lines":

@@ -257,3 +257,24 @@ def test_ipv6_when_available(server_factory: Factory, tmp_path: Any) -> None:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         assert parse_response(recv_until_closed(sock)).status == 200
     assert f"http://[::1]:{port}" in server.log
+
+
+def test_early_hints_go_out_before_the_response(server: Server) -> None:
+    with server.connect() as sock:
+        sock.sendall(b"GET /hints HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        data = recv_until_closed(sock)
+    first, second, final = data.split(b"\r\n\r\n", 2)
+    assert first == b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style"
+    assert second == b"HTTP/1.1 103 Early Hints\r\nLink: </app.js>; rel=preload; as=script\r\nX-Hint: 2"
+    response = parse_response(final)
+    assert response.status == 200
+    assert response.body == b"hinted, refused LocalProtocolError"
+
+
+def test_early_hints_are_not_sent_to_an_http_10_client(server: Server) -> None:
+    with server.connect() as sock:
+        sock.sendall(b"GET /hints HTTP/1.0\r\n\r\n")
+        data = recv_until_closed(sock)
+    assert data.startswith(b"HTTP/1.0 200 ")  # (answered in the client's version, as Gunicorn does)
+    assert b"103 Early Hints" not in data
+    assert parse_response(data).body == b"hinted, refused nothing"

@@ -40,7 +40,7 @@ from ._events import (
     Sentinel,
 )
 from ._parser import RequestParser
-from ._writer import ResponseWriter
+from ._writer import ResponseWriter, interim_response
 
 __all__ = [
     "NEED_DATA",
@@ -76,4 +76,5 @@ __all__ = [
     "UnsupportedTransferCoding",
     "error_response",
     "http_date",
+    "interim_response",
 ]

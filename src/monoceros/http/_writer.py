@@ -171,6 +171,24 @@ def _read_fields(headers: Iterable[Header]) -> tuple[list[Header], int | None, b
     return kept, length, bool(dropped) and _upgrade(dropped, kept)
 
 
+def interim_response(status: int, phrase: str, headers: Iterable[tuple[str | bytes, str | bytes]]) -> bytes:
+    """A whole 1xx response (``103 Early Hints``, RFC 8297): its status line and fields, validated as a final
+    response's are (CR/LF in a name or value would split the response); bytes are read as latin-1."""
+    if not 100 <= status <= 199:
+        raise LocalProtocolError(500, f"not an interim status: {status}")
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode("latin-1"))]
+    for name, value in headers:
+        name = name.decode("latin-1") if isinstance(name, bytes) else name
+        value = value.decode("latin-1") if isinstance(value, bytes) else value
+        if not isinstance(name, str) or not _token(name):
+            raise LocalProtocolError(500, f"invalid interim response header name {name!r}")
+        if not isinstance(value, str) or not _value(value):
+            raise LocalProtocolError(500, f"invalid value for interim response header {name!r}")
+        lines.append(b"%s: %s\r\n" % (name.encode("latin-1"), value.strip(" \t").encode("latin-1")))
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
 # Validated header lists -> what start() derives from them. An application sends the same few header
 # lists over and over (literals in its code), so validating each distinct list once saves most of the
 # per-response work; bounded, since values such as Content-Length vary.

@@ -26,7 +26,7 @@ import stat
 from collections.abc import Iterable, Sequence
 from typing import IO
 
-from monoceros.http import Request, ResponseWriter, error_response
+from monoceros.http import Request, ResponseWriter, error_response, interim_response
 
 from .filewrapper import FileWrapper, real_fileno
 from .types import ErrorLog, OptExcInfo, StartResponse, Transport, Write, WSGIApp, WSGIEnviron
@@ -34,6 +34,9 @@ from .types import ErrorLog, OptExcInfo, StartResponse, Transport, Write, WSGIAp
 # Below this many bytes, pieces are joined into one write: a copy is cheaper than a system call.
 _COALESCE = 65536
 _ERROR_STATUS = "500 Internal Server Error"
+
+
+_HTTP11 = (1, 1)
 
 
 class ResponseInfo:
@@ -51,9 +54,12 @@ class ResponseInfo:
         "_transport",
         "_method",
         "_ended",
+        "_interim",
     )
 
-    def __init__(self, writer: ResponseWriter, transport: Transport, method: str) -> None:
+    def __init__(
+        self, writer: ResponseWriter, transport: Transport, method: str, interim: bool = True
+    ) -> None:
         self.status = ""  # the status line the app gave ("200 OK"); "" if it never did
         self.status_code = 0
         self.headers: list[tuple[str, str]] = []  # the app's headers, plus a Content-Length we added
@@ -65,8 +71,18 @@ class ResponseInfo:
         self._transport = transport
         self._method = method
         self._ended = False
+        self._interim = interim  # the client takes 1xx responses (HTTP/1.1 and later)
 
     # -- the application's callables ---------------------------------------------------------------
+
+    def early_hints(self, headers: list[tuple[str, str]]) -> None:
+        """``wsgi.early_hints`` (as Gunicorn 25+): send ``103 Early Hints`` with ``headers`` (typically
+        ``Link: <...>; rel=preload``) before the final response. Nothing is sent to an HTTP/1.0 client,
+        which does not expect 1xx responses, nor once the final head went out; it may be called many times.
+        """
+        if self.headers_sent or not self._interim:
+            return
+        self._transport.write(interim_response(103, "Early Hints", headers))
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
@@ -314,7 +330,8 @@ def run_app(
     log: ErrorLog,
 ) -> ResponseInfo:
     """Call ``app`` for ``request`` and send its response through ``writer`` and ``transport``."""
-    response = ResponseInfo(writer, transport, request.method)
+    response = ResponseInfo(writer, transport, request.method, request.version >= _HTTP11)
+    environ["wsgi.early_hints"] = response.early_hints
     start_response: StartResponse = response.start_response
     try:
         result = app(environ, start_response)
