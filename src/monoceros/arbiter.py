@@ -296,6 +296,11 @@ class Arbiter:
             self.log.debug(
                 f"{count} workers", extra={"metric": "monoceros.workers", "value": count, "mtype": "gauge"}
             )
+        if self.cfg.enable_backlog_metric:
+            # As Gunicorn: the connections waiting to be accepted, on every pass of the loop.
+            backlog = sum(max(0, lst.backlog()) for lst in self.LISTENERS)
+            extra = {"metric": "monoceros.backlog", "value": backlog, "mtype": "histogram"}
+            self.log.debug(f"socket backlog: {backlog}", extra=extra)
 
     def spawn_worker(self) -> int:
         self.worker_age += 1

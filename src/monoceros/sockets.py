@@ -9,6 +9,7 @@ import errno
 import os
 import socket
 import stat
+import struct
 import time
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -50,6 +51,13 @@ class SocketConfig(Protocol):
     def keyfile(self) -> str | None: ...
 
 
+# struct tcp_info (include/uapi/linux/tcp.h): 8 one-byte fields, then 32-bit ones; for a socket in LISTEN
+# state, tcpi_unacked (the 13th field) is the current length of the accept queue.
+_TCP_INFO_FORMAT = "8B24I"
+_TCP_INFO_SIZE = struct.calcsize(_TCP_INFO_FORMAT)
+_TCPI_UNACKED = 12
+
+
 class Listener:
     """One listening socket and the address it was created for."""
 
@@ -77,6 +85,17 @@ class Listener:
     def getsockname(self) -> SockName:
         name: SockName = self.sock.getsockname()
         return name
+
+    def backlog(self) -> int:
+        """Connections waiting in the accept queue (Linux: ``tcpi_unacked`` of a listening TCP socket, as
+        Gunicorn reads it); -1 where it cannot be known (a Unix socket, another system)."""
+        if self.family not in (socket.AF_INET, socket.AF_INET6) or not hasattr(socket, "TCP_INFO"):
+            return -1
+        try:
+            info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)
+        except OSError:
+            return -1
+        return int(struct.unpack_from(_TCP_INFO_FORMAT, info)[_TCPI_UNACKED])
 
     def accept(self) -> tuple[socket.socket, SockName]:
         conn, peer = self.sock.accept()

@@ -19,6 +19,7 @@ IMPLEMENTED = {
     "worker_body_disk",
     "tmp_upload_dir",
     "control_socket_disable",
+    "enable_backlog_metric",
     "config",
     "wsgi_app",
     "bind",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -136,3 +137,35 @@ def test_workers_run_as_user_and_group(server_factory: Callable[..., Server]) ->
     assert Path(f"/proc/{server.pid}/status").read_text().count("Uid:\t0\t0") == 1  # the master stays
     assert server.request().status == 200
     assert server.stop() == 0
+
+
+def test_backlog_metric_reaches_statsd(server_factory: Callable[..., Server]) -> None:
+    """--enable-backlog-metric: the connections waiting in the listen backlog, as `gunicorn.backlog`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as statsd:
+        statsd.bind(("127.0.0.1", 0))
+        statsd.settimeout(0.5)
+        host, port = statsd.getsockname()
+        server = server_factory(
+            [*FAST, "--workers", "1", "--statsd-host", f"{host}:{port}", "--enable-backlog-metric"], tcp=True
+        )
+        busy = server.connect()
+        busy.sendall(b"GET /sleep?6 HTTP/1.1\r\nHost: a\r\n\r\n")  # the one sync worker is held ...
+        waiting: list[socket.socket] = []
+
+        def backlog_seen() -> bool:
+            # ... so connections made now wait in the backlog (more each time: the first may have been
+            # accepted before the worker went into the application)
+            waiting.extend(server.connect() for _ in range(5))
+            try:
+                packet = statsd.recv(4096).decode()
+            except TimeoutError:
+                return False
+            return any(
+                line.startswith("gunicorn.backlog:") and int(line[17:-2]) >= 5 for line in packet.split("\n")
+            )
+
+        try:
+            wait_for(backlog_seen, timeout=5, what="gunicorn.backlog >= 5 in a StatsD datagram")
+        finally:
+            for sock in [busy, *waiting]:
+                sock.close()

@@ -185,6 +185,8 @@ class LoggingSettings(Section, title="Logging"):
         action="flag",
         validator=v.to_bool,
         default=False,
-        doc="""Report the number of connections waiting in the listen backlog as a metric (Linux
-        only).""",
+        implemented=True,
+        doc="""Report the number of connections waiting in the listen backlogs (TCP, Linux) on every pass
+        of the master's loop: a debug log line and, with `statsd_host`, the histogram `gunicorn.backlog`,
+        as Gunicorn does.""",
     )
