@@ -223,9 +223,9 @@ def test_print_config_then_checks(run_cli: RunCli) -> None:
 @needs_apploader
 def test_check_config_warns_about_unimplemented_settings_in_use(run_cli: RunCli, tmp_path: Path) -> None:
     (tmp_path / "site_app.py").write_text("def app(environ, start_response):\n    return [b'']\n")
-    out = run_cli("--check-config", "--enable-backlog-metric", "site_app:app")
+    out = run_cli("--check-config", "--dirty-workers", "2", "site_app:app")
     assert out.returncode == 0
-    assert out.stderr.splitlines() == ["Warning: `enable_backlog_metric` is accepted but not implemented yet"]
+    assert out.stderr.splitlines() == ["Warning: `dirty_workers` is accepted but not implemented yet"]
 
 
 def _help_flags(help_text: str) -> set[str]:

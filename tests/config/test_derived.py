@@ -148,9 +148,9 @@ def test_other_default_hooks_do_nothing() -> None:
 
 def test_unimplemented_in_use_lists_only_changed_unimplemented_settings() -> None:
     assert Config({}).unimplemented_in_use() == []
-    cfg = _cfg(enable_backlog_metric=True, workers=4, reload=True, accesslog="-")
-    assert cfg.unimplemented_in_use() == ["reload", "enable_backlog_metric"]
-    assert _cfg(enable_backlog_metric=False).unimplemented_in_use() == []
+    cfg = _cfg(dirty_workers=2, workers=4, reload=True, accesslog="-")
+    assert cfg.unimplemented_in_use() == ["reload", "dirty_workers"]
+    assert _cfg(dirty_workers=0).unimplemented_in_use() == []
 
 
 def test_env_derived_control_socket_default_is_not_reported_as_in_use(tmp_path: object) -> None:
