@@ -74,6 +74,11 @@ def serve(cfg: Config, app_uri: str) -> None:
     from monoceros.apploader import WSGIApplication
     from monoceros.arbiter import Arbiter
 
+    if cfg.spew:
+        from monoceros.debug import spew
+
+        spew()
+
     try:
         Arbiter(WSGIApplication(cfg, app_uri)).run()
     except ConfigError as exc:

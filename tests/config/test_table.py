@@ -20,6 +20,7 @@ IMPLEMENTED = {
     "tmp_upload_dir",
     "control_socket_disable",
     "enable_backlog_metric",
+    "spew",
     "config",
     "wsgi_app",
     "bind",

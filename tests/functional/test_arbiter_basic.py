@@ -169,3 +169,13 @@ def test_backlog_metric_reaches_statsd(server_factory: Callable[..., Server]) ->
         finally:
             for sock in [busy, *waiting]:
                 sock.close()
+
+
+def test_spew_prints_the_lines_the_master_and_workers_execute(server_factory: Callable[..., Server]) -> None:
+    server = server_factory([*FAST, "--workers", "1", "--spew"])
+    (worker,) = server.wait_workers(1)
+    assert server.request().worker_pid == worker
+    log = server.log
+    assert "monoceros.arbiter:" in log  # the master's loop
+    assert "monoceros.workers.engine:" in log  # the worker's, inherited over fork
+    assert "masterapp:" in log  # and the application's own lines

@@ -37,8 +37,9 @@ class DebuggingSettings(Section, title="Debugging"):
         action="flag",
         validator=v.to_bool,
         default=False,
-        doc="""Print every line of Python the server executes. Extremely verbose; for debugging the
-        server itself.""",
+        implemented=True,
+        doc="""Print every line of Python the server executes (module, line number, source) to stdout,
+        in the master and in the workers it forks. Extremely verbose; for debugging the server itself.""",
     )
     check_config = Setting[bool](
         cli=["--check-config"],
