@@ -161,6 +161,8 @@ class Arbiter:
         self.log.info("Starting monoceros %s", __version__)
         for name in self.cfg.unimplemented_in_use():
             self.log.warning("Setting %r is not implemented yet: its value is ignored.", name)
+        if self.cfg.http_parser == "fast":
+            self.log.warning("http_parser = fast: there is no native parser yet; the Python parser is used.")
         self.master_pid = arbiter_reexec.parent_master_pid(os.environ)
         if self.master_pid:
             self.proc_name = self.cfg.proc_name + ".2"

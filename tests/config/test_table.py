@@ -21,6 +21,7 @@ IMPLEMENTED = {
     "control_socket_disable",
     "enable_backlog_metric",
     "spew",
+    "http_parser",
     "config",
     "wsgi_app",
     "bind",

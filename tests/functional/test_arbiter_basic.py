@@ -179,3 +179,10 @@ def test_spew_prints_the_lines_the_master_and_workers_execute(server_factory: Ca
     assert "monoceros.arbiter:" in log  # the master's loop
     assert "monoceros.workers.engine:" in log  # the worker's, inherited over fork
     assert "masterapp:" in log  # and the application's own lines
+
+
+def test_http_parser_fast_falls_back_with_a_warning(server_factory: Callable[..., Server]) -> None:
+    server = server_factory([*FAST, "--workers", "1", "--http-parser", "fast"])
+    assert server.request().status == 200
+    assert "http_parser = fast: there is no native parser yet; the Python parser is used." in server.log
+    assert "'http_parser' is not implemented" not in server.log

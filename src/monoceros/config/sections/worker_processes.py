@@ -136,6 +136,9 @@ class WorkerProcessSettings(Section, title="Worker Processes"):
         meta="STRING",
         validator=v.choice("auto", "fast", "python"),
         default="auto",
-        doc="""Which HTTP parser implementation to use in Gunicorn: `auto`, `fast` (a C extension) or
-        `python`. Monoceros has one parser.""",
+        implemented=True,
+        doc="""The HTTP parser: `auto` (the fastest available), `python` or `fast` (native code). Monoceros
+        has no native parser yet: all three use its Python parser (several times faster than Gunicorn's),
+        and `fast`, which makes Gunicorn fail when its C extension is missing, is logged as a warning at
+        start-up instead.""",
     )
