@@ -18,12 +18,17 @@ import signal
 import socket
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from monoceros import tls
+from monoceros.config.errors import ConfigError
+from monoceros.reloader import Reloader, ReloaderUnavailable, engine_name
 from monoceros.workers.workertmp import WorkerTmp
+
+STOP_KEEPALIVE_LINGER = 2.0  # how long a stopping worker keeps kept-alive connections (see the engine)
 
 if TYPE_CHECKING:
     from monoceros.apploader import WSGIApplication
@@ -80,6 +85,9 @@ class Worker:
         # The master's connection hand-off channel (see monoceros.workers.handoff), if it gives one.
         self.handoff: tuple[socket.socket, socket.socket] | None = None
         self.tmp = WorkerTmp(cfg)
+        self.reloader: Reloader | None = None  # with `reload`, post-fork
+        # How long kept-alive connections stay open once the worker is stopping (see the engine).
+        self.stop_linger = STOP_KEEPALIVE_LINGER
 
     def __str__(self) -> str:
         return f"<Worker {self.pid}>"
@@ -113,6 +121,16 @@ class Worker:
     def check_config(cls, cfg: Config, log: Logger) -> None:
         """Called in the master before any worker is forked: refuse settings no worker could serve."""
         tls.check(cfg, log)
+        if cfg.reload:
+            try:
+                engine_name(cfg.reload_engine)
+            except ReloaderUnavailable as exc:
+                raise ConfigError(str(exc)) from None
+            if cfg.preload_app:
+                log.warning(
+                    "reload: the application is preloaded in the master, so a worker restarted"
+                    " for a change runs the code loaded at start; drop preload_app to reload it"
+                )
 
     # -- post-fork start-up --------------------------------------------------------------------
 
@@ -131,14 +149,45 @@ class Worker:
         os.set_inheritable(self.tmp.fileno(), False)
         self.log.close_on_exec()
         self.init_signals()
+        if self.cfg.reload:
+            self.reloader = Reloader(
+                self._source_changed, self.cfg.reload_extra_files, engine_name(self.cfg.reload_engine)
+            )
         self.load_wsgi()
+        if self.reloader is not None:
+            self.reloader.start()
         self.cfg.post_worker_init(self)
         self.booted = True
         self.run()
 
     def load_wsgi(self) -> None:
-        """Load the application (raises on failure; the caller maps that to an exit code)."""
-        self.wsgi = self.app.wsgi()
+        """Load the application (raises on failure; the caller maps that to an exit code).
+
+        With ``reload``, an application that fails to import (a syntax error in an edit) is logged and
+        replaced by one that answers 500 with the traceback, and the files in the traceback are watched:
+        fixing them brings the application back, without a crash loop.
+        """
+        try:
+            self.wsgi = self.app.wsgi()
+        except Exception as exc:
+            if self.reloader is None:
+                raise
+            self.log.exception("Error loading the application; serving the error until a file changes")
+            for path in _files_of(exc):
+                self.reloader.add_file(path)
+            self.wsgi = _failed_app("".join(traceback.format_exception(exc)))
+
+    def _source_changed(self, path: str) -> None:
+        """The reloader saw ``path`` change: stop this worker (the master forks a fresh one)."""
+        self.log.info("Worker reloading: %s modified", path)
+        # No client waits on the old code in development: idle keep-alive connections need no grace.
+        self.stop_linger = 0.0
+        self.alive = False
+        try:
+            os.write(self.PIPE[1], b"r")  # wake the loop now
+        except OSError:
+            pass
+        self.cfg.worker_int(self)
 
     def init_signals(self) -> None:
         for sig in self.SIGNALS:
@@ -200,3 +249,24 @@ def _drop_privileges(cfg: Config) -> None:
     from monoceros.process import set_owner_process
 
     set_owner_process(cfg.uid, cfg.gid, initgroups=cfg.initgroups)
+
+
+def _files_of(exc: BaseException) -> list[str]:
+    """The source files a failed import went through: the one with a syntax error, the frames' files."""
+    files = []
+    if isinstance(exc, SyntaxError) and exc.filename:
+        files.append(exc.filename)
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        files.append(frame.f_code.co_filename)
+    return [path for path in files if os.path.isfile(path)]
+
+
+def _failed_app(text: str) -> Any:
+    body = text.encode("utf-8", "replace")
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+        start_response("500 Internal Server Error", headers)
+        return [body]
+
+    return app

@@ -55,10 +55,6 @@ if TYPE_CHECKING:
 
 TICK = 1.0  # at most this many seconds between heartbeats and deadline sweeps
 LINGER_TIME = 2.0  # how long a closing connection may keep sending before we drop it
-# How long a stopping worker keeps a kept-alive connection open (at most its keep-alive timeout): the last
-# response said keep-alive, so the client may be sending its next request already. One that arrives is
-# answered with "Connection: close" instead of being met with EOF. Gunicorn 27's gthread keeps 2 s too.
-STOP_KEEPALIVE_LINGER = 2.0
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
 # Level-triggered and not EPOLLEXCLUSIVE: with it, the one worker woken for a new connection may be
@@ -195,8 +191,9 @@ class Engine:
 
     def _begin_stop(self, now: float) -> None:
         """Graceful stop: no new connections; requests in progress finish within ``graceful_timeout``;
-        kept-alive connections stay open ``STOP_KEEPALIVE_LINGER`` more seconds at most, so that a request
-        already on its way is answered (with ``Connection: close``) rather than lost."""
+        kept-alive connections stay open ``worker.stop_linger`` more seconds at most (2: the last response
+        said keep-alive, so the client may be sending its next request already; Gunicorn 27's gthread keeps
+        them 2 s too), so that such a request is answered (with ``Connection: close``) rather than lost."""
         self.stopping = True
         self.stop_deadline = now + float(self.worker.cfg.graceful_timeout)
         self._listen(False)
@@ -206,7 +203,7 @@ class Engine:
         for lst in self.listeners.values():
             lst.close()
         self.listeners = {}
-        linger_until = now + STOP_KEEPALIVE_LINGER
+        linger_until = now + self.worker.stop_linger
         for conn in self.conns.values():
             if conn.state == IDLE:
                 conn.deadline = min(conn.deadline, linger_until)
@@ -479,7 +476,7 @@ class Engine:
         """Between requests: wait for the next one (keep-alive; briefly when the worker is stopping)."""
         conn.state = IDLE
         conn.deadline = self.now + (
-            min(self.keepalive, STOP_KEEPALIVE_LINGER) if self.stopping else self.keepalive
+            min(self.keepalive, self.worker.stop_linger) if self.stopping else self.keepalive
         )
 
     def reject(self, conn: Conn, exc: RemoteProtocolError) -> None:

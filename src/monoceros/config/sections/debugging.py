@@ -12,8 +12,12 @@ class DebuggingSettings(Section, title="Debugging"):
         action="flag",
         validator=v.to_bool,
         default=False,
-        doc="""Restart the workers when the application's source files change. Meant for development
-        only.""",
+        implemented=True,
+        doc="""Restart the workers when the application's source files change: each worker watches the
+        files of the modules it imported and ends when one changes, and the master forks a fresh one. An
+        application that fails to import (a syntax error in an edit) is logged and answered with 500 and
+        its traceback until a file in that traceback changes, without a restart loop. Meant for
+        development only.""",
     )
     reload_engine = Setting[str](
         cli=["--reload-engine"],
@@ -21,7 +25,10 @@ class DebuggingSettings(Section, title="Debugging"):
         validator=v.choice("auto", "poll", "inotify"),
         none_ok=False,
         default="auto",
-        doc="""How `reload` watches files: `poll`, `inotify`, or `auto` to pick the best available.""",
+        implemented=True,
+        doc="""How `reload` watches files: `poll` (modification times, twice a second), `inotify` (the
+        kernel's notifications, through the `watchfiles` package: `pip install 'monoceros[reload]'`), or
+        `auto`: `inotify` when `watchfiles` is installed, else `poll`.""",
     )
     reload_extra_files = Setting[list[str]](
         cli=["--reload-extra-file"],
@@ -29,8 +36,9 @@ class DebuggingSettings(Section, title="Debugging"):
         action="append",
         validator=v.files_or_patterns,
         default=[],
-        doc="""More files (or glob patterns) whose change triggers a `reload`, such as templates or
-        configuration files. Repeat the flag for several.""",
+        implemented=True,
+        doc="""More files (or glob patterns, `**` included, expanded again as files appear) whose change
+        triggers a `reload`, such as templates or configuration files. Repeat the flag for several.""",
     )
     spew = Setting[bool](
         cli=["--spew"],
