@@ -30,6 +30,10 @@ class AppConfig(Protocol):
     def pythonpath(self) -> str | None: ...
     @property
     def wsgi_app(self) -> str | None: ...
+    @property
+    def paste(self) -> str | None: ...
+    @property
+    def raw_paste_global_conf(self) -> list[str]: ...
 
 
 class WSGIApplication:
@@ -63,6 +67,10 @@ class WSGIApplication:
 
     def load(self) -> WSGICallable:
         """Import the module and return the application object (raises ImportError / AppImportError)."""
+        if self.cfg.paste is not None:
+            from monoceros.pasteapp import load
+
+            return load(self.app_uri, self.cfg.raw_paste_global_conf)
         app = import_app(self.app_uri, reimport=self._reimport)
         self._reimport = False
         return app

@@ -25,6 +25,8 @@ IMPLEMENTED = {
     "reload",
     "reload_engine",
     "reload_extra_files",
+    "paste",
+    "raw_paste_global_conf",
     "config",
     "wsgi_app",
     "bind",

@@ -22,6 +22,7 @@ from monoceros.config.errors import ConfigError, UsageError
 
 ENV_ARGS = ("MONOCEROS_CMD_ARGS", "GUNICORN_CMD_ARGS")
 APP_MODULE = "APP_MODULE"
+PASTE = "paste file"
 
 
 @dataclass
@@ -45,7 +46,24 @@ def load_config(
     warnings = _apply_config_file(cfg, given, env_given, env_source)
     _apply(cfg, env_given, env_source)
     _apply(cfg, given, COMMAND_LINE)
+    if cfg.paste is not None:
+        app_uri = _paste_app(cfg)
     return LoadedConfig(cfg, app_uri if app_uri is not None else cfg.wsgi_app, warnings)
+
+
+def _paste_app(cfg: Config) -> str:
+    """`paste`: the PasteDeploy file is the application (an APP_MODULE is then ignored, as in Gunicorn),
+    its process name, and its logging configuration when it has one and none was given."""
+    from monoceros.pasteapp import config_file, has_logging_config
+
+    uri = os.path.abspath(cfg.paste or "")
+    path = config_file(uri)
+    if not os.path.exists(path):
+        raise ConfigError(f"paste: {path!r} not found")
+    cfg.set("default_proc_name", path, PASTE)
+    if cfg.is_default("logconfig") and has_logging_config(path):
+        cfg.set("logconfig", path, PASTE)
+    return uri
 
 
 def _env_args(cfg: Config, env: Mapping[str, str], prog: str) -> tuple[str, dict[str, Any]]:

@@ -197,7 +197,11 @@ class ServerMechanicsSettings(Section, title="Server Mechanics"):
         meta="STRING",
         validator=v.to_opt_str,
         default=None,
-        doc="""Load the application from a PasteDeploy configuration file (`file.ini#section`).""",
+        implemented=True,
+        doc="""Load the application, with its filters and pipelines, from a PasteDeploy configuration
+        file (`file.ini`, or `file.ini#name` for another section than `main`); an APP_MODULE is then
+        ignored. The file's `[loggers]` configuration is used as `logconfig` unless one is given. Needs
+        PasteDeploy: `pip install 'monoceros[paste]'`.""",
     )
     proxy_protocol = Setting[str](
         cli=["--proxy-protocol"],
@@ -248,8 +252,9 @@ class ServerMechanicsSettings(Section, title="Server Mechanics"):
         action="append",
         validator=v.env_list,
         default=[],
-        doc="""Global variables for a PasteDeploy configuration, as `KEY=VALUE`; repeat the flag for
-        several.""",
+        implemented=True,
+        doc="""Global variables for a PasteDeploy configuration, as `KEY=VALUE` (`\\=` for a `=` in the
+        key); repeat the flag for several.""",
     )
     permit_obsolete_folding = Setting[bool](
         cli=["--permit-obsolete-folding"],
