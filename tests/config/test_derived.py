@@ -148,8 +148,8 @@ def test_other_default_hooks_do_nothing() -> None:
 
 def test_unimplemented_in_use_lists_only_changed_unimplemented_settings() -> None:
     assert Config({}).unimplemented_in_use() == []
-    cfg = _cfg(dirty_workers=2, workers=4, paste="x.ini", accesslog="-")
-    assert cfg.unimplemented_in_use() == ["paste", "dirty_workers"]
+    cfg = _cfg(dirty_workers=2, workers=4, http2_cleartext="upgrade", accesslog="-")
+    assert cfg.unimplemented_in_use() == ["http2_cleartext", "dirty_workers"]
     assert _cfg(dirty_workers=0).unimplemented_in_use() == []
 
 
