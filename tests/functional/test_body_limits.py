@@ -13,6 +13,7 @@ import http.client
 import os
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -153,3 +154,16 @@ def test_a_full_disk_costs_one_request_not_the_worker(
         hashlib.sha256(small).hexdigest().encode(),
         b"pid=%d" % worker,
     ]
+
+
+def test_a_client_still_sending_a_refused_body_gets_the_answer(server_factory: Factory) -> None:
+    """The answer to a refused request is not reset away while the client keeps sending its body: the
+    closing side drains for as long as data keeps coming (2 s without any, 30 s in all)."""
+    server = server_factory(["--workers", "1"], app="servingapp:app", tcp=True)
+    with socket.create_connection(_host_port(server), timeout=30) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: nothing\r\nContent-Length: 700000\r\n\r\n")
+        for _ in range(7):  # 3.5 s of body in all, more than the 2 s a silent client gets
+            sock.sendall(b"x" * 100_000)
+            time.sleep(0.5)  # (the client's pace is the stimulus)
+        response = parse_response(recv_until_closed(sock, timeout=10))
+    assert response.status == 417

@@ -113,6 +113,7 @@ class Conn:
         "listener_fd",
         "writer",
         "sendfile_ok",
+        "linger_end",
     )
 
     def __init__(
@@ -146,6 +147,7 @@ class Conn:
         self.listener_fd = -1  # the listening socket it was accepted on
         self.writer: ResponseWriter | None = None  # the response being produced, while the app runs
         self.sendfile_ok = True  # False with --no-sendfile: file responses are copied through Python
+        self.linger_end = 0.0  # LINGER: the client may drain into our closing side until then at most
 
     # -- Transport ------------------------------------------------------------------------------
 

@@ -54,7 +54,8 @@ if TYPE_CHECKING:
     from monoceros.workers.base import Worker
 
 TICK = 1.0  # at most this many seconds between heartbeats and deadline sweeps
-LINGER_TIME = 2.0  # how long a closing connection may keep sending before we drop it
+LINGER_TIME = 2.0  # how long a closing connection may go without sending before we drop it
+LINGER_MAX = 30.0  # and how long it may keep sending in all (as nginx's lingering_time)
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
 # Level-triggered and not EPOLLEXCLUSIVE: with it, the one worker woken for a new connection may be
@@ -301,6 +302,8 @@ class Engine:
         if conn.state == LINGER:
             if not data:
                 self.close(conn)
+            else:  # still sending (the rest of a refused body): closing now would reset our answer
+                conn.deadline = max(conn.deadline, min(self.now + LINGER_TIME, conn.linger_end))
             return
         if conn.state == IDLE:
             conn.state = READING
@@ -492,6 +495,7 @@ class Engine:
     def finish(self, conn: Conn) -> None:
         """Close once the pending output is sent, reading (and dropping) what the client still sends."""
         conn.state = LINGER
+        conn.linger_end = self.now + LINGER_MAX
         if conn.out:
             conn.deadline = self.now + self.stall_timeout
             self._arm(conn, EPOLLOUT)
@@ -508,6 +512,7 @@ class Engine:
             return
         conn.state = LINGER
         conn.deadline = self.now + LINGER_TIME
+        conn.linger_end = max(conn.linger_end, self.now + LINGER_MAX)
         self._arm(conn, EPOLLIN)
 
     def _expire(self, conn: Conn) -> None:
