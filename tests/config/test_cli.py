@@ -246,6 +246,10 @@ def test_help_lists_every_flag_of_every_setting_by_section(run_cli: RunCli) -> N
         has_flags = any(s.cli for s in section.declared)
         assert (f"\n{section.title}:\n" in out.stdout) == has_flags, section.title
     assert "config file only: " in out.stdout
+    # What does not work yet says so where users look first
+    text = " ".join(out.stdout.split())
+    assert "--dirty-workers INT (Not implemented yet.) " in text
+    assert "--reload (Not implemented yet.)" not in text
 
 
 def test_help_accepts_every_gunicorn_flag(run_cli: RunCli) -> None:

@@ -49,7 +49,8 @@ def build_parser(
 
 
 def _add_option(group: argparse._ArgumentGroup, setting: Setting[Any], source: str) -> None:
-    help_text = f"{setting.summary} [{default_text(setting)}]".replace("%", "%%")
+    summary = setting.summary if setting.implemented else f"(Not implemented yet.) {setting.summary}"
+    help_text = f"{summary} [{default_text(setting)}]".replace("%", "%%")
     common: dict[str, Any] = {"dest": setting.name, "default": argparse.SUPPRESS, "help": help_text}
     if setting.action == "flag":
         group.add_argument(*setting.cli, action="store_const", const=True, **common)
