@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-all lint typecheck docs bench clean install system-deps
+.PHONY: run test test-all test-pythons lint typecheck docs bench clean install system-deps
 # Debian packages the tests and benchmarks drive as real clients (TLS certificates and clients, load).
 SYSTEM_TOOLS := openssl curl wrk
 
@@ -47,6 +47,20 @@ test: system-deps lint typecheck
 test-all: system-deps lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# The suite on every supported interpreter that is installed (python3.10 ... python3.13 on the PATH, as pyenv
+# or uv provide them), each in a venv of its own; lint and types are checked once, by `make test`.
+PYTHONS ?= python3.10 python3.11 python3.12 python3.13
+test-pythons: system-deps
+	@passed=""; for py in $(PYTHONS); do \
+		if ! $$py -c 'import sys' >/dev/null 2>&1; then echo "== $$py: not installed, skipped"; continue; fi; \
+		venv=.venv-$${py#python}; \
+		[ -x $$venv/bin/python ] || $$py -m venv $$venv || exit 1; \
+		$$venv/bin/python -m pip install -q --upgrade pip && $$venv/bin/python -m pip install -q -e '.[test]' || exit 1; \
+		echo "== $$py"; \
+		$$venv/bin/python -m pytest -q -m "not slow" -p no:cacheprovider || exit 1; \
+		passed="$$passed $$py"; \
+	done; echo "passed on:$$passed"
+
 docs: $(STAMP)
 	$(BIN)/python -m monoceros.config.docgen > docs/settings.md
 
@@ -55,4 +69,4 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info
+	rm -rf $(VENV) .venv-3.* build src/*.egg-info
