@@ -3,7 +3,7 @@
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,8 @@ class AppCfg:
     chdir: str | None = None
     pythonpath: str | None = TESTS_DIR
     wsgi_app: str | None = None
+    paste: str | None = None
+    raw_paste_global_conf: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(autouse=True)
