@@ -47,19 +47,22 @@ test: system-deps lint typecheck
 test-all: system-deps lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-# The suite on every supported interpreter that is installed (python3.10 ... python3.13 on the PATH, as pyenv
-# or uv provide them), each in a venv of its own; lint and types are checked once, by `make test`.
-PYTHONS ?= python3.10 python3.11 python3.12 python3.13
+# The suite on every supported interpreter that is installed (python3.X on the PATH, else pyenv's or uv's
+# copy of it), each in a venv of its own; lint and types are checked once, by `make test`.
+VERSIONS ?= 3.10 3.11 3.12 3.13
 test-pythons: system-deps
-	@passed=""; for py in $(PYTHONS); do \
-		if ! $$py -c 'import sys' >/dev/null 2>&1; then echo "== $$py: not installed, skipped"; continue; fi; \
-		venv=.venv-$${py#python}; \
+	@passed=""; for v in $(VERSIONS); do \
+		py=""; \
+		if python$$v -c 'import sys' >/dev/null 2>&1; then py=python$$v; fi; \
+		if [ -z "$$py" ]; then py=$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v.*/bin/python$$v $$HOME/.local/share/uv/python/cpython-$$v.*/bin/python$$v 2>/dev/null | tail -n 1); fi; \
+		if [ -z "$$py" ]; then echo "== Python $$v: not installed, skipped"; continue; fi; \
+		venv=.venv-$$v; \
 		[ -x $$venv/bin/python ] || $$py -m venv $$venv || exit 1; \
 		$$venv/bin/python -m pip install -q --upgrade pip && $$venv/bin/python -m pip install -q -e '.[test]' || exit 1; \
-		echo "== $$py"; \
+		echo "== Python $$v ($$py)"; \
 		$$venv/bin/python -m pytest -q -m "not slow" -p no:cacheprovider || exit 1; \
-		passed="$$passed $$py"; \
-	done; echo "passed on:$$passed"
+		passed="$$passed $$v"; \
+	done; echo "passed on Python:$$passed"
 
 docs: $(STAMP)
 	$(BIN)/python -m monoceros.config.docgen > docs/settings.md
