@@ -180,7 +180,10 @@ def parse_response(data: bytes) -> Response:
     if not sep:
         raise ValueError(f"incomplete response: {data!r}")
     lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise ValueError(f"not a status line: {lines[0][:80]!r}")
+    status = int(parts[1])
     headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")

@@ -37,15 +37,26 @@ class KeepAliveClient(threading.Thread):
         self.reconnect = threading.Event()  # the test asks for a new connection (to spread the clients)
 
     def run(self) -> None:
+        self.sock: socket.socket | None = None
+        try:
+            self._loop()
+        except BaseException as exc:  # counted, so the test reports it rather than a thread warning
+            self.failures.append(f"client crashed: {exc!r}")
+        finally:
+            if self.sock is not None:
+                self.sock.close()
+
+    def _loop(self) -> None:
         sock: socket.socket | None = None
         while not self.stop.is_set():
+            self.sock = sock
             if self.reconnect.is_set() and sock is not None:
                 self.reconnect.clear()
                 sock.close()
                 sock = None
             if sock is None:
                 try:
-                    sock = self.server.connect(timeout=10)
+                    sock = self.sock = self.server.connect(timeout=10)
                 except OSError:
                     self.refused += 1
                     if self.server.proc.poll() is not None:
@@ -66,8 +77,7 @@ class KeepAliveClient(threading.Thread):
                 self.closes += 1
                 sock.close()
                 sock = None
-        if sock is not None:
-            sock.close()
+        self.sock = sock
 
 
 def _start_clients(server: Server, workers: list[int]) -> list[KeepAliveClient]:

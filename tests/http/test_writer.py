@@ -577,3 +577,18 @@ def test_whole_with_a_short_body_says_close_in_the_head() -> None:
     assert b"Connection: close\r\n" in out
     assert not writer.keep_alive
     assert not writer.complete
+
+
+def test_closing_before_the_head_makes_it_say_close_and_after_it_changes_nothing() -> None:
+    """A stopping server (maybe from another thread) asks for close: what went out stays the truth."""
+    for send_whole in (False, True):
+        early = ResponseWriter("GET", (1, 1), True)
+        early.start("200 OK", [("Content-Length", "2")])
+        early.closing = True
+        out = early.whole(b"ok") if send_whole else early.head()
+        assert b"Connection: close\r\n" in out and early.keep_alive is False
+        late = ResponseWriter("GET", (1, 1), True)
+        late.start("200 OK", [("Content-Length", "2")])
+        out = late.whole(b"ok") if send_whole else late.head() + late.body(b"ok") + late.end()
+        late.closing = True
+        assert b"Connection: keep-alive\r\n" in out and late.keep_alive is True

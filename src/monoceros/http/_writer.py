@@ -237,6 +237,7 @@ class ResponseWriter:
         "_status_line",
         "_fields",
         "_state",
+        "closing",
     )
 
     def __init__(
@@ -256,6 +257,9 @@ class ResponseWriter:
         self.upgrade = False
         self.bytes_sent = 0
         self._server_line = b"" if server is None else _server_line(server)
+        # Set (by another thread, maybe) when the server is stopping: the head, if it is not out yet, says
+        # Connection: close. Read once where the head is built, so keep_alive always says what went out.
+        self.closing = False
         self._no_body = False
         self._status_line = b""
         self._fields = b""
@@ -299,6 +303,8 @@ class ResponseWriter:
         if self.upgrade:
             connection = _CONNECTION["upgrade"]
         else:
+            if self.closing:
+                self.keep_alive = False
             connection = _CONNECTION["keep-alive" if self.keep_alive else "close"]
         return b"".join(
             (
@@ -332,6 +338,8 @@ class ResponseWriter:
         if self.upgrade:
             connection = _CONNECTION["upgrade"]
         else:
+            if self.closing:
+                self.keep_alive = False
             connection = _CONNECTION["keep-alive" if self.keep_alive else "close"]
         return b"".join(
             (self._status_line, self._server_line, date_line(), connection, self._fields, b"\r\n", data)

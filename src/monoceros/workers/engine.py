@@ -209,7 +209,9 @@ class Engine:
             if conn.state == IDLE:
                 conn.deadline = min(conn.deadline, linger_until)
             elif conn.writer is not None:
-                conn.writer.keep_alive = False  # tell the client, if its head is not out yet
+                # Tell the client, if its head is not out yet; one that said keep-alive stands (the app's
+                # thread may be sending it now), and the connection then lingers as an idle one.
+                conn.writer.closing = True
 
     def client_listeners(self) -> list[Listener]:
         """The listening sockets clients connect to (not the worker's own channels)."""
