@@ -101,6 +101,7 @@ class ChunkedReader:
         scanned = self._scanned
         pos = 0
         size = len(buf)
+        limit = self._rules.max_field_size
         while True:
             if state == _SIZE:
                 match = CHUNK_HEAD.match(buf, pos)
@@ -109,7 +110,7 @@ class ChunkedReader:
                     break
                 if scanned:
                     self._scanned = scanned = 0
-                if match.end() - pos > self._rules.max_field_size:  # the line and its CR, as a partial one
+                if match.end() - pos > limit:  # the line and its CR, as a partial one counts it
                     raise InvalidChunkExtension("chunk line too long")
                 pos = match.end()
                 remaining = int(match[1], 16)
