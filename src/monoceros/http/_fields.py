@@ -208,7 +208,8 @@ class LineChecker:
         line (obs-fold) to join to the field before it; raise for an invalid one."""
         rules = self.rules
         base = self._base(line)
-        _raise_fault(line_fault(line + "\r", base, rules.max_field_size), rules.max_field_size)
+        if base + len(line) + 2 > rules.max_field_size or "\n" in line:  # (else neither fault can be there)
+            _raise_fault(line_fault(line + "\r", base, rules.max_field_size), rules.max_field_size)
         if "\r" in line:
             raise InvalidHeader("bare CR or LF in a header line")
         if line[:1] in (" ", "\t"):

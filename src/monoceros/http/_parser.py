@@ -397,11 +397,12 @@ class RequestParser:
 
     def _request_line(self, line: str) -> RequestLine:
         """Validate a complete request line (without CRLF), its length first as a partial line's is."""
-        fault = line_fault(line + "\r", 0, self._limit_line + 2)
-        if fault == "lf":
-            raise InvalidRequestLine("bare LF in the request line")
-        if fault == "size":
-            raise LimitRequestLine(f"request line is too large ({len(line)} > {self._limit_line})")
+        if len(line) > self._limit_line or "\n" in line:  # (else neither fault can be there)
+            fault = line_fault(line + "\r", 0, self._limit_line + 2)
+            if fault == "lf":
+                raise InvalidRequestLine("bare LF in the request line")
+            if fault == "size":
+                raise LimitRequestLine(f"request line is too large ({len(line)} > {self._limit_line})")
         return parse_request_line(line, self._line_rules)
 
     def _first_error(self, head: bytearray) -> None:

@@ -110,9 +110,10 @@ class ChunkedReader:
                     break
                 if scanned:
                     self._scanned = scanned = 0
-                if match.end() - pos > limit:  # the line and its CR, as a partial one counts it
+                end = match.end()
+                if end - pos > limit:  # the line and its CR, as a partial one counts it
                     raise InvalidChunkExtension("chunk line too long")
-                pos = match.end()
+                pos = end
                 remaining = int(match[1], 16)
                 if not remaining:
                     state = _TRAILERS

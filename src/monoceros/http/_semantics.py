@@ -254,6 +254,7 @@ def _content_length(value: str) -> int:
 
 
 _CHUNKED = ["chunked"]
+_PLAIN_CODINGS = frozenset({"chunked", "identity", "gzip", "deflate", "compress"})  # tokens as they are
 # RFC 9112 §6.1 / RFC 9110 §10.1.4: transfer-coding = token *( OWS ";" OWS transfer-parameter ), where
 # transfer-parameter = token BWS "=" BWS ( token / quoted-string ). Parameters are only checked for shape.
 _CODING = re.compile(
@@ -285,13 +286,16 @@ def _coding_names(values: list[str]) -> list[str]:
     codings = []
     for value in values:
         for element in value.split(","):
-            element = element.strip(" \t")
+            element = element.strip(" \t").lower()
+            if element in _PLAIN_CODINGS:
+                codings.append(element)
+                continue
             if not element:
                 continue
             match = _CODING.fullmatch(element)
             if match is None:
                 raise InvalidHeader(f"invalid Transfer-Encoding element {element[:64]!r}")
-            codings.append(match[1].lower())
+            codings.append(match[1])
     return codings
 
 
