@@ -79,8 +79,29 @@ def syslog_handler(addr: str, facility: str, prefix: str, kind: str) -> logging.
     socktype, address = parse_syslog_address(addr)
     code = facility_code(facility)
     try:
+        _probe(address, socktype)
         handler = logging.handlers.SysLogHandler(address=address, facility=code, socktype=socktype)
     except OSError as exc:
-        raise SyslogError(f"cannot reach syslog at {addr}: {exc.strerror or exc}") from exc
+        raise SyslogError(f"cannot reach syslog at {addr}: {exc.strerror or exc}") from None
     handler.setFormatter(logging.Formatter(f"gunicorn.{prefix}.{kind}: {SYSLOG_FORMAT}"))
     return handler
+
+
+def _probe(address: SyslogAddress, socktype: socket.SocketKind | None) -> None:
+    """Connect once before the handler does: on Python 3.10 a `SysLogHandler` whose constructor failed to
+    connect is still registered with `logging`, and its close at exit raises AttributeError (no `socket`)."""
+    if isinstance(address, str):
+        probe = socket.socket(socket.AF_UNIX, socktype or socket.SOCK_DGRAM)
+        try:
+            probe.connect(address)
+        except OSError:
+            if socktype:  # the handler tries the other type of Unix socket only when none is given
+                raise
+            probe.close()
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            probe.connect(address)
+        finally:
+            probe.close()
+        return
+    if socktype == socket.SOCK_STREAM:
+        socket.create_connection(address, timeout=5).close()
