@@ -17,10 +17,17 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from monoceros.http import ProtocolError, Request, RequestParser, _fields
-from monoceros.http._fields import FieldRules, clean_lines, line_fault, split_fields, split_slowly
+from monoceros.http._fields import (
+    FieldRules,
+    LineChecker,
+    clean_lines,
+    line_fault,
+    split_fields,
+    split_slowly,
+)
 from monoceros.http._parser import MAX_REQUEST_LINE, find_head_end
 from monoceros.http._request_line import RequestLineRules, parse_request_line
-from monoceros.http._semantics import HeaderPolicy, build_request
+from monoceros.http._semantics import HeaderPolicy, HeadFields, build_request
 
 LIMITS = settings(
     max_examples=200,
@@ -135,7 +142,8 @@ def test_clean_lines(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def reference(head: bytes, line_limit: int) -> object:
-    """The strict walk: the request line alone, then the field lines one by one."""
+    """The strict walk: the request line alone, then the field lines one by one, each with what it means
+    (the first error met in line order wins), then the head as a whole."""
     text = head.decode("latin-1")
     line_end = text.find("\r\n")
     # Bare LF or overflow, whichever a byte-by-byte reading meets first (line_fault is tested on its own).
@@ -146,6 +154,11 @@ def reference(head: bytes, line_limit: int) -> object:
     policy = HeaderPolicy("drop", frozenset(), False, False)
     try:
         line = parse_request_line(text[:line_end], RequestLineRules(False, False, False))
+        lines, fields = LineChecker(rules), HeadFields(policy, line.version)
+        for raw in text[line_end + 2 :].split("\r\n")[:-1]:
+            name, value = lines.line(raw)
+            if name is not None:
+                fields.field(name, value)
         request = build_request(*line, split_slowly(text, line_end + 2, rules), policy)
     except ProtocolError as exc:
         return type(exc).__name__
