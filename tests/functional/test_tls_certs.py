@@ -15,7 +15,20 @@ import pytest
 
 OPENSSL = shutil.which("openssl")
 _KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-_LEAF_EXT = "basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n"
+# The extensions Python 3.13's strict verification (VERIFY_X509_STRICT) asks of a CA and of its leaves.
+_CA_EXT = [
+    "basicConstraints=critical,CA:TRUE",
+    "keyUsage=critical,keyCertSign,cRLSign",
+    "subjectKeyIdentifier=hash",
+]
+_LEAF_EXT = (
+    "basicConstraints=critical,CA:FALSE\n"
+    "keyUsage=critical,digitalSignature\n"
+    "extendedKeyUsage=serverAuth,clientAuth\n"
+    "subjectKeyIdentifier=hash\n"
+    "authorityKeyIdentifier=keyid,issuer\n"
+    "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+)
 
 
 @dataclass(frozen=True)
@@ -40,8 +53,9 @@ def _run(*args: str, cwd: Path) -> None:
 
 def make_ca(directory: Path, name: str) -> Pair:
     pair = Pair(directory / f"{name}.pem", directory / f"{name}.key")
+    extensions = [arg for ext in _CA_EXT for arg in ("-addext", ext)]
     _run("req", "-x509", *_KEY, "-keyout", str(pair.key), "-out", str(pair.cert), "-days", "2",
-         "-subj", f"/CN={name}", cwd=directory)  # fmt: skip
+         "-subj", f"/CN={name}", *extensions, cwd=directory)  # fmt: skip
     return pair
 
 
