@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-all test-pythons lint typecheck docs bench clean install system-deps
 # Debian packages the tests and benchmarks drive as real clients (TLS certificates and clients, load).
-SYSTEM_TOOLS := openssl curl wrk
+SYSTEM_TOOLS := openssl curl wrk nginx
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)

@@ -95,6 +95,8 @@ def _environ(environ: Environ, start_response: StartResponse) -> list[bytes]:
         "SERVER_PROTOCOL",
         "HTTP_X_TEST",
         "wsgi.url_scheme",
+        "REMOTE_ADDR",
+        "HTTP_X_FORWARDED_FOR",
     )
     body = "\n".join(f"{key}={environ.get(key)}" for key in keys).encode()
     return _text(start_response, body)

@@ -1,0 +1,132 @@
+"""Real nginx in front, as in most deployments: `proxy_pass` to Monoceros over a Unix socket, with
+upstream keep-alive, forwarded headers from a trusted peer, request bodies and a streamed response."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from harness import Server, wait_for
+
+Factory = Callable[..., Server]
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (make test installs it)")
+
+CONFIG = """
+daemon off;
+worker_processes 1;
+{user}
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    upstream app {{
+        server unix:{socket};
+        keepalive 4;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto https;
+            proxy_buffering off;
+        }}
+    }}
+}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def nginx_front(server_factory: Factory, tmp_path: Path) -> Iterator[tuple[Server, int]]:
+    server = server_factory(["--workers", "1", "--keep-alive", "30"], app="servingapp:app")
+    port = _free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        # As root, nginx's workers would run as nobody, who may not reach the test's socket directory.
+        CONFIG.format(
+            user="user root;" if os.geteuid() == 0 else "",
+            dir=tmp_path,
+            socket=server.address[5:],
+            port=port,
+        )  # fmt: skip
+    )
+    assert NGINX is not None
+    with open(tmp_path / "nginx-stderr.log", "wb") as stderr:
+        proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp_path)], stderr=stderr)
+    try:
+
+        def listening() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except OSError:
+                return False
+            return True
+
+        wait_for(listening, what="nginx to listen")
+        yield server, port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_requests_through_nginx_over_a_unix_socket(nginx_front: tuple[Server, int]) -> None:
+    server, port = nginx_front
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    pids = set()
+    for _ in range(5):
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        assert response.status == 200
+        pids.add(response.read())
+    assert len(pids) == 1
+
+    conn.request("GET", "/environ?a=1", headers={"X-Test": "through"})
+    environ = dict(line.split("=", 1) for line in conn.getresponse().read().decode().splitlines())
+    # A Unix-socket peer is trusted (as in Gunicorn): nginx's scheme header counts.
+    assert environ["wsgi.url_scheme"] == "https"
+    assert environ["HTTP_X_FORWARDED_FOR"] == "127.0.0.1"
+    assert environ["HTTP_X_TEST"] == "through"
+    assert (environ["PATH_INFO"], environ["QUERY_STRING"]) == ("/environ", "a=1")
+
+    body = b"0123456789" * 100_000
+    conn.request("POST", "/echo", body=body)
+    response = conn.getresponse()
+    assert response.status == 200 and response.read() == body
+
+    conn.request("GET", "/stream")
+    assert conn.getresponse().read() == b"part0;part1;part2;part3;part4;"
+    conn.close()
+
+
+def test_nginx_reuses_its_upstream_connections(nginx_front: tuple[Server, int], tmp_path: Path) -> None:
+    server, port = nginx_front
+    for _ in range(10):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/")
+        assert conn.getresponse().status == 200
+        conn.close()
+    errors = (tmp_path / "nginx-error.log").read_text()
+    assert "upstream prematurely closed" not in errors
+    assert "[error]" not in errors, errors[-2000:]
