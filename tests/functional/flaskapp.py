@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from collections.abc import Iterator
 
-from flask import Flask, Response, jsonify, request, stream_with_context
+from flask import Flask, Response, jsonify, request, send_file, stream_with_context
 
 app = Flask(__name__)
+# A file to download, in the server's working directory (the test's own folder): a pattern of 1 MiB + 1
+# bytes, not a buffer size. Each worker writes it whole under another name, then renames it.
+DOWNLOAD = os.path.abspath("flask-download.bin")
+with tempfile.NamedTemporaryFile(dir=os.path.dirname(DOWNLOAD), delete=False) as _out:
+    _out.write(bytes(range(256)) * 4096 + b"!")
+os.replace(_out.name, DOWNLOAD)
 
 
 @app.get("/")
@@ -39,6 +48,23 @@ def stream() -> Response:
             yield f"line {i}\n"
 
     return Response(stream_with_context(generate()), mimetype="text/plain")
+
+
+@app.post("/upload")
+def upload() -> Response:
+    """A multipart upload: each file's name, size and SHA-256, as an app that stores uploads sees them."""
+    files = {
+        name: {"filename": f.filename, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        for name, f in request.files.items()
+        for data in [f.read()]
+    }
+    return jsonify(files=files, fields=dict(request.form))
+
+
+@app.get("/download")
+def download() -> Response:
+    """send_file: Flask hands the file to wsgi.file_wrapper (sendfile underneath)."""
+    return send_file(DOWNLOAD, mimetype="application/octet-stream", as_attachment=True)
 
 
 @app.get("/missing-here")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,3 +51,33 @@ def test_flask_logger_lands_in_the_error_log(
         assert http.request("GET", f"http://{server.address}/log?marker=m-{id(errors)}").data == b"logged"
     wait_for(lambda: f"flask logged m-{id(errors)}" in errors.read_text(), what="the line in the error log")
     assert f"m-{id(errors)}" not in server.log  # not on the console
+
+
+@pytest.mark.parametrize("kind", [["sync"], ["gthread", "--threads", "4"]], ids=["sync", "gthread"])
+def test_flask_upload_and_send_file(server_factory: Factory, kind: list[str]) -> None:
+    server = server_factory(["--workers", "1", "--worker-class", *kind], app="flaskapp:app", tcp=True)
+    base = f"http://{server.address}"
+    photo = os.urandom(3 << 20)  # past the 1 MiB kept in memory: spooled to a file before the app runs
+    with urllib3.PoolManager(retries=False) as http:
+        response = http.request(
+            "POST",
+            base + "/upload",
+            fields={
+                "title": "holiday",
+                "photo": ("beach.jpg", photo, "image/jpeg"),
+                "note": ("a.txt", b"hi"),
+            },
+        )
+        assert response.status == 200
+        got = json.loads(response.data)
+        assert got["fields"] == {"title": "holiday"}
+        assert got["files"]["photo"] == {
+            "filename": "beach.jpg",
+            "size": len(photo),
+            "sha256": hashlib.sha256(photo).hexdigest(),
+        }
+        assert got["files"]["note"]["size"] == 2
+        response = http.request("GET", base + "/download")
+        assert response.status == 200
+        assert response.data == bytes(range(256)) * 4096 + b"!"
+        assert response.headers["Content-Disposition"].startswith("attachment")
