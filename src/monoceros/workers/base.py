@@ -141,8 +141,10 @@ class Worker:
         """
         for key, value in self.cfg.env.items():
             os.environ[key] = value
-        _drop_privileges(self.cfg)
+        # Seeded before the privileges are dropped: on Python 3.13 seeding imports a hash module lazily,
+        # which a worker running as `nobody` may not be able to read (an interpreter under /root).
         random.seed(os.urandom(64))
+        _drop_privileges(self.cfg)
         self.PIPE = _wakeup_pipe()
         for listener in self.sockets:
             os.set_inheritable(listener.fileno(), False)
