@@ -291,6 +291,9 @@ def test_mtls_rejects_missing_and_untrusted_certificates(mtls: Server, certs: Ce
         if not sock.recv(65536):
             raise ConnectionError("closed without a response")
     assert tls_get(mtls, client_context(certs, certs.client)).status == 200
+    if who == "stranger":  # a certificate the server's CA does not vouch for: said at warning level
+        mtls.wait_log("TLS client certificate from ")
+        assert "[WARNING] TLS client certificate from ('127.0.0.1'" in mtls.log
 
 
 @needs_curl

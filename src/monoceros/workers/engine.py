@@ -99,6 +99,7 @@ class Engine:
         # handed to the application thread pool gets no events until it is armed again (gthread).
         self.oneshot = 0
         self.tls: WorkerTLS | None = None
+        self.cert_warning_at = 0.0  # a refused client certificate is logged as a warning from then on
         if cfg.is_ssl:
             self._enable_tls(WorkerTLS(cfg, self.log))
 
@@ -585,7 +586,14 @@ class Engine:
             self._arm(conn, EPOLLOUT)
             return
         except OSError as exc:  # also plain HTTP sent to this port, or a refused client certificate
-            self.log.debug("TLS handshake with %s failed: %s", conn.peer, exc)
+            if isinstance(exc, ssl.SSLCertVerificationError) and self.now >= self.cert_warning_at:
+                # A certificate the server's rules refuse is a deployment problem (a CA or client
+                # certificate lacking what strict verification needs): say it, once a minute at most.
+                self.cert_warning_at = self.now + 60.0
+                reason = exc.verify_message or exc.reason or str(exc)
+                self.log.warning("TLS client certificate from %s refused: %s", conn.peer, reason)
+            else:
+                self.log.debug("TLS handshake with %s failed: %s", conn.peer, exc)
             self._plain_shut(conn)
             return
         conn.env = self.tls.environ(conn.env, sock)
