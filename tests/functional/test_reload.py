@@ -102,3 +102,11 @@ def test_extra_files_globs_reload_too(server_factory: Factory, tmp_path: Path) -
     wait_for(lambda: first not in server.workers() and len(server.workers()) == 1, what="a new worker")
     assert f"{template} modified" in server.log
     assert server.request().body.startswith(b"same ")
+
+
+def test_a_misspelt_application_module_still_fails_to_boot(server_factory: Factory) -> None:
+    """Only errors in the application's own files are served until fixed; a module that does not exist
+    stops the server with Gunicorn's boot-error status, reload or not."""
+    server = server_factory(["--workers", "1", "--reload"], app="no_such_module_here:app", ready=False)
+    assert server.wait(15) == 3
+    assert "No module named 'no_such_module_here'" in server.log

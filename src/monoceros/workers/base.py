@@ -172,10 +172,11 @@ class Worker:
         try:
             self.wsgi = self.app.wsgi()
         except Exception as exc:
-            if self.reloader is None:
-                raise
+            files = _files_of(exc)
+            if self.reloader is None or not files:
+                raise  # (no file of the application's own in it, such as a misspelt module: a boot error)
             self.log.exception("Error loading the application; serving the error until a file changes")
-            for path in _files_of(exc):
+            for path in files:
                 self.reloader.add_file(path)
             self.wsgi = _failed_app("".join(traceback.format_exception(exc)))
 
@@ -254,13 +255,21 @@ def _drop_privileges(cfg: Config) -> None:
 
 
 def _files_of(exc: BaseException) -> list[str]:
-    """The source files a failed import went through: the one with a syntax error, the frames' files."""
+    """The application's source files a failed import went through (the one with a syntax error, the
+    frames' files), leaving out the server's and the import system's own."""
     files = []
     if isinstance(exc, SyntaxError) and exc.filename:
         files.append(exc.filename)
     for frame, _ in traceback.walk_tb(exc.__traceback__):
         files.append(frame.f_code.co_filename)
-    return [path for path in files if os.path.isfile(path)]
+    ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the monoceros package
+    return [
+        path
+        for path in files
+        if os.path.isfile(path)
+        and not os.path.abspath(path).startswith(ours + os.sep)
+        and "importlib" not in path
+    ]
 
 
 def _failed_app(text: str) -> Any:
