@@ -21,7 +21,12 @@ CLF = re.compile(
 
 
 def lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
+    """The complete lines of a log file the server may be writing to right now (a line still being
+    written, with no newline yet, is left for the next look)."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    return text[: text.rfind("\n") + 1].splitlines()
 
 
 def raw_get(server: Server, path: str, *headers: str) -> int:
