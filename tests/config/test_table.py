@@ -27,6 +27,8 @@ IMPLEMENTED = {
     "reload_extra_files",
     "paste",
     "raw_paste_global_conf",
+    "protocol",
+    "uwsgi_allow_ips",
     "config",
     "wsgi_app",
     "bind",

@@ -40,6 +40,7 @@ from ._events import (
     Sentinel,
 )
 from ._parser import RequestParser
+from ._uwsgi import InvalidUwsgiHeader, UnsupportedModifier, UwsgiParser
 from ._writer import ResponseWriter, interim_response
 
 __all__ = [
@@ -73,7 +74,10 @@ __all__ = [
     "RequestParser",
     "ResponseWriter",
     "Sentinel",
+    "UnsupportedModifier",
     "UnsupportedTransferCoding",
+    "UwsgiParser",
+    "InvalidUwsgiHeader",
     "error_response",
     "http_date",
     "interim_response",

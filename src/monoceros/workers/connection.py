@@ -28,6 +28,7 @@ from monoceros.http import (
     Request,
     RequestParser,
     ResponseWriter,
+    UwsgiParser,
 )
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ class Conn:
         self,
         sock: socket.socket,
         peer: object,
-        parser: RequestParser,
+        parser: RequestParser | UwsgiParser,
         env: ConnectionEnviron | TLSEnviron,
         stall_timeout: float,
     ) -> None:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from monoceros import SERVER_SOFTWARE
-from monoceros.http import ProtocolError, Request, RequestParser, ResponseWriter, error_response
+from monoceros.http import ProtocolError, Request, RequestParser, ResponseWriter, UwsgiParser, error_response
 from monoceros.wsgi import EnvironBuilder, IPTrust, input_for, run_app
 from monoceros.wsgi.environ import ConnectionEnviron
 from monoceros.wsgi.types import BodySource
@@ -40,6 +40,12 @@ class RequestRunner:
         self.forwarded_trust = IPTrust(cfg.forwarded_allow_ips)
         self.proxy_trust = IPTrust(cfg.proxy_allow_ips)
         self.proxy_protocol: str = cfg.proxy_protocol
+        # --protocol uwsgi: requests come in uwsgi packets (nginx's uwsgi_pass) from the allowed peers.
+        self.uwsgi = cfg.protocol == "uwsgi"
+        self.uwsgi_trust = IPTrust(cfg.uwsgi_allow_ips)
+        # A uwsgi response body is opaque to nginx, which frames it for its client: never chunked, so it is
+        # framed as for HTTP/1.0 (Content-Length, or the end of the connection).
+        self.writer_version: tuple[int, int] | None = (1, 0) if self.uwsgi else None
         self.parser_args: dict[str, Any] = {
             "limit_request_line": cfg.limit_request_line,
             "limit_request_fields": cfg.limit_request_fields,
@@ -89,16 +95,20 @@ class RequestRunner:
 
     def connection(
         self, peer: object, listener: Listener, sock: socket.socket
-    ) -> tuple[RequestParser, ConnectionEnviron]:
+    ) -> tuple[RequestParser | UwsgiParser, ConnectionEnviron]:
         """The parser and the environ builder of a new connection; the peer's trust is decided once."""
         trusted = self.forwarded_trust.allows(peer)
-        key = (trusted, self.proxy_protocol != "off" and self.proxy_trust.allows(peer))
-        make = self._parsers.get(key)
-        if make is None:
-            make = self._parsers[key] = RequestParser.factory(
-                peer_trusted=key[0], proxy_trusted=key[1], **self.parser_args
-            )
-        parser = make()
+        parser: RequestParser | UwsgiParser
+        if self.uwsgi:
+            parser = UwsgiParser(self.uwsgi_trust.allows(peer))
+        else:
+            key = (trusted, self.proxy_protocol != "off" and self.proxy_trust.allows(peer))
+            make = self._parsers.get(key)
+            if make is None:
+                make = self._parsers[key] = RequestParser.factory(
+                    peer_trusted=key[0], proxy_trusted=key[1], **self.parser_args
+                )
+            parser = make()
         fd = listener.fileno()
         sockname = self._socknames.get(fd)
         if sockname is None:
@@ -130,7 +140,9 @@ class RequestRunner:
         keep_alive = (
             request.keep_alive and self.keepalive and worker.alive and worker.nr + 1 < worker.max_requests
         )
-        writer = ResponseWriter(request.method, request.version, keep_alive, SERVER_HEADER)
+        writer = ResponseWriter(
+            request.method, self.writer_version or request.version, keep_alive, SERVER_HEADER
+        )
         if self.pre_request is not None:
             self.pre_request(worker, request)
         elif self.debug:

@@ -235,16 +235,18 @@ class ServerMechanicsSettings(Section, title="Server Mechanics"):
         meta="STRING",
         validator=v.choice("http", "uwsgi"),
         default="http",
+        implemented=True,
         doc="""The wire protocol of incoming connections: `http`, or `uwsgi` for the binary protocol
-        nginx speaks with `uwsgi_pass`.""",
+        nginx speaks with `uwsgi_pass` (responses then go back unchunked: nginx frames them itself).""",
     )
     uwsgi_allow_ips = Setting[list[str]](
         cli=["--uwsgi-allow-from"],
         validator=v.addr_list,
         default=["127.0.0.1", "::1"],
         default_doc=_LOCALHOST,
+        implemented=True,
         doc="""The peers (IP addresses or CIDR networks, comma-separated, or `*`) allowed to speak the
-        uwsgi protocol.""",
+        uwsgi protocol; others are answered 403. A Unix-socket peer is always allowed.""",
     )
     raw_paste_global_conf = Setting[list[str]](
         cli=["--paste-global"],
