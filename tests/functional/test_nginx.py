@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,13 +33,16 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    upstream app {{
-        server unix:{socket};
-        keepalive 4;
-    }}
+    {http}
     server {{
         listen 127.0.0.1:{port};
         location / {{
+            {location}
+        }}
+    }}
+}}
+"""
+PROXY = """
             proxy_pass http://app;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -46,9 +50,6 @@ http {{
             proxy_set_header X-Forwarded-For $remote_addr;
             proxy_set_header X-Forwarded-Proto https;
             proxy_buffering off;
-        }}
-    }}
-}}
 """
 
 
@@ -58,23 +59,24 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def nginx_front(server_factory: Factory, tmp_path: Path) -> Iterator[tuple[Server, int]]:
-    server = server_factory(["--workers", "1", "--keep-alive", "30"], app="servingapp:app")
+@contextmanager
+def running_nginx(workdir: Path, location: str, http: str = "") -> Iterator[int]:
+    """A private nginx on a free port, serving ``location`` for `/`; yields the port once it listens."""
+    assert NGINX is not None
     port = _free_port()
-    conf = tmp_path / "nginx.conf"
+    conf = workdir / "nginx.conf"
     conf.write_text(
         # As root, nginx's workers would run as nobody, who may not reach the test's socket directory.
         CONFIG.format(
             user="user root;" if os.geteuid() == 0 else "",
-            dir=tmp_path,
-            socket=server.address[5:],
+            dir=workdir,
+            http=http,
             port=port,
-        )  # fmt: skip
+            location=location,
+        )
     )
-    assert NGINX is not None
-    with open(tmp_path / "nginx-stderr.log", "wb") as stderr:
-        proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp_path)], stderr=stderr)
+    with open(workdir / "nginx-stderr.log", "wb") as stderr:
+        proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(workdir)], stderr=stderr)
     try:
 
         def listening() -> bool:
@@ -85,10 +87,18 @@ def nginx_front(server_factory: Factory, tmp_path: Path) -> Iterator[tuple[Serve
             return True
 
         wait_for(listening, what="nginx to listen")
-        yield server, port
+        yield port
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def nginx_front(server_factory: Factory, tmp_path: Path) -> Iterator[tuple[Server, int]]:
+    server = server_factory(["--workers", "1", "--keep-alive", "30"], app="servingapp:app")
+    upstream = f"upstream app {{ server unix:{server.address[5:]}; keepalive 4; }}"
+    with running_nginx(tmp_path, PROXY, upstream) as port:
+        yield server, port
 
 
 def test_requests_through_nginx_over_a_unix_socket(nginx_front: tuple[Server, int]) -> None:

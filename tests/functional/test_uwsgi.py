@@ -5,13 +5,12 @@ from __future__ import annotations
 import http.client
 import os
 import socket
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from harness import Server, parse_response, recv_until_closed, wait_for
-from test_nginx import NGINX, _free_port
+from test_nginx import NGINX, running_nginx
 
 Factory = Callable[..., Server]
 
@@ -100,31 +99,6 @@ def test_uwsgi_from_a_peer_not_allowed_is_403(server_factory: Factory) -> None:
     )
 
 
-NGINX_UWSGI = """
-daemon off;
-worker_processes 1;
-{user}
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            include {params};
-            uwsgi_pass unix:{socket};
-        }}
-    }}
-}}
-"""
-
-
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed (make test installs it)")
 def test_nginx_uwsgi_pass(server_factory: Factory, tmp_path: Path) -> None:
     params = next(
@@ -134,21 +108,7 @@ def test_nginx_uwsgi_pass(server_factory: Factory, tmp_path: Path) -> None:
     if params is None:
         pytest.skip("nginx's uwsgi_params file is not installed")
     server = server_factory(["--workers", "1", "--protocol", "uwsgi"], app="servingapp:app", ready=False)
-    port = _free_port()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(
-        NGINX_UWSGI.format(
-            user="user root;" if os.geteuid() == 0 else "",
-            dir=tmp_path,
-            port=port,
-            params=params,
-            socket=server.address[5:],
-        )
-    )
-    assert NGINX is not None
-    with open(tmp_path / "nginx-stderr.log", "wb") as stderr:
-        proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp_path)], stderr=stderr)
-    try:
+    with running_nginx(tmp_path, f"include {params}; uwsgi_pass unix:{server.address[5:]};") as port:
 
         def answered() -> bool:
             try:
@@ -172,6 +132,3 @@ def test_nginx_uwsgi_pass(server_factory: Factory, tmp_path: Path) -> None:
         conn.request("GET", "/stream")
         assert conn.getresponse().read() == b"part0;part1;part2;part3;part4;"
         conn.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
