@@ -23,7 +23,7 @@ import select
 import socket
 import ssl
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from monoceros.http import (
     NEED_DATA,
@@ -62,6 +62,20 @@ EPOLLOUT = select.EPOLLOUT
 # one that is stopping and declines it, and the others are never told; the connection then waits
 # in the backlog until another arrives (seen during a USR2 upgrade). A thundering herd is the price.
 LISTEN_FLAGS = EPOLLIN
+
+
+def _accept(listener: Listener) -> tuple[socket.socket, Any] | None:
+    """A connection from ``listener``'s backlog, non-blocking; None when there is none waiting. A client that
+    gave up while it waited is skipped; another accept() failure raises."""
+    while True:
+        try:
+            sock, peer = listener.sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return None
+        except ConnectionAbortedError:
+            continue
+        sock.setblocking(False)
+        return sock, peer
 
 
 class Engine:
@@ -224,15 +238,12 @@ class Engine:
         kernel resets the connections still queued on it, and their clients lose the request they sent."""
         while len(self.conns) < self.max_conns:
             try:
-                sock, peer = listener.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except ConnectionAbortedError:
-                continue
+                accepted = _accept(listener)
             except OSError:
                 return
-            sock.setblocking(False)
-            self.on_readable(self.adopt(sock, peer, listener))
+            if accepted is None:
+                return
+            self.on_readable(self.adopt(*accepted, listener))
 
     def _listen(self, on: bool) -> None:
         if on == self.listening or self.stopping and on:
@@ -254,19 +265,16 @@ class Engine:
             return
         for _ in range(self.accept_batch):
             try:
-                sock, peer = listener.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except ConnectionAbortedError:
-                continue  # the client gave up while it waited in the backlog
+                accepted = _accept(listener)
             except OSError as exc:
                 # Out of file descriptors or memory: the listener stays readable, so stop watching
                 # it until the next tick rather than spin (and log) at full speed.
                 self.log.warning("accept() failed on %s: %s", listener, exc)
                 self._listen(False)
                 return
-            sock.setblocking(False)
-            conn = self.adopt(sock, peer, listener)
+            if accepted is None:
+                return
+            conn = self.adopt(*accepted, listener)
             if len(self.conns) >= self.max_conns:
                 self._listen(False)
             # The request is usually in the socket already: save a trip through epoll.
