@@ -151,12 +151,6 @@ def split_slowly(text: str, start: int, rules: FieldRules) -> list[tuple[str, st
     return pairs
 
 
-def check_bare_lf(line: str) -> None:
-    """RFC 9112 §2.2: a field line ends with CRLF; a bare LF inside it is refused, never taken as an end."""
-    if "\n" in line or "\r" in line:
-        raise InvalidHeader("bare CR or LF in a header line")
-
-
 def line_fault(line: str, base: int, limit: int) -> str | None:
     """The check a line fails first when it arrives byte by byte: ``"lf"`` (a bare LF) or ``"size"``
     (``base`` bytes before it on its logical line, its bytes and a CRLF are more than ``limit``), or None.
