@@ -127,7 +127,30 @@ def find_head_end(buf: bytearray, start: int) -> int:
         pos = lf + 1
 
 
-class RequestParser:
+class ReceivedBytes:
+    """What a connection's parser was given (``receive_data``; ``b""`` is EOF) and has not consumed yet."""
+
+    __slots__ = ("_buf", "_eof")
+
+    _buf: bytearray
+    _eof: bool
+
+    def receive_data(self, data: bytes) -> None:
+        """Add bytes from the peer; ``b""`` means the peer closed its side (EOF)."""
+        if data:
+            if self._eof:
+                raise RuntimeError("received data after EOF")
+            self._buf += data
+        else:
+            self._eof = True
+
+    @property
+    def trailing_data(self) -> tuple[bytes, bool]:
+        """(the bytes not consumed yet, whether EOF was seen)."""
+        return bytes(self._buf), self._eof
+
+
+class RequestParser(ReceivedBytes):
     """One connection's request parser. Limits and policies are plain constructor arguments."""
 
     __slots__ = (
@@ -137,8 +160,6 @@ class RequestParser:
         "_line_rules",
         "_proxy_mode",
         "_proxy_trusted",
-        "_buf",
-        "_eof",
         "_state",
         "_reader",
         "_error",
@@ -247,20 +268,6 @@ class RequestParser:
         self._lines = None
         self._fields = None
         self._line = None
-
-    def receive_data(self, data: bytes) -> None:
-        """Add bytes from the peer; ``b""`` means the peer closed its side (EOF)."""
-        if data:
-            if self._eof:
-                raise RuntimeError("received data after EOF")
-            self._buf += data
-        else:
-            self._eof = True
-
-    @property
-    def trailing_data(self) -> tuple[bytes, bool]:
-        """(the bytes not consumed yet, whether EOF was seen)."""
-        return bytes(self._buf), self._eof
 
     def start_next_cycle(self) -> None:
         """After ``EndOfMessage``: go on with the next (maybe already buffered) request."""

@@ -195,7 +195,7 @@ class HeadFields:
                 raise InvalidHeader("more than one Content-Length header")
             if self._te:
                 raise InvalidHeader("both Content-Length and Transfer-Encoding")
-            _content_length(value)
+            parse_content_length(value)
             self._length = True
         elif name == "TRANSFER-ENCODING":
             if self._version < (1, 1):
@@ -240,13 +240,13 @@ def _framing(te: list[str], content_length: str | None, version: tuple[int, int]
         return True, None
     if content_length is None:
         return False, None
-    # `_content_length`, inline: nearly every request with a body comes this way.
+    # `parse_content_length`, inline: nearly every request with a body comes this way.
     if not (content_length.isdigit() and content_length.isascii() and len(content_length) <= 18):
         raise InvalidHeader(f"invalid Content-Length {content_length[:64]!r}")
     return False, int(content_length)
 
 
-def _content_length(value: str) -> int:
+def parse_content_length(value: str) -> int:
     # RFC 9110 §8.6: 1*DIGIT; more than 18 digits cannot be a length we will ever read.
     if not (value.isdigit() and value.isascii() and len(value) <= 18):
         raise InvalidHeader(f"invalid Content-Length {value[:64]!r}")

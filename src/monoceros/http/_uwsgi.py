@@ -11,9 +11,11 @@ The response goes back as an HTTP response, unchunked (nginx frames it for its o
 
 from __future__ import annotations
 
-from ._errors import ForbiddenProxyRequest, RemoteProtocolError, _ParseError
+from ._errors import ForbiddenProxyRequest, InvalidHeader, RemoteProtocolError, _ParseError
 from ._events import NEED_DATA, PAUSED, ConnectionClosed, EndOfMessage, Event, ProxyInfo, Request, Sentinel
+from ._parser import ReceivedBytes
 from ._readers import ContentLengthReader
+from ._semantics import parse_content_length
 
 MAX_VARS = 1000  # as Gunicorn
 _HEAD, _BODY, _DONE, _CLOSED, _ERROR = range(5)
@@ -30,8 +32,10 @@ class UnsupportedModifier(_ParseError):
     default_status = 501
 
 
-class UwsgiParser:
+class UwsgiParser(ReceivedBytes):
     """One connection's uwsgi request parser (``RequestParser``'s interface)."""
+
+    __slots__ = ("_state", "_reader", "_error", "_allowed", "proxy_info")
 
     def __init__(self, peer_allowed: bool = True) -> None:
         self._buf = bytearray()
@@ -41,18 +45,6 @@ class UwsgiParser:
         self._error: RemoteProtocolError | None = None
         self._allowed = peer_allowed
         self.proxy_info: ProxyInfo | None = None
-
-    def receive_data(self, data: bytes) -> None:
-        if data:
-            if self._eof:
-                raise RuntimeError("received data after EOF")
-            self._buf += data
-        else:
-            self._eof = True
-
-    @property
-    def trailing_data(self) -> tuple[bytes, bool]:
-        return bytes(self._buf), self._eof
 
     def start_next_cycle(self) -> None:
         if self._state == _DONE:
@@ -146,9 +138,10 @@ def _request(env: dict[str, str]) -> Request:
         elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
             headers.append((key.replace("_", "-"), value))
     length_text = env.get("CONTENT_LENGTH", "")
-    if length_text and not (length_text.isdigit() and length_text.isascii() and len(length_text) <= 18):
-        raise InvalidUwsgiHeader(f"invalid CONTENT_LENGTH {length_text[:32]!r}")
-    length = int(length_text) if length_text else None
+    try:
+        length = parse_content_length(length_text) if length_text else None
+    except InvalidHeader:
+        raise InvalidUwsgiHeader(f"invalid CONTENT_LENGTH {length_text[:32]!r}") from None
     connection = env.get("HTTP_CONNECTION", "").lower()
     keep_alive = connection != "close" and (version >= (1, 1) or connection == "keep-alive")
     return tuple.__new__(
