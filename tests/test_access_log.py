@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from monoceros.accessatoms import ClfClock
-from monoceros.accessformat import AccessFormat, format_keys
-from monoceros.glogging import ACCESS_LOGGER, ERROR_LOGGER, Logger
+from monoceros.observability.access_atoms import ClfClock
+from monoceros.observability.access_format import AccessFormat, format_keys
+from monoceros.observability.logger import ACCESS_LOGGER, ERROR_LOGGER, Logger
 from test_glogging import LogCfg
 
 gunicorn_installed = pytest.mark.skipif(importlib.util.find_spec("gunicorn") is None, reason="needs gunicorn")
@@ -377,7 +377,7 @@ def test_a_line_queued_during_a_flush_waits_for_the_next_one(tmp_path: Path) -> 
 
 
 def test_held_lines_are_due_by_size_or_age(tmp_path: Path) -> None:
-    from monoceros import accesswriter
+    from monoceros.observability import access_writer as accesswriter
 
     path = tmp_path / "access.log"
     log = Logger(LogCfg(accesslog=str(path)))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monoceros.apploader import WSGIApplication, import_app
+from monoceros.app.loader import WSGIApplication, import_app
 from monoceros.config.errors import ConfigError
 from monoceros.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, AppImportError, HaltServer
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from monoceros import arbiter_reexec
-from monoceros.apploader import WSGIApplication
+from monoceros.app.loader import WSGIApplication
 from monoceros.arbiter import Arbiter
-from monoceros.arbiter_child import log_worker_exit
-from monoceros.arbiter_signals import SignalQueue, signal_name
+from monoceros.arbiter import reexec as arbiter_reexec
+from monoceros.arbiter.child import log_worker_exit
+from monoceros.arbiter.signals import SignalQueue, signal_name
 from monoceros.config import Config
 from monoceros.workers.base import Worker, _request_limit
 from monoceros.workers.workertmp import WorkerTmp
@@ -222,7 +222,7 @@ def test_manage_workers_spawns_and_retires_the_oldest(
         return pid
 
     monkeypatch.setattr(server, "spawn_worker", spawn)
-    monkeypatch.setattr("monoceros.arbiter.time.sleep", lambda s: None)
+    monkeypatch.setattr("monoceros.arbiter.master.time.sleep", lambda s: None)
     server._num_workers = 3
     server.manage_workers()
     assert spawned == [200, 201, 202]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from monoceros.config.sections.logs import DEFAULT_ACCESS_LOG_FORMAT
-from monoceros.glogging import ACCESS_LOGGER, ERROR_LOGGER, Logger, LogSetupError
+from monoceros.observability.logger import ACCESS_LOGGER, ERROR_LOGGER, Logger, LogSetupError
 
 LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[(\d+)\] \[([A-Z]+)\] (.*)$")
 
@@ -172,7 +172,7 @@ def test_stderr_lines_appear_at_once() -> None:
     code = (
         "import sys\n"
         "from monoceros.config import Config\n"
-        "from monoceros.glogging import Logger\n"
+        "from monoceros.observability.logger import Logger\n"
         "log = Logger(Config({}))\n"
         "log.info('Listening at: %s (%s)', 'http://127.0.0.1:8000', 1)\n"
         "sys.stdin.readline()\n"

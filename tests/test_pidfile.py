@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monoceros.pidfile import Pidfile
+from monoceros.arbiter.pidfile import Pidfile
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from monoceros import reloader
-from monoceros.reloader import Reloader, ReloaderUnavailable, engine_name
+from monoceros.app import reloader
+from monoceros.app.reloader import Reloader, ReloaderUnavailable, engine_name
 
 
 def _touch_later(path: Path) -> None:

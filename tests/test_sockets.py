@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from monoceros.arbiter.sockets import Address, Listener, close_sockets, create_sockets
 from monoceros.errors import BindError
-from monoceros.sockets import Address, Listener, close_sockets, create_sockets
 
 LOG = logging.getLogger("tests.sockets")
 

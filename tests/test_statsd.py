@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from monoceros.glogging import ACCESS_LOGGER, ERROR_LOGGER, Logger
-from monoceros.instrument.client import normalize_prefix
-from monoceros.instrument.statsd import Statsd
+from monoceros.observability.logger import ACCESS_LOGGER, ERROR_LOGGER, Logger
+from monoceros.observability.statsd import Statsd
+from monoceros.observability.statsd_client import normalize_prefix
 from test_access_log import Req, Resp, environ
 from test_glogging import LogCfg
 

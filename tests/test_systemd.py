@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monoceros.systemd import listen_fds, sd_notify
+from monoceros.arbiter.systemd import listen_fds, sd_notify
 
 LOG = logging.getLogger("tests.systemd")
 
@@ -92,8 +92,8 @@ def test_socket_activation_end_to_end(tmp_path: Path) -> None:
     code = (
         "import logging, os\n"
         "os.dup2(int(os.environ.pop('TEST_FD')), 3)\n"
-        "from monoceros.systemd import listen_fds, SD_LISTEN_FDS_START\n"
-        "from monoceros.sockets import create_sockets\n"
+        "from monoceros.arbiter.systemd import listen_fds, SD_LISTEN_FDS_START\n"
+        "from monoceros.arbiter.sockets import create_sockets\n"
         "class C: address=[('127.0.0.1', 1)]; backlog=64; umask=0; uid=-1; gid=-1\n"
         "C.reuse_port=False; C.is_ssl=False; C.certfile=None; C.keyfile=None\n"
         "n = listen_fds()\n"

@@ -1,4 +1,5 @@
-"""`monoceros.tls` without a server: the default context, the hook, the master's check, the reload watch."""
+"""`monoceros.workers.tls` without a server: the default context, the hook, the master's check, the reload
+watch."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from monoceros.config import Config
 from monoceros.config.sections.tls import ssl_version
-from monoceros.tls import TLSSetupError, WorkerTLS, build_context, check, default_context, min_version
+from monoceros.workers.tls import TLSSetupError, WorkerTLS, build_context, check, default_context, min_version
 
 OPENSSL = shutil.which("openssl")
 pytestmark = pytest.mark.skipif(OPENSSL is None, reason="openssl is not installed (Debian: openssl)")

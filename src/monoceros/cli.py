@@ -54,7 +54,7 @@ def check(cfg: Config, app_uri: str) -> int:
     for name in cfg.unimplemented_in_use():
         print(f"Warning: `{name}` is accepted but not implemented yet", file=sys.stderr)
     try:
-        from monoceros.apploader import WSGIApplication
+        from monoceros.app.loader import WSGIApplication
     except ImportError:
         print("Error: the application loader is not available in this build", file=sys.stderr)
         return 1
@@ -71,11 +71,11 @@ def check(cfg: Config, app_uri: str) -> int:
 
 
 def serve(cfg: Config, app_uri: str) -> None:
-    from monoceros.apploader import WSGIApplication
+    from monoceros.app.loader import WSGIApplication
     from monoceros.arbiter import Arbiter
 
     if cfg.spew:
-        from monoceros.debug import spew
+        from monoceros.app.spew import spew
 
         spew()
 

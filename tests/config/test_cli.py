@@ -20,8 +20,8 @@ from monoceros.config import Config
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 
 needs_apploader = pytest.mark.skipif(
-    importlib.util.find_spec("monoceros.apploader") is None,
-    reason="monoceros.apploader (the master's app loader) is not there yet",
+    importlib.util.find_spec("monoceros.app.loader") is None,
+    reason="monoceros.app.loader (the master's app loader) is not there yet",
 )
 
 

@@ -106,11 +106,18 @@ def test_sync_with_threads_resolves_to_monoceros_thread_worker() -> None:
     assert _cfg(worker_class="gthread").worker_class.__name__ == "ThreadWorker"
 
 
-@pytest.mark.skipif(not _have("monoceros.glogging"), reason="monoceros.glogging is not there yet")
-@pytest.mark.parametrize("name", ["monoceros.glogging.Logger", "simple", "gunicorn.glogging.Logger"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "monoceros.observability.logger.Logger",
+        "simple",
+        "gunicorn.glogging.Logger",
+        "monoceros.glogging.Logger",
+    ],
+)
 def test_logger_class_defaults_to_monoceros_logger(name: str) -> None:
     cls = _cfg(logger_class=name).logger_class
-    assert (cls.__module__, cls.__name__) == ("monoceros.glogging", "Logger")
+    assert (cls.__module__, cls.__name__) == ("monoceros.observability.logger", "Logger")
 
 
 def test_uid_gid_env_is_ssl_proc_name() -> None:

@@ -176,7 +176,7 @@ def test_spew_prints_the_lines_the_master_and_workers_execute(server_factory: Ca
     (worker,) = server.wait_workers(1)
     assert server.request().worker_pid == worker
     log = server.log
-    assert "monoceros.arbiter:" in log  # the master's loop
+    assert "monoceros.arbiter.master:" in log  # the master's loop
     assert "monoceros.workers.engine:" in log  # the worker's, inherited over fork
     assert "masterapp:" in log  # and the application's own lines
 

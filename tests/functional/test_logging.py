@@ -302,7 +302,7 @@ def test_log_config_ini(server_factory: Factory, tmp_path: Path) -> None:
 
 
 CUSTOM_LOGGER = """
-from monoceros.glogging import Logger
+from monoceros.observability.logger import Logger
 
 class StampLogger(Logger):
     def now(self):

@@ -9,6 +9,7 @@ replaces the file's list. Run again on a reload (HUP) to pick up a changed file.
 
 from __future__ import annotations
 
+import configparser
 import os
 import shlex
 from collections.abc import Mapping, Sequence
@@ -54,16 +55,24 @@ def load_config(
 def _paste_app(cfg: Config) -> str:
     """`paste`: the PasteDeploy file is the application (an APP_MODULE is then ignored, as in Gunicorn),
     its process name, and its logging configuration when it has one and none was given."""
-    from monoceros.pasteapp import config_file, has_logging_config
-
     uri = os.path.abspath(cfg.paste or "")
-    path = config_file(uri)
+    path = uri.split("#", 1)[0]  # FILE[#name]
     if not os.path.exists(path):
         raise ConfigError(f"paste: {path!r} not found")
     cfg.set("default_proc_name", path, PASTE)
     if cfg.is_default("logconfig") and has_logging_config(path):
         cfg.set("logconfig", path, PASTE)
     return uri
+
+
+def has_logging_config(path: str) -> bool:
+    """The PasteDeploy (ini) file has a ``[loggers]`` section."""
+    parser = configparser.ConfigParser()
+    try:
+        parser.read([path])
+    except configparser.Error:
+        return False
+    return parser.has_section("loggers")
 
 
 def _env_args(cfg: Config, env: Mapping[str, str], prog: str) -> tuple[str, dict[str, Any]]:

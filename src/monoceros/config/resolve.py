@@ -22,12 +22,15 @@ WORKER_BASE = "monoceros.workers.base.Worker"
 # Gunicorn worker names Monoceros does not provide (yet): a clear error rather than an ImportError.
 UNAVAILABLE_WORKERS = ("gevent", "gevent_wsgi", "gevent_pywsgi", "eventlet", "tornado", "asgi")
 
-DEFAULT_LOGGER = "monoceros.glogging.Logger"
-STATSD_LOGGER = "monoceros.instrument.statsd.Statsd"
+DEFAULT_LOGGER = "monoceros.observability.logger.Logger"
+STATSD_LOGGER = "monoceros.observability.statsd.Statsd"
 LOGGERS = {
     "simple": DEFAULT_LOGGER,
     "gunicorn.glogging.Logger": DEFAULT_LOGGER,
     "gunicorn.instrument.statsd.Statsd": STATSD_LOGGER,
+    # The Gunicorn-shaped paths Monoceros also answers to (monoceros/glogging.py, monoceros/instrument/).
+    "monoceros.glogging.Logger": DEFAULT_LOGGER,
+    "monoceros.instrument.statsd.Statsd": STATSD_LOGGER,
 }
 
 

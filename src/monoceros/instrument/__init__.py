@@ -1,1 +1,2 @@
-"""Metrics: the StatsD logger (`statsd`), which Gunicorn users know as `gunicorn.instrument.statsd`."""
+"""Gunicorn's import path for the StatsD logger (``gunicorn.instrument.statsd.Statsd``), kept so that code and
+configuration written against it work; the logger lives in ``monoceros.observability.statsd``."""

@@ -23,18 +23,18 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from monoceros import tls
+from monoceros.app.reloader import Reloader, ReloaderUnavailable, engine_name
 from monoceros.config.errors import ConfigError
-from monoceros.reloader import Reloader, ReloaderUnavailable, engine_name
+from monoceros.workers import tls
 from monoceros.workers.workertmp import WorkerTmp
 
 STOP_KEEPALIVE_LINGER = 2.0  # how long a stopping worker keeps kept-alive connections (see the engine)
 
 if TYPE_CHECKING:
-    from monoceros.apploader import WSGIApplication
+    from monoceros.app.loader import WSGIApplication
+    from monoceros.arbiter.sockets import Listener
     from monoceros.config import Config
-    from monoceros.glogging import Logger
-    from monoceros.sockets import Listener
+    from monoceros.observability.logger import Logger
 
 
 class Worker:

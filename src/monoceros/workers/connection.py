@@ -32,8 +32,8 @@ from monoceros.http import (
 )
 
 if TYPE_CHECKING:
-    from monoceros.tls import TLSEnviron
     from monoceros.workers.bodies import BufferedBody
+    from monoceros.workers.tls import TLSEnviron
     from monoceros.wsgi.environ import ConnectionEnviron
 
 HIGH_WATER = 1 << 20

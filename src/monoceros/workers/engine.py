@@ -23,7 +23,7 @@ import select
 import socket
 import ssl
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monoceros.http import (
     NEED_DATA,
@@ -34,7 +34,6 @@ from monoceros.http import (
     Request,
     error_response,
 )
-from monoceros.tls import WorkerTLS
 from monoceros.workers.bodies import BodyLimits, BufferedBody
 from monoceros.workers.connection import (
     BUSY,
@@ -48,9 +47,9 @@ from monoceros.workers.connection import (
     TLSConn,
 )
 from monoceros.workers.serving import RequestRunner
+from monoceros.workers.tls import WorkerTLS
 
 if TYPE_CHECKING:
-    from monoceros.sockets import Listener
     from monoceros.workers.base import Worker
 
 TICK = 1.0  # at most this many seconds between heartbeats and deadline sweeps
@@ -64,7 +63,17 @@ EPOLLOUT = select.EPOLLOUT
 LISTEN_FLAGS = EPOLLIN
 
 
-def _accept(listener: Listener) -> tuple[socket.socket, Any] | None:
+class Listening(Protocol):
+    """What the loop watches for incoming connections: a listening socket, or the hand-off inbox."""
+
+    sock: socket.socket
+
+    def fileno(self) -> int: ...
+    def getsockname(self) -> Any: ...
+    def close(self) -> None: ...
+
+
+def _accept(listener: Listening) -> tuple[socket.socket, Any] | None:
     """A connection from ``listener``'s backlog, non-blocking; None when there is none waiting. A client that
     gave up while it waited is skipped; another accept() failure raises."""
     while True:
@@ -87,7 +96,7 @@ class Engine:
         self.log = worker.log
         self.runner = runner
         self.epoll = select.epoll()
-        self.listeners: dict[int, Listener] = {lst.fileno(): lst for lst in worker.sockets}
+        self.listeners: dict[int, Listening] = {lst.fileno(): lst for lst in worker.sockets}
         self.conns: dict[int, Conn] = {}
         self.keepalive = float(cfg.keepalive)
         # A request (head and body) must arrive within this; `timeout` is Gunicorn's per-request bound.
@@ -228,11 +237,11 @@ class Engine:
                 # thread may be sending it now), and the connection then lingers as an idle one.
                 conn.writer.closing = True
 
-    def client_listeners(self) -> list[Listener]:
+    def client_listeners(self) -> list[Listening]:
         """The listening sockets clients connect to (not the worker's own channels)."""
         return list(self.listeners.values())
 
-    def _take_backlog(self, listener: Listener) -> None:
+    def _take_backlog(self, listener: Listening) -> None:
         """Accept the connections already waiting in ``listener``'s backlog, so that they are served (their
         first response says ``Connection: close``): when the last copy of a listening socket is closed, the
         kernel resets the connections still queued on it, and their clients lose the request they sent."""
@@ -257,7 +266,7 @@ class Engine:
 
     # -- connections ----------------------------------------------------------------------------
 
-    def on_accept(self, listener: Listener) -> None:
+    def on_accept(self, listener: Listening) -> None:
         if not self.worker.alive or self.stopping:
             # e.g. max_requests was reached by a request earlier in this batch of events
             if not self.stopping:
@@ -282,7 +291,7 @@ class Engine:
             if not self.listening or not self.worker.alive:
                 return
 
-    def adopt(self, sock: socket.socket, peer: object, listener: Listener) -> Conn:
+    def adopt(self, sock: socket.socket, peer: object, listener: Listening) -> Conn:
         """Start serving a new connection accepted on ``listener``."""
         kind, state = Conn, READING
         if self.tls is not None:

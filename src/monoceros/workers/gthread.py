@@ -29,7 +29,7 @@ from monoceros.workers.serving import RequestRunner
 
 if TYPE_CHECKING:
     from monoceros.config import Config
-    from monoceros.glogging import Logger
+    from monoceros.observability.logger import Logger
 
 _Job = tuple[Conn, Request, "BufferedBody | None", bool]
 _Done = tuple[Conn, "BufferedBody | None", bool, bool]

@@ -32,6 +32,25 @@ CHECK_EVERY = 0.05
 _FD_SIZE = array.array("i").itemsize
 
 
+class Inbox:
+    """The receiving end of the channel, watched by the engine like a listening socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def __str__(self) -> str:
+        return "handoff"
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def getsockname(self) -> object:
+        return self.sock.getsockname()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def send_connection(channel: socket.socket, conn_fd: int, listener_fd: int) -> bool:
     """Pass ``conn_fd`` (accepted on ``listener_fd``) to whichever worker reads the channel next."""
     try:

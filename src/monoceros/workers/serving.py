@@ -22,9 +22,9 @@ from monoceros.wsgi.environ import ConnectionEnviron
 from monoceros.wsgi.types import BodySource
 
 if TYPE_CHECKING:
-    from monoceros.sockets import Listener
     from monoceros.workers.base import Worker
     from monoceros.workers.connection import Conn
+    from monoceros.workers.engine import Listening
 
 SERVER_HEADER = b"monoceros"
 
@@ -94,7 +94,7 @@ class RequestRunner:
     # -- per connection -------------------------------------------------------------------------
 
     def connection(
-        self, peer: object, listener: Listener, sock: socket.socket
+        self, peer: object, listener: Listening, sock: socket.socket
     ) -> tuple[RequestParser | UwsgiParser, ConnectionEnviron]:
         """The parser and the environ builder of a new connection; the peer's trust is decided once."""
         trusted = self.forwarded_trust.allows(peer)

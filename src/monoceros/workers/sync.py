@@ -12,12 +12,11 @@ from __future__ import annotations
 import socket
 
 from monoceros.http import Request
-from monoceros.sockets import Listener
 from monoceros.workers.base import Worker
 from monoceros.workers.bodies import BufferedBody
 from monoceros.workers.connection import Conn
-from monoceros.workers.engine import Engine
-from monoceros.workers.handoff import BusyGuard, receive_connection, send_connection
+from monoceros.workers.engine import Engine, Listening
+from monoceros.workers.handoff import BusyGuard, Inbox, receive_connection, send_connection
 from monoceros.workers.serving import RequestRunner
 
 
@@ -31,7 +30,7 @@ class SyncEngine(Engine):
         self.channel = channel
         self.guard = BusyGuard(self.conns, self.epoll, channel[1])
         # The receiving end is watched like a listener: a free worker takes what a busy one passes.
-        self.inbox = Listener(channel[0], "handoff")
+        self.inbox = Inbox(channel[0])
         self.real_listeners = dict(self.listeners)
         self.listeners[self.inbox.fileno()] = self.inbox
 
@@ -53,7 +52,7 @@ class SyncEngine(Engine):
                 moved.closed = True
                 moved.sock.close()
 
-    def client_listeners(self) -> list[Listener]:
+    def client_listeners(self) -> list[Listening]:
         return list(self.real_listeners.values())
 
     def _begin_stop(self, now: float) -> None:
@@ -63,7 +62,7 @@ class SyncEngine(Engine):
         super()._begin_stop(now)
         self.listeners = {inbox.fileno(): inbox}
 
-    def on_accept(self, listener: Listener) -> None:
+    def on_accept(self, listener: Listening) -> None:
         if listener is not self.inbox:
             super().on_accept(listener)
             return

@@ -83,7 +83,7 @@ class LoggingSettings(Section, title="Logging"):
         cli=["--logger-class"],
         meta="STRING",
         validator=v.class_or_str,
-        default="monoceros.glogging.Logger",
+        default="monoceros.observability.logger.Logger",
         implemented=True,
         doc="""The class that writes the logs, as a dotted path; `simple` means the default. Gunicorn's
         default name `gunicorn.glogging.Logger` also means Monoceros's default.""",

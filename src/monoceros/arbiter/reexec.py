@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from monoceros.process import set_proctitle
 
 if TYPE_CHECKING:
-    from monoceros.arbiter import Arbiter
+    from monoceros.arbiter.master import Arbiter
 
 PID_VARS = ("MONOCEROS_PID", "GUNICORN_PID")
 FD_VARS = ("MONOCEROS_FD", "GUNICORN_FD")

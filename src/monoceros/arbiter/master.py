@@ -22,18 +22,21 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from monoceros import SERVER_SOFTWARE, __version__, arbiter_reexec, arbiter_reload, systemd
-from monoceros.arbiter_child import log_worker_exit, run_worker
-from monoceros.arbiter_signals import HANDLED_SIGNALS, SignalQueue, signal_name
+from monoceros import SERVER_SOFTWARE, __version__
+from monoceros.arbiter import reexec as arbiter_reexec
+from monoceros.arbiter import reload as arbiter_reload
+from monoceros.arbiter import systemd
+from monoceros.arbiter.child import log_worker_exit, run_worker
+from monoceros.arbiter.pidfile import Pidfile
+from monoceros.arbiter.signals import HANDLED_SIGNALS, SignalQueue, signal_name
+from monoceros.arbiter.sockets import close_sockets, create_sockets
 from monoceros.config import Config
 from monoceros.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, AppImportError, HaltServer
-from monoceros.pidfile import Pidfile
 from monoceros.process import daemonize, set_proctitle
-from monoceros.sockets import close_sockets, create_sockets
 
 if TYPE_CHECKING:
-    from monoceros.apploader import WSGIApplication
-    from monoceros.sockets import Listener
+    from monoceros.app.loader import WSGIApplication
+    from monoceros.arbiter.sockets import Listener
     from monoceros.workers.base import Worker
 
 Clock = Callable[[], float]

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
-from monoceros.accessatoms import (
+from monoceros.observability.access_atoms import (
     EXPRESSIONS,
     NEVER_QUOTED,
     REQUEST_LINE,

@@ -15,13 +15,13 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, NoReturn
 
-from monoceros.arbiter_signals import HANDLED_SIGNALS
+from monoceros.arbiter.signals import HANDLED_SIGNALS
 from monoceros.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, AppImportError
 from monoceros.process import set_proctitle
 
 if TYPE_CHECKING:
-    from monoceros.arbiter import Arbiter
-    from monoceros.glogging import Logger
+    from monoceros.arbiter.master import Arbiter
+    from monoceros.observability.logger import Logger
     from monoceros.workers.base import Worker
 
 _STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})

@@ -13,13 +13,13 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from monoceros.arbiter.pidfile import Pidfile
+from monoceros.arbiter.sockets import create_sockets
 from monoceros.config.loader import load_config
-from monoceros.pidfile import Pidfile
 from monoceros.process import set_proctitle
-from monoceros.sockets import create_sockets
 
 if TYPE_CHECKING:
-    from monoceros.arbiter import Arbiter
+    from monoceros.arbiter.master import Arbiter
     from monoceros.config import Config
 
 

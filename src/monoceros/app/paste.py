@@ -8,7 +8,6 @@ its process name, its `[loggers]` configuration becomes `logconfig` unless one w
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -16,20 +15,6 @@ from collections.abc import Callable, Iterable
 from monoceros.config.errors import ConfigError
 
 EXTRA = "monoceros[paste]"
-
-
-def config_file(uri: str) -> str:
-    """The file part of a `FILE[#name]` URI."""
-    return uri.split("#", 1)[0]
-
-
-def has_logging_config(path: str) -> bool:
-    parser = configparser.ConfigParser()
-    try:
-        parser.read([path])
-    except configparser.Error:
-        return False
-    return parser.has_section("loggers")
 
 
 def global_conf(raw: list[str]) -> dict[str, str] | None:

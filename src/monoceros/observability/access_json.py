@@ -18,7 +18,7 @@ from datetime import timedelta
 from json.encoder import encode_basestring  # the C-accelerated string escaper of the json module
 from typing import Any
 
-from monoceros.accessatoms import Environ, ResponseLike, current_pid, micros
+from monoceros.observability.access_atoms import Environ, ResponseLike, current_pid, micros
 
 
 class IsoClock:

@@ -6,7 +6,7 @@ Implemented with the stdlib only, following sd_listen_fds(3) and sd_notify(3).
 import os
 import socket
 
-from monoceros.glogging import ErrorLog
+from monoceros.observability.logger import ErrorLog
 
 SD_LISTEN_FDS_START = 3
 

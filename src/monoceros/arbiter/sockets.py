@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from monoceros.errors import BindError
-from monoceros.glogging import ErrorLog
+from monoceros.observability.logger import ErrorLog
 from monoceros.process import chown, is_ipv6
-from monoceros.tls import TLSSetupError
+from monoceros.workers.tls import TLSSetupError
 
 # What `cfg.address` holds: (host, port) for TCP, a path for Unix (leading NUL: abstract), an int for fd://N.
 Address = tuple[str, int] | str | int

@@ -68,7 +68,7 @@ class WSGIApplication:
     def load(self) -> WSGICallable:
         """Import the module and return the application object (raises ImportError / AppImportError)."""
         if self.cfg.paste is not None:
-            from monoceros.pasteapp import load
+            from monoceros.app.paste import load
 
             return load(self.app_uri, self.cfg.raw_paste_global_conf)
         app = import_app(self.app_uri, reimport=self._reimport)
