@@ -151,7 +151,7 @@ def reference(head: bytes, line_limit: int) -> object:
     if fault is not None:
         return "LimitRequestLine" if fault == "size" else "InvalidRequestLine"
     rules = FieldRules(100, 8190, False, False)
-    policy = HeaderPolicy("drop", frozenset(), False, False)
+    policy = HeaderPolicy("drop", frozenset(), False, False, {}, set())
     try:
         line = parse_request_line(text[:line_end], RequestLineRules(False, False, False))
         lines, fields = LineChecker(rules), HeadFields(policy, line.version)

@@ -349,17 +349,28 @@ def test_factory_makes_independent_parsers_with_its_settings() -> None:
 def test_the_caches_of_client_input_stay_bounded_and_keep_learning() -> None:
     # Header names and Host values are remembered across requests; both come from clients, so a flood of
     # distinct ones must neither grow memory nor stop the caches from learning the names that follow it.
-    from monoceros.http import _semantics
+    from monoceros.http import _caches
 
-    flood = 3 * max(_semantics._NAMES_SIZE, _semantics._VALID_HOSTS_SIZE)
+    caches = http.Caches()  # one worker's: every parser the factory makes shares it
+    make = RequestParser.factory(caches=caches)
+    flood = 3 * max(_caches.NAMES_SIZE, _caches.HOSTS_SIZE)
     for n in range(flood):
-        got = request(f"GET / HTTP/1.1\r\nHost: h{n}.example\r\nX-Flood-{n}: v\r\n\r\n".encode())
+        got = events(make(), f"GET / HTTP/1.1\r\nHost: h{n}.example\r\nX-Flood-{n}: v\r\n\r\n".encode())[0]
+        assert isinstance(got, Request)
         assert got.headers == [("HOST", f"h{n}.example"), (f"X-FLOOD-{n}", "v")]
-        assert len(_semantics._names) <= _semantics._NAMES_SIZE
-        assert len(_semantics._valid_hosts) <= _semantics._VALID_HOSTS_SIZE
-    request(b"GET / HTTP/1.1\r\nHost: after.example\r\nX-After: v\r\n\r\n")
-    assert "after.example" in _semantics._valid_hosts
-    assert "X-After" in _semantics._names
+        assert len(caches.names) <= _caches.NAMES_SIZE
+        assert len(caches.hosts) <= _caches.HOSTS_SIZE
+    events(make(), b"GET / HTTP/1.1\r\nHost: after.example\r\nX-After: v\r\n\r\n")
+    assert "after.example" in caches.hosts
+    assert "X-After" in caches.names
+
+
+def test_two_factories_share_no_cache() -> None:
+    # Two configurations in one process (two workers' factories, tests) never see each other's caches.
+    one, two = http.Caches(), http.Caches()
+    events(RequestParser.factory(caches=one)(), b"GET / HTTP/1.1\r\nHost: one.example\r\nX-One: 1\r\n\r\n")
+    assert "one.example" in one.hosts and "X-One" in one.names
+    assert not two.hosts and not two.names
 
 
 def _status(data: bytes, pieces: list[bytes], **kwargs: object) -> int | None:

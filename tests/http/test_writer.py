@@ -15,14 +15,15 @@ from hypothesis import strategies as st
 from monoceros.http import (
     NEED_DATA,
     PAUSED,
+    Caches,
     Data,
     EndOfMessage,
     LocalProtocolError,
     Request,
     RequestParser,
     ResponseWriter,
+    _caches,
     _date,
-    _writer,
 )
 
 
@@ -481,17 +482,22 @@ def test_date_refreshes_across_a_real_second_boundary() -> None:
 
 
 def test_status_cache_is_bounded_and_exact() -> None:
+    caches = Caches()
     for i in range(400):
-        _, raw = respond(f"200 Reason {i}", [("Content-Length", "0")], version=(1, 0) if i % 2 else (1, 1))
+        w = ResponseWriter("GET", (1, 0) if i % 2 else (1, 1), True, caches=caches)
+        w.start(f"200 Reason {i}", [("Content-Length", "0")])
+        raw = w.head()
         assert raw.startswith(b"HTTP/1.%d 200 Reason %d\r\n" % (0 if i % 2 else 1, i))
-    assert len(_writer._status_lines) <= _writer._STATUS_CACHE_SIZE
+    assert len(caches.status_lines) <= _caches.STATUS_SIZE
 
 
 def test_rejected_status_never_cached() -> None:
+    caches = Caches()
     for _ in range(2):
         with pytest.raises(LocalProtocolError):
-            ResponseWriter("GET", (1, 1), True).start("200 OK\r\nX: y", [])
-    assert "200 OK\r\nX: y" not in _writer._status_lines
+            ResponseWriter("GET", (1, 1), True, caches=caches).start("200 OK\r\nX: y", [])
+    assert "200 OK\r\nX: y" not in caches.status_lines
+    assert not caches.header_lists
 
 
 # --- round trip through the request parser -----------------------------------------------------

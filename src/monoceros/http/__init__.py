@@ -1,9 +1,12 @@
-"""Sans-IO HTTP/1.1 for Monoceros: the request parser, response framing, error pages and the Date cache.
+"""Sans-IO HTTP/1.1 for Monoceros: the connection, the request parser, response framing, error pages and the
+Date cache.
 
 This package imports nothing but the standard library; limits are plain constructor arguments.
 The public names are listed in ``__all__``; everything else lives in ``_private`` modules.
 """
 
+from ._caches import Caches
+from ._connection import CONTINUE, Connection, ConnectionFactory
 from ._date import http_date
 from ._errorpage import error_response
 from ._errors import (
@@ -40,11 +43,33 @@ from ._events import (
     Sentinel,
 )
 from ._parser import RequestParser
+from ._state import (
+    CLOSED,
+    DONE,
+    ERROR,
+    IDLE,
+    MUST_CLOSE,
+    SEND_BODY,
+    SEND_RESPONSE,
+    SWITCHED_PROTOCOL,
+)
 from ._uwsgi import InvalidUwsgiHeader, UnsupportedModifier, UwsgiParser
 from ._writer import ResponseWriter, interim_response
 
 __all__ = [
+    "CLOSED",
+    "CONTINUE",
+    "DONE",
+    "ERROR",
+    "IDLE",
+    "MUST_CLOSE",
     "NEED_DATA",
+    "SEND_BODY",
+    "SEND_RESPONSE",
+    "SWITCHED_PROTOCOL",
+    "Caches",
+    "Connection",
+    "ConnectionFactory",
     "PAUSED",
     "ChunkMissingTerminator",
     "ConnectionClosed",

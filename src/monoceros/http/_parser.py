@@ -18,6 +18,7 @@ from typing import Any
 
 from . import _fields
 from ._abnf import CLEAN_ORIGIN_REQUEST_LINE, FIELD_LINES, ORIGIN_REQUEST_LINE
+from ._caches import Caches
 from ._errors import (
     InvalidRequestLine,
     LimitRequestLine,
@@ -71,7 +72,6 @@ def _line_limit(limit: int) -> int:
 
 
 _Derived = tuple[int, FieldRules, HeaderPolicy, RequestLineRules]
-_DERIVED: dict[tuple[object, ...], _Derived] = {}
 
 
 def _derive(
@@ -88,6 +88,7 @@ def _derive(
     peer_trusted: bool,
     proxy_protocol: str,
     require_host: bool,
+    caches: Caches,
 ) -> _Derived:
     """Check the settings and build the rule objects a parser uses."""
     if header_map not in ("drop", "refuse", "dangerous"):
@@ -101,7 +102,7 @@ def _derive(
         strip_header_spaces,
         permit_obsolete_folding,
     )
-    policy = HeaderPolicy(header_map, forwarders, peer_trusted, require_host)
+    policy = HeaderPolicy(header_map, forwarders, peer_trusted, require_host, caches.names, caches.hosts)
     line_rules = RequestLineRules(permit_method, permit_version, casefold_method)
     return _line_limit(limit_request_line), rules, policy, line_rules
 
@@ -188,13 +189,14 @@ class RequestParser(ReceivedBytes):
         proxy_protocol: str = "off",
         proxy_trusted: bool = False,
         require_host: bool = True,
+        caches: Caches | None = None,
     ) -> None:
         forwarders = (
             DEFAULT_FORWARDERS
             if forwarder_headers is DEFAULT_FORWARDERS
             else frozenset(name.upper() for name in forwarder_headers)
         )
-        key = (
+        derived = _derive(
             limit_request_line,
             limit_request_fields,
             limit_request_field_size,
@@ -208,19 +210,14 @@ class RequestParser(ReceivedBytes):
             peer_trusted,
             proxy_protocol,
             require_host,
+            Caches() if caches is None else caches,
         )
-        # A worker makes a parser per connection with the same few settings: derive them once.
-        derived = _DERIVED.get(key)
-        if derived is None:
-            derived = _derive(*key)
-            if len(_DERIVED) < 64:
-                _DERIVED[key] = derived
         self._start(*derived, proxy_protocol, proxy_trusted)
 
     @staticmethod
     def factory(**settings: Any) -> Callable[[], RequestParser]:
-        """A function that makes parsers with these settings (the constructor's arguments), each call
-        cheaper than the constructor: the settings are checked and derived here, once."""
+        """A function that makes parsers with these settings (the constructor's arguments, ``caches`` the
+        worker's), each call cheaper than the constructor: the settings are checked and derived here, once."""
         model = RequestParser(**settings)
         state = (
             model._limit_line,

@@ -1,6 +1,7 @@
 """What a header section means: header_map policy, Host, body framing, keep-alive, Expect, trailer rules.
 
-Names are upper-cased once (a bounded cache maps each name as sent to its upper-case form and its kind); the
+Names are upper-cased once (a bounded cache, the worker's ``Caches.names``, maps each name as sent to its
+upper-case form and its kind); the
 few fields that matter here (RFC 9110 §5.3 singletons, framing, Connection, Expect) are picked out and
 inspected; names with an underscore go through ``header_map`` (they could alias a dash name once mapped to a
 WSGI ``HTTP_*`` key).
@@ -12,6 +13,7 @@ import re
 from typing import NamedTuple
 
 from ._abnf import HOST_RE, QUOTED_STRING, TOKEN
+from ._caches import HOSTS_SIZE, NAMES_SIZE
 from ._errors import ExpectationFailed, InvalidHeader, InvalidHeaderName, UnsupportedTransferCoding
 from ._events import Request
 
@@ -21,6 +23,8 @@ class HeaderPolicy(NamedTuple):
     forwarders: frozenset[str]  # upper-case names with "_" kept from a trusted peer ("*" = all)
     peer_trusted: bool
     require_host: bool  # RFC 9112 §3.2: an HTTP/1.1 request without Host is refused
+    names: dict[str, tuple[str, int]]  # the worker's cache of field names (`Caches.names`)
+    hosts: set[str]  # and of valid Host values (`Caches.hosts`)
 
 
 # What a field name is to `build_request`, by its upper-case form; every other name is plain, or underscored.
@@ -33,18 +37,15 @@ _KINDS = {
     "CONTENT-TYPE": _SPECIAL,
     "EXPECT": _SPECIAL,
 }
-# Names as sent -> (upper-case name, kind). Clients send the same few names over and over; the cache is
-# client input, so it is emptied when full.
-_names: dict[str, tuple[str, int]] = {}
-_NAMES_SIZE = 1024
 
 
-def _classify(name: str) -> tuple[str, int]:
+def _classify(name: str, names: dict[str, tuple[str, int]]) -> tuple[str, int]:
+    """Upper-case ``name`` and say what it is, remembering it in ``names`` (the worker's cache)."""
     upper = name.upper()
     kind = _KINDS.get(upper, _UNDERSCORED if "_" in upper else _PLAIN)
-    if len(_names) >= _NAMES_SIZE:
-        _names.clear()
-    _names[name] = (upper, kind)
+    if len(names) >= NAMES_SIZE:
+        names.clear()
+    names[name] = (upper, kind)
     return upper, kind
 
 
@@ -75,13 +76,15 @@ def build_request(
     special = None
     host = None
     connection = None
+    names = policy.names
     for sent, value in raw:
-        name, kind = _names.get(sent) or _classify(sent)
+        name, kind = names.get(sent) or _classify(sent, names)
         if kind:
             if kind == _HOST:
                 if host is not None:
                     raise InvalidHeader("more than one Host header")
-                _check_host(value)
+                if value not in policy.hosts:
+                    _check_host(value, policy.hosts)
                 host = value
             elif kind == _CONNECTION:
                 if connection is None:
@@ -115,20 +118,15 @@ def build_request(
     )
 
 
-# Host values already found valid: clients send the same few over and over. Client input, so bounded like
-# `_names`: emptied when full (a flood of distinct values must not keep the real ones out for good).
-_valid_hosts: set[str] = set()
-_VALID_HOSTS_SIZE = 1024
-
-
-def _check_host(value: str) -> None:
-    if value in _valid_hosts:
+def _check_host(value: str, hosts: set[str]) -> None:
+    """Refuse an invalid Host value; remember a valid one in ``hosts`` (the worker's cache)."""
+    if value in hosts:
         return
     if not HOST_RE.fullmatch(value):
         raise InvalidHeader(f"invalid Host header {value[:64]!r}")
-    if len(_valid_hosts) >= _VALID_HOSTS_SIZE:
-        _valid_hosts.clear()
-    _valid_hosts.add(value)
+    if len(hosts) >= HOSTS_SIZE:
+        hosts.clear()
+    hosts.add(value)
 
 
 def _message_fields(
@@ -178,11 +176,12 @@ class HeadFields:
         self._host = self._length = self._te = self._chunked = self._ctype = False
 
     def field(self, sent: str, value: str) -> None:
-        name, kind = _names.get(sent) or _classify(sent)
+        names = self._policy.names
+        name, kind = names.get(sent) or _classify(sent, names)
         if kind == _HOST:
             if self._host:
                 raise InvalidHeader("more than one Host header")
-            _check_host(value)
+            _check_host(value, self._policy.hosts)
             self._host = True
         elif kind == _UNDERSCORED:
             _keep_underscored(name, self._policy)

@@ -32,10 +32,10 @@ Rules, in the order ``start()`` applies them:
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
 
+from ._caches import HEADER_LISTS_SIZE, STATUS_SIZE, Caches
 from ._date import date_line
 from ._errors import LocalProtocolError
 
@@ -77,25 +77,23 @@ _LAST_CHUNK = b"0\r\n\r\n"
 _NEW, _STARTED, _HEAD_SENT, _ENDED = range(4)
 
 
-@functools.lru_cache(maxsize=16)
-def _server_line(server: bytes) -> bytes:
-    # Comes from configuration, not the app, but is validated all the same; cached so
-    # a per-response writer pays for it once per process.
-    if not _VALUE.fullmatch(server.decode("latin-1")):
-        raise ValueError(f"invalid Server header value: {server!r}")
-    return b"Server: " + server + b"\r\n"
+def _server_line(server: bytes, lines: dict[bytes, bytes]) -> bytes:
+    # Comes from configuration, not the app, but is validated all the same, once per worker.
+    line = lines.get(server)
+    if line is None:
+        if not _VALUE.fullmatch(server.decode("latin-1")):
+            raise ValueError(f"invalid Server header value: {server!r}")
+        line = b"Server: " + server + b"\r\n"
+        if len(lines) < 16:
+            lines[server] = line
+    return line
 
 
-# Validated statuses -> (code, HTTP/1.1 status line, HTTP/1.0 status line). Apps use a
-# handful of statuses, so this saves the regex and the encoding on almost every response;
-# it is bounded because the reason phrase is free text.
-_status_lines: dict[str, tuple[int, bytes, bytes]] = {}
-_STATUS_CACHE_SIZE = 256
-
-
-def _parse_status(status: str) -> tuple[int, bytes, bytes]:
+def _parse_status(status: str, lines: dict[str, tuple[int, bytes, bytes]]) -> tuple[int, bytes, bytes]:
+    """(code, HTTP/1.1 status line, HTTP/1.0 status line) of a valid status; ``lines`` is the worker's cache
+    (apps use a handful of statuses; bounded, since the reason phrase is free text)."""
     try:
-        return _status_lines[status]
+        return lines[status]
     except (KeyError, TypeError):
         pass
     try:
@@ -107,8 +105,8 @@ def _parse_status(status: str) -> tuple[int, bytes, bytes]:
     # RFC 9112 §4: the space after the code stays even without a reason phrase.
     rest = status.encode("latin-1") + (b" \r\n" if len(status) == 3 else b"\r\n")
     entry = (int(status[:3]), b"HTTP/1.1 " + rest, b"HTTP/1.0 " + rest)
-    if len(_status_lines) < _STATUS_CACHE_SIZE:
-        _status_lines[status] = entry
+    if len(lines) < STATUS_SIZE:
+        lines[status] = entry
     return entry
 
 
@@ -189,25 +187,24 @@ def interim_response(status: int, phrase: str, headers: Iterable[tuple[str | byt
     return b"".join(lines)
 
 
-# Validated header lists -> what start() derives from them. An application sends the same few header
-# lists over and over (literals in its code), so validating each distinct list once saves most of the
-# per-response work; bounded, since values such as Content-Length vary.
+# What start() derives from a header list: the headers to send, the Content-Length, the upgrade wish, and
+# the encoded block.
 _Fields = tuple[list[Header], "int | None", bool, bytes]
-_fields_cache: dict[tuple[Header, ...], _Fields] = {}
-_FIELDS_CACHE_SIZE = 512
 
 
 def _encode(kept: list[Header]) -> bytes:
     return ("\r\n".join(map(": ".join, kept)) + "\r\n").encode("latin-1") if kept else b""
 
 
-def _fields(headers: Iterable[Header]) -> _Fields:
+def _fields(headers: Iterable[Header], lists: dict[tuple[Header, ...], object]) -> _Fields:
+    """Validate ``headers``; ``lists`` is the worker's cache of header lists (an application sends the same
+    few, literals in its code; bounded, since values such as Content-Length vary)."""
     try:
         key = tuple(headers)
     except TypeError as exc:
         raise LocalProtocolError(500, "response headers must be a list of (str, str) pairs") from exc
     try:
-        cached = _fields_cache.get(key)
+        cached: _Fields | None = lists.get(key)  # type: ignore[assignment]
     except TypeError:  # unhashable items: validated (and refused) below, never cached
         kept, length, upgrade = _read_fields(key)
         return kept, length, upgrade, _encode(kept)
@@ -215,8 +212,8 @@ def _fields(headers: Iterable[Header]) -> _Fields:
         return cached
     kept, length, upgrade = _read_fields(key)
     cached = (kept, length, upgrade, _encode(kept))
-    if len(_fields_cache) < _FIELDS_CACHE_SIZE:
-        _fields_cache[key] = cached
+    if len(lists) < HEADER_LISTS_SIZE:
+        lists[key] = cached
     return cached
 
 
@@ -237,6 +234,7 @@ class ResponseWriter:
         "_status_line",
         "_fields",
         "_state",
+        "_caches",
         "closing",
     )
 
@@ -246,6 +244,7 @@ class ResponseWriter:
         version: tuple[int, int],
         keep_alive: bool,
         server: bytes | None = b"monoceros",
+        caches: Caches | None = None,
     ) -> None:
         self.method = method
         self.version = version
@@ -256,7 +255,8 @@ class ResponseWriter:
         self.chunked = False
         self.upgrade = False
         self.bytes_sent = 0
-        self._server_line = b"" if server is None else _server_line(server)
+        self._caches = caches = Caches() if caches is None else caches
+        self._server_line = b"" if server is None else _server_line(server, caches.server_lines)
         # Set (by another thread, maybe) when the server is stopping: the head, if it is not out yet, says
         # Connection: close. Read once where the head is built, so keep_alive always says what went out.
         self.closing = False
@@ -272,8 +272,9 @@ class ResponseWriter:
         """
         if self._state > _STARTED:
             raise LocalProtocolError(500, "the response head was already sent")
-        code, line11, line10 = _parse_status(status)
-        kept, length, upgrade, encoded = _fields(headers)
+        caches = self._caches
+        code, line11, line10 = _parse_status(status, caches.status_lines)
+        kept, length, upgrade, encoded = _fields(headers, caches.header_lists)
         framed = self._frame(code, kept, length, upgrade)
         self._status_line = line11 if self.version >= (1, 1) else line10
         self._fields = encoded if framed is kept else _encode(framed)
@@ -375,6 +376,16 @@ class ResponseWriter:
         if not self.complete:
             self.keep_alive = False
         return _LAST_CHUNK if self.chunked else b""
+
+    @property
+    def head_sent(self) -> bool:
+        """The head went out (``head()`` or ``whole()`` ran): the status and headers can no longer change."""
+        return self._state >= _HEAD_SENT
+
+    @property
+    def ended(self) -> bool:
+        """The response is complete (``end()`` or ``whole()`` ran)."""
+        return self._state == _ENDED
 
     @property
     def remaining(self) -> int | None:

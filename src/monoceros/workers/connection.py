@@ -1,4 +1,4 @@
-"""One client connection as the I/O engine sees it: socket, parser, pending output, deadline.
+"""One client connection as the I/O engine sees it: socket, HTTP state, pending output, deadline.
 
 A ``Conn`` is also the ``Transport`` the WSGI layer writes the response to, and — for a request whose
 body is read while the application runs (``Expect: 100-continue``) — its ``BodySource``. Writes go
@@ -22,13 +22,12 @@ from typing import IO, TYPE_CHECKING, ClassVar
 
 from monoceros.http import (
     NEED_DATA,
+    SEND_BODY,
+    Connection,
     Data,
     EndOfMessage,
     RemoteProtocolError,
     Request,
-    RequestParser,
-    ResponseWriter,
-    UwsgiParser,
 )
 
 if TYPE_CHECKING:
@@ -38,16 +37,17 @@ if TYPE_CHECKING:
 
 HIGH_WATER = 1 << 20
 READ_SIZE = 1 << 16
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-# Connection states: what the engine is waiting for on this connection.
-# The order matters: states up to READING are the ones in which the parser is asked for requests.
-IDLE = 0  # between requests: the keep-alive timeout runs
-READING = 1  # part of a request has arrived: the request timeout runs
-WRITING = 2  # a response is waiting for the client to read it
-BUSY = 3  # the application is running for this connection
-LINGER = 4  # our side is shut; reading what the client still sends, then closing
-HANDSHAKE = 5  # TLS: the handshake is in progress; the request timeout runs
+# Connection states: what the engine is waiting for on this connection (the HTTP state is `Conn.http`'s).
+IDLE = "IDLE"  # between requests: the keep-alive timeout runs
+READING = "READING"  # part of a request has arrived: the request timeout runs
+WRITING = "WRITING"  # a response is waiting for the client to read it
+BUSY = "BUSY"  # the application is running for this connection
+LINGER = "LINGER"  # our side is shut; reading what the client still sends, then closing
+HANDSHAKE = "HANDSHAKE"  # TLS: the handshake is in progress; the request timeout runs
+# The states in which the engine asks the connection for requests (in the others it is elsewhere: writing,
+# in the app, closing, in the TLS handshake).
+PARSING = frozenset({IDLE, READING})
 
 
 class FilePart:
@@ -94,7 +94,7 @@ class Conn:
         "sock",
         "fd",
         "peer",
-        "parser",
+        "http",
         "env",
         "out",
         "out_len",
@@ -102,8 +102,6 @@ class Conn:
         "deadline",
         "request",
         "body",
-        "body_done",
-        "continue_sent",
         "pending",
         "stall_timeout",
         "closed",
@@ -112,7 +110,6 @@ class Conn:
         "warn_at",
         "current",
         "listener_fd",
-        "writer",
         "sendfile_ok",
         "linger_end",
     )
@@ -121,14 +118,14 @@ class Conn:
         self,
         sock: socket.socket,
         peer: object,
-        parser: RequestParser | UwsgiParser,
+        http: Connection,
         env: ConnectionEnviron | TLSEnviron,
         stall_timeout: float,
     ) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.peer = peer
-        self.parser = parser
+        self.http = http  # the HTTP/1.1 state: parser, response framing, keep-alive
         self.env = env
         self.out: list[memoryview | FilePart] = []
         self.out_len = 0
@@ -136,8 +133,6 @@ class Conn:
         self.deadline = 0.0
         self.request: Request | None = None  # the request being read, between two recv() calls
         self.body: BufferedBody | None = None  # its body so far
-        self.body_done = False  # a body read while the app runs has reached its end
-        self.continue_sent = False
         self.pending = b""  # body bytes decoded but not yet handed to the app
         self.stall_timeout = stall_timeout
         self.closed = False
@@ -146,7 +141,6 @@ class Conn:
         self.warn_at = 0.0  # next time a long-running request is logged (threaded workers)
         self.current: Request | None = None  # the request the application is running for
         self.listener_fd = -1  # the listening socket it was accepted on
-        self.writer: ResponseWriter | None = None  # the response being produced, while the app runs
         self.sendfile_ok = True  # False with --no-sendfile: file responses are copied through Python
         self.linger_end = 0.0  # LINGER: the client may drain into our closing side until then at most
 
@@ -242,21 +236,20 @@ class Conn:
         if self.pending:
             chunk, self.pending = self.pending[:size], self.pending[size:]
             return chunk
-        if self.body_done:
-            return b""
-        if not self.continue_sent:
-            self.continue_sent = True
-            self.write(CONTINUE)
+        http = self.http
+        if http.their_state is not SEND_BODY:
+            return b""  # the body has ended (or the connection broke)
+        interim = http.continue_bytes()  # b"" unless the client waits for "100 Continue"
+        if interim:
+            self.write(interim)
             self.flush_blocking(0)
-        parser = self.parser
         deadline = time.monotonic() + self.stall_timeout
         while True:
-            event = parser.next_event()
+            event = http.next_event()
             if type(event) is Data:
                 chunk, self.pending = event.data[:size], event.data[size:]
                 return chunk
             if type(event) is EndOfMessage:
-                self.body_done = True
                 return b""
             if event is not NEED_DATA:
                 raise RemoteProtocolError(400, "unexpected event in request body")
@@ -268,7 +261,7 @@ class Conn:
                 data = self.sock.recv(READ_SIZE)
             except self.would_block:
                 continue
-            parser.receive_data(data)
+            http.receive_data(data)
 
     def buffered(self) -> bool:
         """Bytes are readable that poll() would not announce."""

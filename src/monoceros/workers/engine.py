@@ -32,7 +32,6 @@ from monoceros.http import (
     EndOfMessage,
     RemoteProtocolError,
     Request,
-    error_response,
 )
 from monoceros.workers.bodies import BodyLimits, BufferedBody
 from monoceros.workers.connection import (
@@ -40,6 +39,7 @@ from monoceros.workers.connection import (
     HANDSHAKE,
     IDLE,
     LINGER,
+    PARSING,
     READ_SIZE,
     READING,
     WRITING,
@@ -232,10 +232,10 @@ class Engine:
         for conn in self.conns.values():
             if conn.state == IDLE:
                 conn.deadline = min(conn.deadline, linger_until)
-            elif conn.writer is not None:
+            else:
                 # Tell the client, if its head is not out yet; one that said keep-alive stands (the app's
                 # thread may be sending it now), and the connection then lingers as an idle one.
-                conn.writer.closing = True
+                conn.http.drain()
 
     def client_listeners(self) -> list[Listening]:
         """The listening sockets clients connect to (not the worker's own channels)."""
@@ -296,8 +296,8 @@ class Engine:
         kind, state = Conn, READING
         if self.tls is not None:
             sock, kind, state = self.tls.wrap(sock), TLSConn, HANDSHAKE
-        parser, environ = self.runner.connection(peer, listener, sock)
-        conn = kind(sock, peer, parser, environ, self.stall_timeout)
+        http, environ = self.runner.connection(peer, listener, sock)
+        conn = kind(sock, peer, http, environ, self.stall_timeout)
         conn.listener_fd = listener.fileno()
         conn.sendfile_ok = self.sendfile
         conn.state = state
@@ -328,7 +328,7 @@ class Engine:
         if conn.state == IDLE:
             conn.state = READING
             conn.deadline = self.now + self.request_timeout
-        conn.parser.receive_data(data)
+        conn.http.receive_data(data)
         self.process(conn)
 
     def on_writable(self, conn: Conn) -> None:
@@ -351,10 +351,10 @@ class Engine:
 
     def process(self, conn: Conn) -> None:
         """Turn parser events into served requests until the parser needs more bytes."""
-        parser = conn.parser
-        while conn.state <= READING:  # IDLE or READING
+        http = conn.http
+        while conn.state in PARSING:
             try:
-                event = parser.next_event()
+                event = http.next_event()
             except RemoteProtocolError as exc:
                 self.reject(conn, exc)
                 return
@@ -364,7 +364,7 @@ class Engine:
             if kind is Request:
                 assert isinstance(event, Request)
                 if not (event.content_length or event.chunked):
-                    parser.next_event()  # the EndOfMessage that follows a body-less request at once
+                    http.next_event()  # the EndOfMessage that follows a body-less request at once
                     if not self.dispatch(conn, event, None, False):
                         return
                 elif not self.start_body(conn, event):
@@ -391,7 +391,6 @@ class Engine:
 
     def serve_live(self, conn: Conn, request: Request) -> None:
         """``Expect: 100-continue``: the app runs first and its reads pull the body (and send 100)."""
-        conn.body_done = conn.continue_sent = False
         conn.pending = b""
         if self.dispatch(conn, request, None, True):
             self.process(conn)
@@ -426,8 +425,6 @@ class Engine:
         request, body = conn.request, conn.body
         assert request is not None and body is not None
         conn.request = conn.body = None
-        conn.body_done = False
-        conn.continue_sent = True
         conn.pending = b""
         body.stream_rest(conn)
         if self.dispatch(conn, request, body, True):
@@ -447,7 +444,7 @@ class Engine:
             exc,
         )
         try:
-            conn.write(error_response(503, "the request body could not be stored"))
+            conn.write(conn.http.refuse(503, "the request body could not be stored"))
         except OSError:
             self.close(conn)
             return
@@ -456,26 +453,24 @@ class Engine:
     def dispatch(self, conn: Conn, request: Request, body: BufferedBody | None, live: bool) -> bool:
         """Run the application for ``request`` (here: inline); the result of ``complete``."""
         conn.state = BUSY
-        keep_alive = self.runner.run(conn, request, body.finish() if body is not None else None)
+        ok = self.runner.run(conn, request, body.finish() if body is not None else None)
         self.now = time.monotonic()  # the call may have been long: deadlines count from its end
-        return self.complete(conn, body, keep_alive, live)
+        return self.complete(conn, body, ok, live)
 
-    def complete(self, conn: Conn, body: BufferedBody | None, keep_alive: bool, live: bool) -> bool:
-        """The app is done with ``conn``; True when the connection goes on reading."""
+    def complete(self, conn: Conn, body: BufferedBody | None, ok: bool, live: bool) -> bool:
+        """The app is done with ``conn`` (``ok``: its response went out whole); True when the connection
+        goes on reading. Whether it may is the connection's decision (``Connection.end_response``)."""
         if body is not None:
             body.close()
-        if live:
-            # Unless the app read the body to its end, the stream position is unknown: close.
-            keep_alive = keep_alive and conn.body_done and not conn.pending
+        if live and conn.pending:
+            ok = False  # body bytes the app did not take: the rest of the body is unread
         if conn.closed:
             return False
-        # (keep-alive off, a stop and max_requests are the runner's, decided before the head went out; a
-        # stop that came during the call finds the connection idle, and `_idle` / `_begin_stop` shorten its
-        # keep-alive: the client was told keep-alive and may be sending its next request)
-        if not keep_alive:
+        # (a stop that came during the call finds the connection idle, and `_idle` / `_begin_stop` shorten
+        # its keep-alive: the client was told keep-alive and may be sending its next request)
+        if not conn.http.end_response(ok):
             self.finish(conn)
             return False
-        conn.parser.start_next_cycle()
         if conn.out:
             conn.state = WRITING
             conn.deadline = self.now + self.stall_timeout
@@ -506,7 +501,7 @@ class Engine:
         """A request we will not serve: answer its status and close."""
         self.log.debug("Invalid request from %s: %s", conn.peer, exc.reason)
         try:
-            conn.write(error_response(exc.status, exc.reason))
+            conn.write(conn.http.refuse(exc.status, exc.reason))
         except OSError:
             self.close(conn)
             return

@@ -75,13 +75,13 @@ class ThreadedEngine(Engine):
         self.wake_pending = False
         done = self.done
         while done:
-            conn, body, keep_alive, live = done.popleft()
+            conn, body, ok, live = done.popleft()
             conn.current = None
             if conn.closed:
                 if body is not None:
                     body.close()
                 continue
-            if self.complete(conn, body, keep_alive, live):
+            if self.complete(conn, body, ok, live):
                 self.process(conn)
             self.rearm(conn)
 
@@ -110,11 +110,11 @@ class ThreadedEngine(Engine):
                 return
             conn, request, body, live = job
             try:
-                keep_alive = run(conn, request, body.finish() if body is not None else None)
+                ok = run(conn, request, body.finish() if body is not None else None)
             except BaseException:  # a thread must always hand its connection back
                 self.log.exception("Error handling request %s", request.path)
-                keep_alive = False
-            done.append((conn, body, keep_alive, live))
+                ok = False
+            done.append((conn, body, ok, live))
             if not self.wake_pending:
                 self.wake_pending = True
                 try:

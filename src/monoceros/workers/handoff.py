@@ -124,7 +124,7 @@ class BusyGuard:
         for conn in list(self.conns.values()):
             if conn.state != IDLE or conn.out or conn.closed or conn in self.moved:
                 continue
-            if conn.parser.trailing_data[0]:
+            if conn.http.trailing_data[0]:
                 continue  # part of a request is in our parser already: it cannot move
             if send_connection(self.channel, conn.fd, conn.listener_fd):
                 self.moved.append(conn)  # another worker owns it now, whatever happens next

@@ -3,7 +3,8 @@
 ``RequestRunner`` is built once per worker from the settings. It makes each connection's parser and
 environ builder (trust decisions are taken once per connection, not per request) and runs a request:
 environ, hooks, the app through ``monoceros.wsgi.run_app``, request accounting. It returns whether
-the connection may carry another request; the engine does all the I/O around it.
+the response went out whole; the connection (``monoceros.http.Connection``) decides whether another request
+may follow, and the engine does all the I/O around it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from monoceros import SERVER_SOFTWARE
-from monoceros.http import ProtocolError, Request, RequestParser, ResponseWriter, UwsgiParser, error_response
+from monoceros.http import Connection, ConnectionFactory, ProtocolError, Request
 from monoceros.wsgi import EnvironBuilder, IPTrust, input_for, run_app
 from monoceros.wsgi.environ import ConnectionEnviron
 from monoceros.wsgi.types import BodySource
@@ -43,10 +44,7 @@ class RequestRunner:
         # --protocol uwsgi: requests come in uwsgi packets (nginx's uwsgi_pass) from the allowed peers.
         self.uwsgi = cfg.protocol == "uwsgi"
         self.uwsgi_trust = IPTrust(cfg.uwsgi_allow_ips)
-        # A uwsgi response body is opaque to nginx, which frames it for its client: never chunked, so it is
-        # framed as for HTTP/1.0 (Content-Length, or the end of the connection).
-        self.writer_version: tuple[int, int] | None = (1, 0) if self.uwsgi else None
-        self.parser_args: dict[str, Any] = {
+        parser_args: dict[str, Any] = {
             "limit_request_line": cfg.limit_request_line,
             "limit_request_fields": cfg.limit_request_fields,
             "limit_request_field_size": cfg.limit_request_field_size,
@@ -59,6 +57,9 @@ class RequestRunner:
             "forwarder_headers": frozenset(h.strip().upper() for h in cfg.forwarder_headers),
             "proxy_protocol": self.proxy_protocol,
         }
+        self.connections = ConnectionFactory(
+            keep_alive=cfg.keepalive > 0, server=SERVER_HEADER, uwsgi=self.uwsgi, **parser_args
+        )
         self.environ = EnvironBuilder(
             SERVER_SOFTWARE,
             multithread=multithread,
@@ -69,14 +70,11 @@ class RequestRunner:
             errors_stream=_wsgi_errors(self.log),
         )
         self.url_scheme = "https" if cfg.is_ssl else "http"
-        self.keepalive = cfg.keepalive > 0
         # Hooks left at their defaults are skipped: the default pre_request only logs at debug level.
         self.pre_request = None if cfg.is_default("pre_request") else cfg.pre_request
         self.post_request = None if cfg.is_default("post_request") else cfg.post_request
         self.debug = self.log.loglevel_is_debug() if hasattr(self.log, "loglevel_is_debug") else False
         self._socknames: dict[int, object] = {}
-        # One parser factory per (peer trusted, PROXY header trusted): the settings are derived once.
-        self._parsers: dict[tuple[bool, bool], Callable[[], RequestParser]] = {}
         # Access logging costs a clock read and a call per request: only when it is configured.
         wants_access = getattr(self.log, "wants_access", None)
         self.log_access = bool(wants_access()) if callable(wants_access) else False
@@ -95,20 +93,13 @@ class RequestRunner:
 
     def connection(
         self, peer: object, listener: Listening, sock: socket.socket
-    ) -> tuple[RequestParser | UwsgiParser, ConnectionEnviron]:
-        """The parser and the environ builder of a new connection; the peer's trust is decided once."""
+    ) -> tuple[Connection, ConnectionEnviron]:
+        """The HTTP state and the environ builder of a new connection; the peer's trust is decided once."""
         trusted = self.forwarded_trust.allows(peer)
-        parser: RequestParser | UwsgiParser
         if self.uwsgi:
-            parser = UwsgiParser(self.uwsgi_trust.allows(peer))
+            http = self.connections(trusted, uwsgi_allowed=self.uwsgi_trust.allows(peer))
         else:
-            key = (trusted, self.proxy_protocol != "off" and self.proxy_trust.allows(peer))
-            make = self._parsers.get(key)
-            if make is None:
-                make = self._parsers[key] = RequestParser.factory(
-                    peer_trusted=key[0], proxy_trusted=key[1], **self.parser_args
-                )
-            parser = make()
+            http = self.connections(trusted, self.proxy_protocol != "off" and self.proxy_trust.allows(peer))
         fd = listener.fileno()
         sockname = self._socknames.get(fd)
         if sockname is None:
@@ -122,40 +113,36 @@ class RequestRunner:
             self.url_scheme,
             trusted,
         )
-        return parser, environ
+        return http, environ
 
     # -- per request ----------------------------------------------------------------------------
 
     def run(self, conn: Conn, request: Request, body: BodySource | None) -> bool:
-        """Serve ``request`` on ``conn``; True when the connection may be kept alive."""
+        """Serve ``request`` on ``conn``; True when its response went out whole (whether the connection is
+        kept alive is ``conn.http``'s decision)."""
         worker = self.worker
+        http = conn.http
         source: BodySource = conn if body is None else body
         try:
-            environ = conn.env.build(request, input_for(request, source), conn.parser.proxy_info, conn.sock)
+            environ = conn.env.build(request, input_for(request, source), http.proxy_info, conn.sock)
         except ProtocolError as exc:
-            conn.write(error_response(exc.status, exc.reason))
+            conn.write(http.refuse(exc.status, exc.reason))
             return False
-        # Decided before the head goes out, so the client is told (Connection: close) when this
-        # is the last request: keep-alive off, the worker stopping, or max_requests reached.
-        keep_alive = (
-            request.keep_alive and self.keepalive and worker.alive and worker.nr + 1 < worker.max_requests
-        )
-        writer = ResponseWriter(
-            request.method, self.writer_version or request.version, keep_alive, SERVER_HEADER
-        )
+        if not worker.alive or worker.nr + 1 >= worker.max_requests:
+            # The worker is stopping, or this is its last request: the head says Connection: close.
+            http.drain()
+        writer = http.respond(request)
         if self.pre_request is not None:
             self.pre_request(worker, request)
         elif self.debug:
             self.log.debug("%s %s", request.method, request.path)
         info = None
         started = time.perf_counter() if self.time_requests else 0.0
-        conn.writer = writer
         try:
             info = run_app(self.app, environ, request, writer, conn, self.log)
         except OSError:
             return False  # the client is gone; run_app already closed the app's iterable
         finally:
-            conn.writer = None
             worker.count_request()
             if self.post_request is not None:
                 self._post_request(request, environ, info)
@@ -165,7 +152,7 @@ class RequestRunner:
                 self.access_queue((info, request, environ, elapsed))
             else:
                 self.log.access(info, request, environ, timedelta(seconds=elapsed))
-        return info.keep_alive
+        return not info.failed
 
     def _post_request(self, request: Request, environ: dict[str, Any], info: object) -> None:
         try:

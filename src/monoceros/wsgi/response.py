@@ -50,6 +50,7 @@ class ResponseInfo:
         "keep_alive",
         "headers_sent",
         "client_gone",
+        "failed",
         "_writer",
         "_transport",
         "_method",
@@ -67,6 +68,7 @@ class ResponseInfo:
         self.keep_alive = False
         self.headers_sent = False  # a head (the app's or our error page) went to the transport
         self.client_gone = False  # the transport failed: the peer closed or reset the connection
+        self.failed = False  # the app or sending its output failed: the connection must not go on
         self._writer = writer
         self._transport = transport
         self._method = method
@@ -303,7 +305,10 @@ class ResponseInfo:
             self.client_gone = True
 
     def settle(self, failed: bool) -> ResponseInfo:
-        """Copy the writer's final word (status code, bytes, keep-alive) into the public fields."""
+        """Copy the writer's final word (status code, bytes, what its framing allows) into the public fields.
+        ``keep_alive`` is a record of the framing for the log and tests; the connection decides
+        (``monoceros.http.Connection.end_response``)."""
+        self.failed = failed
         if not failed:
             writer = self._writer
             self.status_code = writer.status_code
