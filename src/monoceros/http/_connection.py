@@ -27,13 +27,13 @@ from typing import Any
 from ._caches import Caches
 from ._errorpage import error_response
 from ._errors import LocalProtocolError
-from ._events import NEED_DATA, ProxyInfo, Request
+from ._events import ProxyInfo, Request
 from ._parser import RequestParser
 from ._state import (
-    CLIENT_TRANSITIONS,
+    CLIENT_STATE_OF_PARSER,
     CLOSE,
     CYCLE,
-    ERROR,
+    DONE,
     IDLE,
     KEEP,
     MUST_CLOSE,
@@ -54,24 +54,31 @@ _HTTP11 = (1, 1)
 Parser = RequestParser | UwsgiParser
 
 
+# What the tables say about the two transitions every request takes, looked up once: our side when a request
+# arrives, and our side after a response that allowed keep-alive to a request read to its end.
+_ON_REQUEST = {state: then for (state, action), then in SERVER_TRANSITIONS.items() if action == REQUEST}
+_ANSWERING = SEND_RESPONSE
+_OWED = frozenset({SEND_BODY, DONE})  # the client's states once its request of this cycle has arrived
+_KEPT = CYCLE[(DONE, SERVER_TRANSITIONS[(_ANSWERING, KEEP)])][1]
+
+
 class Connection:
     """The HTTP/1.1 state of one connection; made by a worker's ``ConnectionFactory``."""
 
     __slots__ = (
         "parser",
         "receive_data",
-        "their_state",
-        "our_state",
+        "next_event",
+        "_ours",
         "request",
         "writer",
         "keep_alive",
-        "_next",
         "_caches",
         "_server",
         "_version",
         "_reuse",
         "_draining",
-        "_continue",
+        "_continued",
     )
 
     def __init__(
@@ -83,10 +90,12 @@ class Connection:
         response_version: tuple[int, int] | None = None,
     ) -> None:
         self.parser = parser
+        # Bytes in, events out: the parser's own methods (it keeps the client's state, `their_state`), so that
+        # the hot path pays no call for the connection. `next_event` gives Request, Data, EndOfMessage,
+        # ConnectionClosed, NEED_DATA or PAUSED, and raises RemoteProtocolError for invalid input.
         self.receive_data: Callable[[bytes], None] = parser.receive_data
-        self._next = parser.next_event
-        self.their_state = IDLE
-        self.our_state = IDLE
+        self.next_event: Callable[[], Any] = parser.next_event
+        self._ours = IDLE
         self.request: Request | None = None  # the request of this cycle, once its head arrived
         self.writer: ResponseWriter | None = None  # its response, once `respond` ran
         self.keep_alive = False  # the decision, once `end_response` ran
@@ -95,31 +104,28 @@ class Connection:
         self._version = response_version  # frame every response as this version (uwsgi: HTTP/1.0)
         self._reuse = keep_alive  # this server keeps connections alive at all
         self._draining = False
-        self._continue = False  # the client waits for "100 Continue" before it sends its body
+        self._continued = False  # "100 Continue" went out in this cycle, or can no longer be sent
 
     # -- what the client sends ------------------------------------------------------------------
 
-    def next_event(self) -> Any:
-        """The parser's next event (``Request``, ``Data``, ``EndOfMessage``, ``ConnectionClosed``) or
-        ``NEED_DATA`` / ``PAUSED``; ``RemoteProtocolError`` when the client sent something invalid."""
-        try:
-            event = self._next()
-        except Exception:
-            self.their_state = ERROR
-            raise
-        if event is NEED_DATA:
-            return event
-        state = CLIENT_TRANSITIONS.get((self.their_state, type(event)))
-        if state is not None:
-            if state is SEND_BODY and self.their_state is IDLE:
-                self._request_arrived(event)  # type: ignore[arg-type]
-            self.their_state = state
-        return event
+    @property
+    def our_state(self) -> str:
+        """Our side: ``IDLE``, ``SEND_RESPONSE`` (a request arrived: a response is owed), ``DONE`` (briefly,
+        inside ``end_response``), ``MUST_CLOSE`` or ``SWITCHED_PROTOCOL``."""
+        ours = self._ours
+        if ours is IDLE and CLIENT_STATE_OF_PARSER[self.parser.state] in _OWED:
+            # The request's arrival moves our side (SERVER_TRANSITIONS' REQUEST); taken when `respond` runs,
+            # so that reading an event costs nothing here.
+            return SERVER_TRANSITIONS[(IDLE, REQUEST)]
+        return ours
 
-    def _request_arrived(self, request: Request) -> None:
-        self.request = request
-        self.our_state = SERVER_TRANSITIONS[(self.our_state, REQUEST)]
-        self._continue = request.expect_continue
+    @property
+    def their_state(self) -> str:
+        """The client's side: ``IDLE``, ``SEND_BODY``, ``DONE``, ``CLOSED``, ``ERROR`` or
+        ``SWITCHED_PROTOCOL``."""
+        if self._ours is SWITCHED_PROTOCOL:
+            return SWITCHED_PROTOCOL
+        return CLIENT_STATE_OF_PARSER[self.parser.state]
 
     @property
     def proxy_info(self) -> ProxyInfo | None:
@@ -135,20 +141,24 @@ class Connection:
     def respond(self, request: Request) -> ResponseWriter:
         """The writer that frames the response to ``request`` (the head of this cycle); whether the head may
         offer keep-alive is decided now, so the client is told when this is the last request."""
-        if self.our_state is not SEND_RESPONSE or request is not self.request:
-            raise LocalProtocolError(500, f"no request to answer (our side is {self.our_state})")
+        ours = _ON_REQUEST.get(self._ours)
+        if ours is None:
+            raise LocalProtocolError(500, f"the request was answered already (our side is {self._ours})")
+        self._ours = ours
+        self.request = request
         allowed = request.keep_alive and self._reuse and not self._draining
         self.writer = writer = ResponseWriter(
             request.method, self._version or request.version, allowed, self._server, self._caches
         )
         return writer
 
-    def continue_bytes(self) -> bytes:
-        """``100 Continue`` when the client waits for it before sending its body (call when the body is wanted
-        and no data is there); ``b""`` when it does not, was told already, or a response head went out."""
-        if not self._continue:
+    def continue_bytes(self, request: Request) -> bytes:
+        """``100 Continue`` when the client of ``request`` (this cycle's) waits for it to send its body:
+        call when the body is wanted, before waiting for it. ``b""`` when it does not wait, was told already,
+        its body has arrived, or a response head went out (a final answer replaces the interim one)."""
+        if not request.expect_continue or self._continued:
             return b""
-        self._continue = False
+        self._continued = True
         if self.their_state is not SEND_BODY or (self.writer is not None and self.writer.head_sent):
             return b""
         return CONTINUE
@@ -168,32 +178,45 @@ class Connection:
     def refuse(self, status: int, detail: str = "") -> bytes:
         """An error page in place of a response (an invalid request, a failure before the app ran); the
         connection closes after it."""
-        self.our_state = SERVER_TRANSITIONS[(self.our_state, REFUSE)]
+        self._ours = SERVER_TRANSITIONS[(self._ours, REFUSE)]
         self.keep_alive = False
-        self._continue = False
+        self._continued = True
         return error_response(status, detail)
 
     def end_response(self, ok: bool = True) -> bool:
         """Our response is out (``ok``) or was abandoned (a failure, a client gone): the keep-alive decision.
         True: both sides are ``IDLE`` and the next request may be read; False: the connection must close."""
         writer = self.writer
-        if self.our_state is not SEND_RESPONSE:
-            if self.our_state is MUST_CLOSE:  # an error page went out in its place (`refuse`)
+        # The usual case first, its outcome read from the tables once (`_KEPT`): a complete response that
+        # allows keep-alive, to a request read to its end (the parser refuses a new cycle otherwise).
+        if ok and writer is not None and writer.ended and writer.keep_alive and self._ours is SEND_RESPONSE:
+            try:
+                self.parser.start_next_cycle()
+            except LocalProtocolError:
+                pass  # the client is still sending a body the app did not read: closing, below
+            else:
+                self._ours = _KEPT
+                self.writer = self.request = None
+                self._continued = False
+                self.keep_alive = True
+                return True
+        if self._ours is not SEND_RESPONSE:
+            if self._ours is MUST_CLOSE:  # an error page went out in its place (`refuse`)
                 self.writer = None
                 return False
-            raise LocalProtocolError(500, f"no response to end (our side is {self.our_state})")
+            raise LocalProtocolError(500, f"no response to end (our side is {self._ours})")
         if writer is not None and writer.upgrade and ok:
             action = SWITCH
         elif ok and writer is not None and writer.ended and writer.keep_alive:
             action = KEEP
         else:
             action = CLOSE
-        ours = SERVER_TRANSITIONS[(self.our_state, action)]
-        theirs, ours = CYCLE.get((self.their_state, ours)) or (self.their_state, MUST_CLOSE)
-        self.their_state = theirs
-        self.our_state = ours
+        ours = SERVER_TRANSITIONS[(self._ours, action)]
+        theirs = CLIENT_STATE_OF_PARSER[self.parser.state]
+        ours = (CYCLE.get((theirs, ours)) or (theirs, MUST_CLOSE))[1]
+        self._ours = ours
         self.writer = None
-        self._continue = False
+        self._continued = False
         if ours is IDLE:
             self.request = None
             self.parser.start_next_cycle()
@@ -205,19 +228,19 @@ class Connection:
     @property
     def switched(self) -> bool:
         """Both sides agreed to another protocol: what follows is in ``trailing_data`` and on the socket."""
-        return self.our_state is SWITCHED_PROTOCOL
+        return self._ours is SWITCHED_PROTOCOL
 
     @property
     def must_close(self) -> bool:
-        return self.our_state is MUST_CLOSE
+        return self._ours is MUST_CLOSE
 
     @property
     def idle(self) -> bool:
         """Between requests: nothing was received of the next one."""
-        return self.their_state is IDLE and self.our_state is IDLE
+        return self.their_state is IDLE and self._ours is IDLE
 
     def __repr__(self) -> str:
-        return f"<Connection client={self.their_state} server={self.our_state}>"
+        return f"<Connection client={self.their_state} server={self._ours}>"
 
 
 class ConnectionFactory:

@@ -54,7 +54,9 @@ from ._semantics import HeaderPolicy, HeadFields, build_request
 _HTTP11 = (1, 1)
 _HTTP10 = (1, 0)
 
-_PROXY, _HEAD, _BODY, _NO_BODY, _DONE, _CLOSED, _ERROR = range(7)
+# The parser's states; `_state.CLIENT_STATE_OF_PARSER` says what each is as the client's side.
+_PROXY, _HEAD, _BODY, _NO_BODY = "PROXY", "HEAD", "BODY", "NO_BODY"
+_DONE, _CLOSED, _ERROR = "DONE", "CLOSED", "ERROR"
 
 # Gunicorn's limits: the request line is capped at 8190; its "0 = unlimited" gets a 1 MiB safety cap (the
 # value Gunicorn's own C parser uses); 0 or more than 32768 fields means 32768; a field size of 0 means 8190.
@@ -266,6 +268,11 @@ class RequestParser(ReceivedBytes):
         self._fields = None
         self._line = None
 
+    @property
+    def state(self) -> str:
+        """The parser's state: PROXY, HEAD, BODY, NO_BODY, DONE, CLOSED or ERROR."""
+        return self._state
+
     def start_next_cycle(self) -> None:
         """After ``EndOfMessage``: go on with the next (maybe already buffered) request."""
         if self._state != _DONE:
@@ -293,7 +300,7 @@ class RequestParser(ReceivedBytes):
             self._error = exc
             raise
 
-    def _other_state(self, state: int) -> Event | Sentinel:
+    def _other_state(self, state: str) -> Event | Sentinel:
         if state == _DONE:
             return PAUSED
         if state == _CLOSED:

@@ -1,8 +1,8 @@
 """The states of the two sides of an HTTP/1.1 connection and their transitions, as tables.
 
-``Connection`` keeps one state per side: the client's (what the peer is sending) and ours (what we are
-sending). A side moves only along an entry of its table; an event with no entry for the current state is a
-bug in the caller (``LocalProtocolError``) or, for what the peer sent, has already been refused by the parser.
+``Connection`` has one state per side: the client's (what the peer is sending; the parser keeps it) and ours
+(what we are sending). A side moves only along an entry of its table; an event with no entry for the current
+state is a bug in the caller (``LocalProtocolError``) or, for what the peer sent, was refused by the parser.
 After both sides are ``DONE`` the connection either starts a new cycle (both ``IDLE``), or our side goes to
 ``MUST_CLOSE``; a protocol switch leaves both sides in ``SWITCHED_PROTOCOL`` and the rest of the bytes are no
 longer HTTP (``Connection.trailing_data``).
@@ -25,12 +25,24 @@ CLOSED: Final = "CLOSED"  # client: it closed its side between two requests
 ERROR: Final = "ERROR"  # client: it sent something invalid (the parser raised)
 SWITCHED_PROTOCOL: Final = "SWITCHED_PROTOCOL"  # both: the bytes that follow are not HTTP/1.1
 
-# The client's side moves with the events the parser produces.
+# The client's side moves with the events the parser produces (any state may also go to ERROR, when the
+# parser raises). The parser keeps this state itself, so that reading an event costs no second state machine:
+# its own states are the client's as CLIENT_STATE_OF_PARSER says, and tests/http/test_http_connection.py
+# checks every transition it makes against this table.
 CLIENT_TRANSITIONS: Final[dict[tuple[str, type], str]] = {
-    (IDLE, Request): SEND_BODY,
+    (IDLE, Request): SEND_BODY,  # (a request without body: EndOfMessage follows at once)
     (IDLE, ConnectionClosed): CLOSED,
     (SEND_BODY, Data): SEND_BODY,
     (SEND_BODY, EndOfMessage): DONE,
+}
+CLIENT_STATE_OF_PARSER: Final[dict[str, str]] = {
+    "PROXY": IDLE,  # waiting for the PROXY protocol header that comes first
+    "HEAD": IDLE,  # waiting for (the rest of) a request head
+    "BODY": SEND_BODY,
+    "NO_BODY": SEND_BODY,  # a head without body was read; its EndOfMessage comes next
+    "DONE": DONE,  # paused until start_next_cycle()
+    "CLOSED": CLOSED,
+    "ERROR": ERROR,
 }
 
 # What happens on our side.

@@ -18,7 +18,8 @@ from ._readers import ContentLengthReader
 from ._semantics import parse_content_length
 
 MAX_VARS = 1000  # as Gunicorn
-_HEAD, _BODY, _DONE, _CLOSED, _ERROR = range(5)
+# Named as the HTTP parser's states (`_state.CLIENT_STATE_OF_PARSER`).
+_HEAD, _BODY, _DONE, _CLOSED, _ERROR = ("HEAD", "BODY", "DONE", "CLOSED", "ERROR")
 _VERSIONS = {"HTTP/1.1": (1, 1), "HTTP/1.0": (1, 0)}
 
 
@@ -45,6 +46,10 @@ class UwsgiParser(ReceivedBytes):
         self._error: RemoteProtocolError | None = None
         self._allowed = peer_allowed
         self.proxy_info: ProxyInfo | None = None
+
+    @property
+    def state(self) -> str:
+        return self._state
 
     def start_next_cycle(self) -> None:
         if self._state == _DONE:

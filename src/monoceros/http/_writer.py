@@ -236,6 +236,7 @@ class ResponseWriter:
         "_state",
         "_caches",
         "closing",
+        "ended",
     )
 
     def __init__(
@@ -264,6 +265,7 @@ class ResponseWriter:
         self._status_line = b""
         self._fields = b""
         self._state = _NEW
+        self.ended = False  # the response is complete (`end()` or `whole()` ran)
 
     def start(self, status: str, headers: Iterable[tuple[str, str]]) -> None:
         """Validate and record the status and headers; raises ``LocalProtocolError``.
@@ -327,6 +329,7 @@ class ResponseWriter:
         if self._state != _STARTED or type(data) is not bytes or self.chunked:
             return self.head() + self.body(data) + self.end()
         self._state = _ENDED
+        self.ended = True
         length = self.content_length
         if self._no_body:
             data = b""
@@ -373,6 +376,7 @@ class ResponseWriter:
         if self._state != _HEAD_SENT:
             raise LocalProtocolError(500, "end() must come after head(), once")
         self._state = _ENDED
+        self.ended = True
         if not self.complete:
             self.keep_alive = False
         return _LAST_CHUNK if self.chunked else b""
@@ -381,11 +385,6 @@ class ResponseWriter:
     def head_sent(self) -> bool:
         """The head went out (``head()`` or ``whole()`` ran): the status and headers can no longer change."""
         return self._state >= _HEAD_SENT
-
-    @property
-    def ended(self) -> bool:
-        """The response is complete (``end()`` or ``whole()`` ran)."""
-        return self._state == _ENDED
 
     @property
     def remaining(self) -> int | None:

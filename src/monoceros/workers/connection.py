@@ -239,7 +239,8 @@ class Conn:
         http = self.http
         if http.their_state is not SEND_BODY:
             return b""  # the body has ended (or the connection broke)
-        interim = http.continue_bytes()  # b"" unless the client waits for "100 Continue"
+        request = http.request  # (the app is running: its response was started, `Connection.respond`)
+        interim = http.continue_bytes(request) if request is not None else b""  # b"" unless the client waits
         if interim:
             self.write(interim)
             self.flush_blocking(0)
