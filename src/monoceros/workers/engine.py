@@ -11,9 +11,9 @@ Rules the loop keeps:
 - Pipelined requests are answered in order: after a response the parser is asked again before the
   loop waits for the socket, and while a response is still being written no new request is started.
 - The heartbeat comes from this loop only, never from a helper thread.
-- TLS (``Engine._enable_tls``) swaps in TLS-aware read/write/shut handlers once per worker, so the
-  plain path pays nothing for it. The handshake is one more state (``HANDSHAKE``), driven by the loop
-  without blocking and bounded by the request timeout like a slow request head.
+- The socket kind is the transport's (``workers.transport``: plain or TLS, one interface). The TLS
+  handshake is one more state (``HANDSHAKE``), driven by the loop without blocking and bounded by the
+  request timeout like a slow request head.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import select
 import socket
-import ssl
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,14 +39,13 @@ from monoceros.workers.connection import (
     IDLE,
     LINGER,
     PARSING,
-    READ_SIZE,
     READING,
     WRITING,
     Conn,
-    TLSConn,
 )
 from monoceros.workers.serving import RequestRunner
 from monoceros.workers.tls import WorkerTLS
+from monoceros.workers.transport import PlainTransport, TLSTransport
 
 if TYPE_CHECKING:
     from monoceros.workers.base import Worker
@@ -121,10 +119,9 @@ class Engine:
         # 0: level-triggered, one thread owns every connection (sync). EPOLLONESHOT: a connection
         # handed to the application thread pool gets no events until it is armed again (gthread).
         self.oneshot = 0
-        self.tls: WorkerTLS | None = None
-        self.cert_warning_at = 0.0  # a refused client certificate is logged as a warning from then on
+        self.transport: PlainTransport = PlainTransport()
         if cfg.is_ssl:
-            self._enable_tls(WorkerTLS(cfg, self.log))
+            self.transport = TLSTransport(WorkerTLS(cfg, self.log), self.log)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -198,8 +195,7 @@ class Engine:
             self._expire(conn)
         if not self.listening and len(self.conns) < self.max_conns:
             self._listen(True)  # after an accept() failure
-        if self.tls is not None:
-            self.tls.tick(now)
+        self.transport.tick(now)
         if self.stopping:
             return bool(self.conns) and now < self.stop_deadline
         return True
@@ -293,14 +289,13 @@ class Engine:
 
     def adopt(self, sock: socket.socket, peer: object, listener: Listening) -> Conn:
         """Start serving a new connection accepted on ``listener``."""
-        kind, state = Conn, READING
-        if self.tls is not None:
-            sock, kind, state = self.tls.wrap(sock), TLSConn, HANDSHAKE
+        transport = self.transport
+        sock = transport.wrap(sock)
         http, environ = self.runner.connection(peer, listener, sock)
-        conn = kind(sock, peer, http, environ, self.stall_timeout)
+        conn = transport.conn_class(sock, peer, http, environ, self.stall_timeout)
         conn.listener_fd = listener.fileno()
         conn.sendfile_ok = self.sendfile
-        conn.state = state
+        conn.state = transport.first_state
         conn.deadline = self.now + self.request_timeout
         self.conns[conn.fd] = conn
         conn.armed = EPOLLIN
@@ -308,14 +303,16 @@ class Engine:
         return conn
 
     def on_readable(self, conn: Conn) -> None:
-        try:
-            data = conn.sock.recv(READ_SIZE)
-        except (BlockingIOError, InterruptedError):
+        if conn.state == HANDSHAKE:
+            self._handshake(conn)
             return
+        try:
+            data = self.transport.recv(conn)
         except OSError:
             self.close(conn)
             return
-        self.received(conn, data)
+        if data is not None:
+            self.received(conn, data)
 
     def received(self, conn: Conn, data: bytes) -> None:
         """Bytes from the client (b"" at EOF), however they were read."""
@@ -332,6 +329,9 @@ class Engine:
         self.process(conn)
 
     def on_writable(self, conn: Conn) -> None:
+        if conn.state == HANDSHAKE:
+            self._handshake(conn)
+            return
         try:
             done = conn.flush()
         except OSError:
@@ -520,6 +520,8 @@ class Engine:
     def _shut(self, conn: Conn) -> None:
         # Closing with unread input makes the kernel send RST, which can destroy the response
         # before the client reads it (RFC 9112 §9.6): half-close, then drain for a moment.
+        if conn.state != HANDSHAKE:
+            self.transport.close_notify(conn)
         try:
             conn.sock.shutdown(socket.SHUT_WR)
         except OSError:
@@ -551,73 +553,17 @@ class Engine:
         if not self.listening and not self.stopping and len(self.conns) < self.max_conns:
             self._listen(True)
 
-    # -- TLS ------------------------------------------------------------------------------------
-
-    def _enable_tls(self, tls: WorkerTLS) -> None:
-        """Serve TLS: these handlers replace the plain ones on this engine only."""
-        self.tls = tls
-        self._plain_writable = self.on_writable
-        self._plain_shut = self._shut
-        self.on_readable = self._tls_readable  # type: ignore[method-assign]
-        self.on_writable = self._tls_writable  # type: ignore[method-assign]
-        self._shut = self._tls_shut  # type: ignore[method-assign]
-
-    def _tls_readable(self, conn: Conn) -> None:
-        if conn.state == HANDSHAKE:
-            self._handshake(conn)
-            return
-        sock = conn.sock
-        assert isinstance(sock, ssl.SSLSocket)
-        try:
-            data = sock.recv(READ_SIZE)
-            # Bytes already decrypted wait in the TLS layer, where epoll cannot see them: take them now.
-            while sock.pending():
-                data += sock.recv(READ_SIZE)
-        except TLSConn.would_block:
-            return
-        except OSError:
-            self.close(conn)
-            return
-        self.received(conn, data)
-
-    def _tls_writable(self, conn: Conn) -> None:
-        if conn.state == HANDSHAKE:
-            self._handshake(conn)
-        else:
-            self._plain_writable(conn)
-
     def _handshake(self, conn: Conn) -> None:
-        sock = conn.sock
-        assert isinstance(sock, ssl.SSLSocket) and self.tls is not None
+        """Drive the TLS handshake of ``conn`` as far as the socket allows."""
+        assert isinstance(self.transport, TLSTransport)
         try:
-            sock.do_handshake()
-        except ssl.SSLWantReadError:
-            self._arm(conn, EPOLLIN)
+            wants = self.transport.handshake(conn, self.now)
+        except OSError:
+            self._shut(conn)  # (still in HANDSHAKE: no close_notify on a session that never began)
             return
-        except ssl.SSLWantWriteError:
-            self._arm(conn, EPOLLOUT)
+        if wants:
+            self._arm(conn, wants)
             return
-        except OSError as exc:  # also plain HTTP sent to this port, or a refused client certificate
-            if isinstance(exc, ssl.SSLCertVerificationError) and self.now >= self.cert_warning_at:
-                # A certificate the server's rules refuse is a deployment problem (a CA or client
-                # certificate lacking what strict verification needs): say it, once a minute at most.
-                self.cert_warning_at = self.now + 60.0
-                reason = exc.verify_message or exc.reason or str(exc)
-                self.log.warning("TLS client certificate from %s refused: %s", conn.peer, reason)
-            else:
-                self.log.debug("TLS handshake with %s failed: %s", conn.peer, exc)
-            self._plain_shut(conn)
-            return
-        conn.env = self.tls.environ(conn.env, sock)
         conn.state = READING  # the request timeout that started at accept() still runs
         self._arm(conn, EPOLLIN)
-        self._tls_readable(conn)  # the request often came with the client's last handshake flight
-
-    def _tls_shut(self, conn: Conn) -> None:
-        sock = conn.sock
-        assert isinstance(sock, ssl.SSLSocket)
-        try:
-            sock.unwrap()  # send close_notify, so the client can tell a complete response from a cut one
-        except OSError:
-            pass  # best effort: the client need not answer it, and a full socket buffer can refuse it
-        self._plain_shut(conn)
+        self.on_readable(conn)  # the request often came with the client's last handshake flight
