@@ -12,6 +12,7 @@ import pytest
 
 from monoceros.http import ConnectionFactory
 from monoceros.workers.connection import Conn
+from monoceros.workers.flow import FlowControl
 from monoceros.wsgi import EnvironBuilder
 
 
@@ -20,7 +21,7 @@ def pair() -> Iterator[tuple[Conn, socket.socket]]:
     ours, theirs = socket.socketpair()
     ours.setblocking(False)
     env = EnvironBuilder("test", False, False).connection(("127.0.0.1", 1), ("127.0.0.1", 2))
-    conn = Conn(ours, ("127.0.0.1", 1), ConnectionFactory()(), env, stall_timeout=5.0)
+    conn = Conn(ours, ("127.0.0.1", 1), ConnectionFactory()(), env, FlowControl(5.0))
     yield conn, theirs
     conn.release()
     ours.close()

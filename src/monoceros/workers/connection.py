@@ -3,8 +3,7 @@
 A ``Conn`` is also the ``Transport`` the WSGI layer writes the response to, and — for a request whose
 body is read while the application runs (``Expect: 100-continue``) — its ``BodySource``. Writes go
 straight to the socket when it can take them; what it cannot take waits in ``out`` and the engine's
-loop drains it, so a slow reader costs memory up to ``HIGH_WATER`` and never a blocked worker. Past
-that mark the writer waits for the socket, but never longer than the stall timeout.
+loop drains it; how much may wait and how long a peer may stall is the worker's ``flow.FlowControl``.
 
 ``TLSConn`` is the same over an ``ssl.SSLSocket``: "would block" is also ``SSLWantWriteError`` /
 ``SSLWantReadError``, sendfile is impossible (the WSGI layer then copies the file through ``write``)
@@ -29,13 +28,13 @@ from monoceros.http import (
     RemoteProtocolError,
     Request,
 )
+from monoceros.workers.flow import FlowControl, Stalled
 
 if TYPE_CHECKING:
     from monoceros.workers.bodies import BufferedBody
     from monoceros.workers.tls import TLSEnviron
     from monoceros.wsgi.environ import ConnectionEnviron
 
-HIGH_WATER = 1 << 20
 READ_SIZE = 1 << 16
 
 # Connection states: what the engine is waiting for on this connection (the HTTP state is `Conn.http`'s).
@@ -80,10 +79,6 @@ class FilePart:
             self.fd = -1
 
 
-class Stalled(OSError):
-    """The peer stopped reading (or sending) for longer than the stall timeout."""
-
-
 class Conn:
     """Per-connection state; owned by one engine."""
 
@@ -103,7 +98,7 @@ class Conn:
         "request",
         "body",
         "pending",
-        "stall_timeout",
+        "flow",
         "closed",
         "armed",
         "busy_since",
@@ -120,7 +115,7 @@ class Conn:
         peer: object,
         http: Connection,
         env: ConnectionEnviron | TLSEnviron,
-        stall_timeout: float,
+        flow: FlowControl,
     ) -> None:
         self.sock = sock
         self.fd = sock.fileno()
@@ -134,7 +129,7 @@ class Conn:
         self.request: Request | None = None  # the request being read, between two recv() calls
         self.body: BufferedBody | None = None  # its body so far
         self.pending = b""  # body bytes decoded but not yet handed to the app
-        self.stall_timeout = stall_timeout
+        self.flow = flow
         self.closed = False
         self.armed = 0  # the epoll events this connection is registered for
         self.busy_since = 0.0  # when the application started on this connection's request
@@ -151,8 +146,8 @@ class Conn:
             return
         # Back-pressure applies to what earlier writes left behind: one large body handed over
         # at once is already in memory and is drained by the loop without holding the worker.
-        if self.out_len > HIGH_WATER:
-            self.flush_blocking(HIGH_WATER // 2)
+        if self.out_len > self.flow.high_water:
+            self.flush_blocking(self.flow.low_water)
         if self.out:
             self.out.append(memoryview(data))
             self.out_len += len(data)
@@ -222,13 +217,7 @@ class Conn:
         """Wait until at most ``target`` bytes are pending, bounded by the stall timeout."""
         while self.out_len > target:
             if not self.flush():
-                self._wait(select.POLLOUT)
-
-    def _wait(self, events: int) -> None:
-        poller = select.poll()
-        poller.register(self.fd, events | select.POLLERR | select.POLLHUP)
-        if not poller.poll(self.stall_timeout * 1000):
-            raise Stalled(f"client stalled for {self.stall_timeout:g}s")
+                self.flow.wait(self.fd, select.POLLOUT)
 
     # -- BodySource for a body read while the app runs ------------------------------------------
 
@@ -244,7 +233,7 @@ class Conn:
         if interim:
             self.write(interim)
             self.flush_blocking(0)
-        deadline = time.monotonic() + self.stall_timeout
+        deadline = self.flow.deadline(time.monotonic())
         while True:
             event = http.next_event()
             if type(event) is Data:
@@ -255,7 +244,7 @@ class Conn:
             if event is not NEED_DATA:
                 raise RemoteProtocolError(400, "unexpected event in request body")
             if not self.buffered():
-                self._wait(select.POLLIN)
+                self.flow.wait(self.fd, select.POLLIN)
             if time.monotonic() > deadline:
                 raise Stalled("request body too slow")
             try:

@@ -43,6 +43,7 @@ from monoceros.workers.connection import (
     WRITING,
     Conn,
 )
+from monoceros.workers.flow import FlowControl
 from monoceros.workers.serving import RequestRunner
 from monoceros.workers.tls import WorkerTLS
 from monoceros.workers.transport import PlainTransport, TLSTransport
@@ -101,7 +102,7 @@ class Engine:
         self.request_timeout = float(cfg.timeout) if cfg.timeout > 0 else 30.0
         # A writer blocked on a client that stopped reading gives up before the master's
         # heartbeat check would kill the whole worker for it.
-        self.stall_timeout = max(1.0, 0.8 * cfg.timeout) if cfg.timeout > 0 else 30.0
+        self.flow = FlowControl.for_timeout(cfg.timeout)
         self.max_conns = max(1, int(cfg.worker_connections))
         self.bodies = BodyLimits(
             cfg.request_body_memory,
@@ -292,7 +293,7 @@ class Engine:
         transport = self.transport
         sock = transport.wrap(sock)
         http, environ = self.runner.connection(peer, listener, sock)
-        conn = transport.conn_class(sock, peer, http, environ, self.stall_timeout)
+        conn = transport.conn_class(sock, peer, http, environ, self.flow)
         conn.listener_fd = listener.fileno()
         conn.sendfile_ok = self.sendfile
         conn.state = transport.first_state
@@ -338,7 +339,7 @@ class Engine:
             self.close(conn)
             return
         if not done:
-            conn.deadline = self.now + self.stall_timeout
+            conn.deadline = self.flow.deadline(self.now)
             if self.oneshot:
                 self._arm(conn, EPOLLOUT)
             return
@@ -473,7 +474,7 @@ class Engine:
             return False
         if conn.out:
             conn.state = WRITING
-            conn.deadline = self.now + self.stall_timeout
+            conn.deadline = self.flow.deadline(self.now)
             self._arm(conn, EPOLLOUT)
             return False
         self._idle(conn)
@@ -512,7 +513,7 @@ class Engine:
         conn.state = LINGER
         conn.linger_end = self.now + LINGER_MAX
         if conn.out:
-            conn.deadline = self.now + self.stall_timeout
+            conn.deadline = self.flow.deadline(self.now)
             self._arm(conn, EPOLLOUT)
             return
         self._shut(conn)
