@@ -1,13 +1,17 @@
 """Run a real `monoceros` master in a subprocess and talk to it: start, wait, request, signal, stop.
 
-No sleep-and-hope: everything waits on a condition with a deadline (`wait_for`). Every server runs
-in its own session (process group), which `kill()` always SIGKILLs at teardown, so a failing test
-never leaves a master or a worker behind.
+No sleep-and-hope: everything waits on a condition with a deadline (`wait_for`). No port is picked
+by binding and closing a socket (another process may take it in between): a TCP server gets a socket
+this process bound and hands over as `fd://N`, and a server told to bind port 0 itself is asked
+where it listens (its `Listening at:` line). Every server runs in its own session (process group),
+which `kill()` always SIGKILLs at teardown, so a failing test never leaves a master or a worker
+behind.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,15 +42,22 @@ def app(environ, start_response):
 """
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
-    """Poll `predicate` until it returns something truthy; fail the test at the deadline."""
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 10.0, what: str | Callable[[], str] = "condition"
+) -> object:
+    """Poll `predicate` until it returns something truthy; fail the test at the deadline.
+
+    `what` names the condition in the failure; a callable is called then (e.g. to show a log as it
+    is at the deadline, not as it was when the wait began).
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            text = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout}s waiting for {text}")
         time.sleep(0.02)
 
 
@@ -119,6 +130,20 @@ class Server:
     def wait_log(self, text: str, timeout: float = 10.0, count: int = 1) -> None:
         wait_for(lambda: self.log.count(text) >= count, timeout, f"{text!r} x{count} in the log")
 
+    def reported_address(self, timeout: float = 15.0) -> str:
+        """Where the master says it listens (its first listener), once it has logged it: the address
+        of a server bound to port 0. Fails the test if the master exits first."""
+
+        def reported() -> str | None:
+            match = _LISTENING.search(self.log)
+            if match is None and self.proc.poll() is not None:
+                raise AssertionError(f"the master exited with {self.proc.returncode}:\n{self.log}")
+            return match[1].split(",")[0] if match else None
+
+        listener = wait_for(reported, timeout, lambda: f"the master's 'Listening at:' line\n{self.log}")
+        assert isinstance(listener, str)
+        return re.sub(r"^https?://", "", listener)
+
     def connect(self, timeout: float = 5.0) -> socket.socket:
         if self.address.startswith("unix:"):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -175,6 +200,9 @@ class Server:
             pass
 
 
+_LISTENING = re.compile(r"Listening at: (\S+) \(\d+\)")
+
+
 def parse_response(data: bytes) -> Response:
     head, sep, body = data.partition(b"\r\n\r\n")
     if not sep:
@@ -225,11 +253,6 @@ def read_response(sock: socket.socket, timeout: float = 10.0) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-def short_tempdir() -> Path:
-    """A directory with a short path: Unix socket paths are limited to ~100 bytes."""
-    return Path(tempfile.mkdtemp(prefix="mcr-"))
-
-
 def start_server(
     args: Sequence[str],
     workdir: Path,
@@ -241,18 +264,31 @@ def start_server(
     timeout: float = 15.0,
     env: dict[str, str] | None = None,
     bind: bool = True,
+    files: Mapping[str, str] | None = None,
 ) -> Server:
-    """Start `python -m monoceros <args> <app>` in `workdir` (where `masterapp.py` is written).
+    """Start `python -m monoceros <args> <app>` in `workdir` (where `masterapp.py` and `files`, name to
+    text, are written first).
 
-    Bound to a Unix socket in a short temp dir (or a free TCP port with `tcp=True`) unless `args`
-    bind an address themselves. With `ready`, returns once a request was answered.
+    Bound to a Unix socket in a short temp dir, or with `tcp=True` to a TCP socket on 127.0.0.1 that
+    this process binds and the server inherits (`--bind fd://N`), unless `args` bind an address
+    themselves; when that address is a TCP port 0, `Server.address` is the one the master reports.
+    With `ready`, returns once a request was answered.
     """
     (workdir / "masterapp.py").write_text(APP_SOURCE)
+    for name, text in (files or {}).items():
+        (workdir / name).write_text(text)
     given = _given_bind(args)
-    address = given or _pick_address(tcp)
+    inherited = tcp_listener(listen=False) if tcp and bind and given is None else None
+    if given is not None:
+        address = bind_arg = given
+    elif inherited is not None:
+        address = f"127.0.0.1:{inherited.getsockname()[1]}"
+        bind_arg = f"fd://{inherited.fileno()}"
+    else:
+        address = bind_arg = f"unix:{short_tempdir() / 's.sock'}"
     argv = [sys.executable, "-m", "monoceros"]
     if bind and not given:
-        argv += ["--bind", address]
+        argv += ["--bind", bind_arg]
     if worker_class:
         argv += ["--worker-class", worker_class]
     argv += [*args, app]
@@ -261,24 +297,41 @@ def start_server(
     environ["PYTHONPATH"] = os.pathsep.join([str(HERE), str(HERE.parent), environ.get("PYTHONPATH", "")])
     environ["PYTHONUNBUFFERED"] = "1"
     environ.update(env or {})
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            argv, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=environ, start_new_session=True
-        )
+    try:
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                argv,
+                cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environ,
+                start_new_session=True,
+                pass_fds=() if inherited is None else (inherited.fileno(),),
+            )
+    finally:
+        if inherited is not None:
+            inherited.close()  # the server's copy is the only one now: it listens, and closes it at exit
     server = Server(proc, workdir, address, log_path)
     if ready:
+        deadline = time.monotonic() + timeout
         try:
-            wait_for(lambda: _answers(server), timeout, f"the server to answer\n{server.log}")
+            if given is not None and _is_tcp_port_zero(given):
+                server.address = server.reported_address(timeout)
+            wait_for(
+                lambda: _answers(server, deadline), timeout, lambda: f"the server to answer\n{server.log}"
+            )
         except BaseException:
             server.kill()
             raise
     return server
 
 
-def _answers(server: Server) -> bool:
+def _answers(server: Server, deadline: float) -> bool:
     if server.proc.poll() is not None:
         raise AssertionError(f"the master exited with {server.proc.returncode}:\n{server.log}")
-    return server.try_request(timeout=2.0) is not None
+    # One probe waits as long as the start may take: a probe given up on while it waited in the
+    # backlog would still be served later, and count as a request the test did not make.
+    return server.try_request(timeout=max(1.0, deadline - time.monotonic())) is not None
 
 
 def _given_bind(args: Sequence[str]) -> str | None:
@@ -292,12 +345,28 @@ def _given_bind(args: Sequence[str]) -> str | None:
     return None
 
 
-def _pick_address(tcp: bool) -> str:
-    if not tcp:
-        return f"unix:{short_tempdir() / 's.sock'}"
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def _is_tcp_port_zero(address: str) -> bool:
+    return not address.startswith(("unix:", "fd://")) and address.rsplit(":", 1)[-1] == "0"
+
+
+def tcp_listener(listen: bool = True) -> socket.socket:
+    """A TCP socket bound to a port of 127.0.0.1 that the kernel picks, for a server to inherit: the port
+    stays taken from here on, unlike one found by binding and closing. With `listen=False` the server
+    makes it listen (with its own backlog); until then connecting is refused, as before any start."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
         sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
+        if listen:
+            sock.listen(128)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def short_tempdir() -> Path:
+    """A directory with a short path: Unix socket paths are limited to ~100 bytes."""
+    return Path(tempfile.mkdtemp(prefix="mcr-"))
 
 
 def remove_tree(path: Path) -> None:

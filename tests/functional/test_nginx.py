@@ -6,14 +6,13 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from harness import Server, wait_for
+from harness import Server, tcp_listener, wait_for
 
 Factory = Callable[..., Server]
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -53,17 +52,17 @@ PROXY = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def running_nginx(workdir: Path, location: str, http: str = "") -> Iterator[int]:
-    """A private nginx on a free port, serving ``location`` for `/`; yields the port once it listens."""
+    """A private nginx serving ``location`` for `/`; yields its port.
+
+    The listening socket is made here and handed over as nginx hands its sockets to a new binary on
+    an upgrade (the fd in the NGINX variable, a `listen` for the same address): the port is taken
+    from the start, and connections wait in its backlog until nginx accepts them.
+    """
     assert NGINX is not None
-    port = _free_port()
+    listener = tcp_listener()
+    port = listener.getsockname()[1]
     conf = workdir / "nginx.conf"
     conf.write_text(
         # As root, nginx's workers would run as nobody, who may not reach the test's socket directory.
@@ -75,18 +74,25 @@ def running_nginx(workdir: Path, location: str, http: str = "") -> Iterator[int]
             location=location,
         )
     )
-    with open(workdir / "nginx-stderr.log", "wb") as stderr:
-        proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(workdir)], stderr=stderr)
+    errors, stderr_path = workdir / "nginx-error.log", workdir / "nginx-stderr.log"
+    try:
+        with open(stderr_path, "wb") as stderr:
+            proc = subprocess.Popen(
+                [NGINX, "-c", str(conf), "-p", str(workdir)],
+                stderr=stderr,
+                pass_fds=[listener.fileno()],
+                env={**os.environ, "NGINX": f"{listener.fileno()};"},
+            )
+    finally:
+        listener.close()
     try:
 
-        def listening() -> bool:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            except OSError:
-                return False
-            return True
+        def started() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"nginx exited with {proc.returncode}: {stderr_path.read_text()}")
+            return errors.exists() and "start worker process" in errors.read_text()
 
-        wait_for(listening, what="nginx to listen")
+        wait_for(started, what=lambda: f"nginx to start\n{stderr_path.read_text()}")
         yield port
     finally:
         proc.terminate()

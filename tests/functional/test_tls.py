@@ -10,7 +10,6 @@ import http.client
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -105,8 +104,8 @@ def start_tls(
         app="tlsapp:app",
         tcp=True,
         ready=False,
+        files={"tlsapp.py": TLS_APP},  # written before the workers import it
     )
-    (server.workdir / "tlsapp.py").write_text(TLS_APP)
     ctx = client_context(certs, certs.client)
 
     def answers() -> bool:
@@ -117,7 +116,7 @@ def start_tls(
         except (OSError, http.client.HTTPException):
             return False
 
-    wait_for(answers, 15, f"the TLS server to answer\n{server.log}")
+    wait_for(answers, 15, lambda: f"the TLS server to answer\n{server.log}")
     return server
 
 
@@ -438,10 +437,8 @@ def test_ssl_reload_interval_picks_up_changed_files(
 
 def run_master(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     (cwd / "tlsapp.py").write_text("def app(environ, start_response):\n    return []\n")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    argv = [sys.executable, "-m", "monoceros", "-b", f"127.0.0.1:{port}", *args, "tlsapp:app"]
+    # port 0: the start is to fail before serving, and no port another process holds can get in the way
+    argv = [sys.executable, "-m", "monoceros", "-b", "127.0.0.1:0", *args, "tlsapp:app"]
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=20)
 
 
