@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import sys
 import time
 import traceback
@@ -37,7 +36,7 @@ from monoceros.process import daemonize, set_proctitle
 if TYPE_CHECKING:
     from monoceros.app.loader import WSGIApplication
     from monoceros.arbiter.sockets import Listener
-    from monoceros.workers.base import Worker
+    from monoceros.workers.base import SharedState, Worker
 
 Clock = Callable[[], float]
 
@@ -77,7 +76,7 @@ class Arbiter:
         self.systemd = False
         self.worker_age = 0
         self.reexec_pid = 0
-        self.handoff: tuple[socket.socket, socket.socket] | None = None
+        self.shared: SharedState | None = None  # the worker class's `shared_state`, handed to each worker
         self.master_pid = 0
         self.master_name = "Master"
         self.proc_name = self.cfg.proc_name
@@ -178,11 +177,7 @@ class Arbiter:
         self.init_signals()
         if not self.LISTENERS:
             self.LISTENERS = self._open_listeners()
-        # Shared with every worker: a busy sync worker passes its idle keep-alive connections
-        # through it to a free one (see monoceros.workers.handoff). It carries no HTTP.
-        self.handoff = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-        for end in self.handoff:
-            end.setblocking(False)
+        self.prepare_shared()
         self.log.debug("Arbiter booted")
         self.log.info("Listening at: %s (%s)", ",".join(str(lnr) for lnr in self.LISTENERS), self.pid)
         self.log.info("Using worker: %s", self.cfg.worker_class_str)
@@ -307,13 +302,22 @@ class Arbiter:
             extra = {"metric": "monoceros.backlog", "value": backlog, "mtype": "histogram"}
             self.log.debug(f"socket backlog: {backlog}", extra=extra)
 
+    def prepare_shared(self) -> None:
+        """Ask the worker class what its workers share (``Worker.shared_state``), before any is forked; what
+        it no longer returns is closed here (workers forked with it keep their copies)."""
+        hook = getattr(self.worker_class, "shared_state", None)
+        shared = hook(self.cfg, self.shared) if callable(hook) else None
+        if self.shared is not None and shared is not self.shared:
+            self.shared.close()
+        self.shared = shared
+
     def spawn_worker(self) -> int:
         self.worker_age += 1
         worker = self.worker_class(
             self.worker_age, self.pid, self.LISTENERS, self.app, self.timeout / 2.0, self.cfg, self.log
         )
         worker.tmp.grant_boot_grace(self.boot_grace)
-        worker.handoff = self.handoff
+        worker.shared = self.shared
         self.cfg.pre_fork(self, worker)
         pid = os.fork()
         if pid == 0:

@@ -40,6 +40,7 @@ def reload(server: Arbiter) -> None:
         server.log.warning("%s", warning)
     _reload_app(server, loaded.cfg)
     server.setup()
+    server.prepare_shared()  # the new worker class (or settings) may share something else
     try:
         server.log.setup(server.cfg)  # new log destinations and levels (as Gunicorn 26)
     except Exception:

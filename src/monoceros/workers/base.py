@@ -15,13 +15,12 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import sys
 import time
 import traceback
 from collections.abc import Sequence
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monoceros.app.reloader import Reloader, ReloaderUnavailable, engine_name
 from monoceros.config.errors import ConfigError
@@ -35,6 +34,12 @@ if TYPE_CHECKING:
     from monoceros.arbiter.sockets import Listener
     from monoceros.config import Config
     from monoceros.observability.logger import Logger
+
+
+class SharedState(Protocol):
+    """Something all the workers of one kind share, made by the master before it forks them."""
+
+    def close(self) -> None: ...
 
 
 class Worker:
@@ -82,8 +87,8 @@ class Worker:
         self.max_requests = _request_limit(cfg.max_requests, cfg.max_requests_jitter)
         # (read end, write end) of the wake-up pipe, created post-fork in init_process()
         self.PIPE: tuple[int, int] = (-1, -1)
-        # The master's connection hand-off channel (see monoceros.workers.handoff), if it gives one.
-        self.handoff: tuple[socket.socket, socket.socket] | None = None
+        # What the workers of this kind share, from the master (`shared_state`); None for most kinds.
+        self.shared: SharedState | None = None
         self.tmp = WorkerTmp(cfg)
         self.reloader: Reloader | None = None  # with `reload`, post-fork
         # How long kept-alive connections stay open once the worker is stopping (see the engine).
@@ -116,6 +121,14 @@ class Worker:
     def run(self) -> None:
         """The serving loop; see the module docstring for what it must do."""
         raise NotImplementedError
+
+    @classmethod
+    def shared_state(cls, cfg: Config, current: SharedState | None) -> SharedState | None:
+        """What every worker of this kind shares (the sync worker's hand-off channel), made by the master
+        before it forks them, again after each reload (``current`` is what it holds: return it to keep it).
+        The master hands it to each new worker as ``worker.shared`` and closes what is no longer returned;
+        it never looks inside. None: nothing to share."""
+        return None
 
     @classmethod
     def check_config(cls, cfg: Config, log: Logger) -> None:

@@ -32,6 +32,21 @@ CHECK_EVERY = 0.05
 _FD_SIZE = array.array("i").itemsize
 
 
+class HandoffChannel:
+    """The Unix datagram socket pair the sync workers of one master share (``SyncWorker.shared_state``):
+    any worker sends on ``sender``, whichever is free receives on ``receiver``."""
+
+    def __init__(self) -> None:
+        self.receiver, self.sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        for end in (self.receiver, self.sender):
+            end.setblocking(False)
+
+    def close(self) -> None:
+        """The master's copy; workers forked with it keep theirs."""
+        self.receiver.close()
+        self.sender.close()
+
+
 class Inbox:
     """The receiving end of the channel, watched by the engine like a listening socket."""
 

@@ -9,28 +9,29 @@ keep-alive does not make fast requests wait behind slow ones.
 
 from __future__ import annotations
 
-import socket
+from typing import TYPE_CHECKING
 
 from monoceros.http import Request
-from monoceros.workers.base import Worker
+from monoceros.workers.base import SharedState, Worker
 from monoceros.workers.bodies import BufferedBody
 from monoceros.workers.connection import Conn
 from monoceros.workers.engine import Engine, Listening
-from monoceros.workers.handoff import BusyGuard, Inbox, receive_connection, send_connection
+from monoceros.workers.handoff import BusyGuard, HandoffChannel, Inbox, receive_connection, send_connection
 from monoceros.workers.serving import RequestRunner
+
+if TYPE_CHECKING:
+    from monoceros.config import Config
 
 
 class SyncEngine(Engine):
     """The engine, plus the hand-off of idle connections while the app is busy."""
 
-    def __init__(
-        self, worker: Worker, runner: RequestRunner, channel: tuple[socket.socket, socket.socket]
-    ) -> None:
+    def __init__(self, worker: Worker, runner: RequestRunner, channel: HandoffChannel) -> None:
         super().__init__(worker, runner)
         self.channel = channel
-        self.guard = BusyGuard(self.conns, self.epoll, channel[1])
+        self.guard = BusyGuard(self.conns, self.epoll, channel.sender)
         # The receiving end is watched like a listener: a free worker takes what a busy one passes.
-        self.inbox = Inbox(channel[0])
+        self.inbox = Inbox(channel.receiver)
         self.real_listeners = dict(self.listeners)
         self.listeners[self.inbox.fileno()] = self.inbox
 
@@ -76,7 +77,7 @@ class SyncEngine(Engine):
         if origin is None:
             # Not ours to serve: back into the channel for another worker. Closing our copy leaves the
             # one in flight open (only when the channel is full is the connection dropped).
-            send_connection(self.channel[1], sock.fileno(), listener_fd)
+            send_connection(self.channel.sender, sock.fileno(), listener_fd)
             sock.close()
             return
         try:
@@ -92,14 +93,21 @@ class SyncEngine(Engine):
 class SyncWorker(Worker):
     """One application call at a time (`wsgi.multithread` is False)."""
 
+    @classmethod
+    def shared_state(cls, cfg: Config, current: SharedState | None) -> SharedState | None:
+        """The hand-off channel, when connections can move between the workers at all: several workers
+        and keep-alive on; not with PROXY headers (read here, the other workers could not know them) nor
+        TLS (a session's state lives in this process). Kept across reloads, so that old and new workers
+        pass connections to each other."""
+        usable = cfg.workers > 1 and cfg.keepalive > 0 and cfg.proxy_protocol == "off" and not cfg.is_ssl
+        if not usable:
+            return None
+        return current if isinstance(current, HandoffChannel) else HandoffChannel()
+
     def run(self) -> None:
         runner = RequestRunner(self, multithread=False)
-        channel = self.handoff
-        # A connection's PROXY header was read here: the other workers could not know it. A TLS
-        # session's state lives in this process: its socket cannot move either.
-        usable = self.cfg.workers > 1 and self.cfg.keepalive > 0 and self.cfg.proxy_protocol == "off"
-        usable = usable and not self.cfg.is_ssl
-        if usable and channel is not None:
+        channel = self.shared
+        if isinstance(channel, HandoffChannel):  # (the master made it: connections may move)
             SyncEngine(self, runner, channel).run()
         else:
             Engine(self, runner).run()
