@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -27,11 +28,12 @@ HERE = Path(__file__).resolve().parent
 
 # The application the master tests run: its body names the worker that served it.
 APP_SOURCE = """
-import os, time
+import os, sys, time
 
 def app(environ, start_response):
     path, query = environ["PATH_INFO"], environ.get("QUERY_STRING", "")
     if path == "/sleep":
+        print("app: /sleep?%s started" % query, file=sys.stderr, flush=True)  # what tests wait for
         time.sleep(float(query or "1"))
     if path == "/env":
         body = os.environ.get(query, "<unset>").encode()
@@ -362,6 +364,64 @@ def tcp_listener(listen: bool = True) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+# -- the server's end of a TCP connection, from /proc/net/tcp (Linux, IPv4) ---------------------
+
+_TCP_LISTEN = 0x0A
+
+
+def _tcp_table() -> list[tuple[tuple[str, int], tuple[str, int], int, int, int]]:
+    """(local, remote, state, send queue, receive queue) of every IPv4 TCP socket of this machine."""
+    rows = []
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            local, remote = (_proc_address(field) for field in fields[1:3])
+            tx_queue, rx_queue = (int(value, 16) for value in fields[4].split(":"))
+            rows.append((local, remote, int(fields[3], 16), tx_queue, rx_queue))
+    return rows
+
+
+def _proc_address(field: str) -> tuple[str, int]:
+    # "0100007F:1F90": the address is the 32-bit word as the kernel holds it (network order), printed
+    # as a number of this machine's byte order; the port is a plain number.
+    host, port = field.split(":")
+    return socket.inet_ntoa(struct.pack("=I", int(host, 16))), int(port, 16)
+
+
+def tcp_queues(local: tuple[str, int], remote: tuple[str, int]) -> tuple[int, int] | None:
+    """The (send queue, receive queue) byte counts of the connection `local`-`remote` as the kernel
+    sees it from `local`'s end, or None when there is no such socket. The send queue is what was
+    written and not yet acknowledged by the peer, the receive queue what arrived and is not yet read."""
+    for row_local, row_remote, state, tx_queue, rx_queue in _tcp_table():
+        if row_local == local and row_remote == remote and state != _TCP_LISTEN:
+            return tx_queue, rx_queue
+    return None
+
+
+def server_queues(sock: socket.socket) -> tuple[int, int] | None:
+    """`tcp_queues` of the server's end of the client socket `sock` (accepted or still in the backlog)."""
+    mine, theirs = sock.getsockname()[:2], sock.getpeername()[:2]
+    return tcp_queues(theirs, mine)
+
+
+def server_has_read(sock: socket.socket) -> bool:
+    """Everything sent on the client socket `sock` reached the server (nothing unacknowledged here)
+    and the server process has read it (nothing left in its receive queue)."""
+    mine, theirs = sock.getsockname()[:2], sock.getpeername()[:2]
+    ours, server_end = tcp_queues(mine, theirs), tcp_queues(theirs, mine)
+    return ours is not None and server_end is not None and ours[0] == 0 and server_end[1] == 0
+
+
+def accept_queue(address: str) -> int:
+    """How many connections wait to be accepted on the TCP listener at "127.0.0.1:PORT"."""
+    host, port = address.rsplit(":", 1)
+    for local, _, state, _, rx_queue in _tcp_table():
+        if local == (host, int(port)) and state == _TCP_LISTEN:
+            return rx_queue
+    raise AssertionError(f"nothing listens at {address}")
 
 
 def short_tempdir() -> Path:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -87,6 +89,22 @@ def _bigfile(environ: Environ, start_response: StartResponse) -> Iterable[bytes]
     return wrapper
 
 
+_barriers: dict[int, threading.Barrier] = {}
+_barriers_lock = threading.Lock()
+
+
+def _barrier(start_response: StartResponse, parties: int) -> list[bytes]:
+    """Answers once `parties` requests are in the application at the same time; 503 if they never are
+    (after 10 s): what a test of concurrent requests checks, with no clock in the assertion."""
+    with _barriers_lock:
+        barrier = _barriers.setdefault(parties, threading.Barrier(parties, timeout=10))
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:
+        return _text(start_response, b"not all at once", "503 Service Unavailable")
+    return _text(start_response, b"all at once")
+
+
 def _environ(environ: Environ, start_response: StartResponse) -> list[bytes]:
     keys = (
         "REQUEST_METHOD",
@@ -125,7 +143,11 @@ def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return _environ(environ, start_response)
     if path == "/big":
         return _text(start_response, BIG)
+    if path == "/barrier":
+        return _barrier(start_response, int(query))
     if path == "/sleep":
+        # the server's log shows when the application has the request: tests wait for this line
+        print(f"app: /sleep?{query} started", file=sys.stderr, flush=True)
         time.sleep(float(query or "1"))
     if path == "/error":
         raise RuntimeError("the application failed on purpose")

@@ -91,7 +91,7 @@ def test_term_waits_for_the_request_in_flight(server_factory: Callable[..., Serv
     results: list[Response | None] = []
     slow = threading.Thread(target=lambda: results.append(server.try_request("/sleep?1.5", timeout=10)))
     slow.start()
-    time.sleep(0.3)  # let the worker pick the request up; the assertion below does not depend on it
+    server.wait_log("app: /sleep?1.5 started")  # in flight: a request still in the backlog would be lost
     server.send(signal.SIGTERM)
     slow.join(10)
     assert results and results[0] is not None and results[0].status == 200
@@ -103,10 +103,10 @@ def test_graceful_timeout_escalates_to_sigkill(server_factory: Callable[..., Ser
     server = server_factory(["--graceful-timeout", "1", "--timeout", "30", "--workers", "1"])
     (worker,) = server.wait_workers(1)
     threading.Thread(target=lambda: server.try_request("/sleep?20", timeout=20), daemon=True).start()
-    time.sleep(0.3)
+    server.wait_log("app: /sleep?20 started")  # the worker is busy for 20 s
     started = time.monotonic()
     assert server.stop(signal.SIGTERM) == 0
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 8  # 1 s of grace, then SIGKILL: not the 20 s of the request
     assert not pid_alive(worker)
 
 

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from harness import Server
+from harness import Server, wait_for
 
 Factory = Callable[..., Server]
 
@@ -32,7 +32,7 @@ def test_fast_requests_do_not_wait_behind_a_slow_one(server_factory: Factory) ->
                 response.read()
                 assert response.status == 200
                 latencies.append(time.monotonic() - started)
-                time.sleep(0.01)
+                time.sleep(0.01)  # (the clients' pace, not a wait)
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
         finally:
@@ -42,7 +42,8 @@ def test_fast_requests_do_not_wait_behind_a_slow_one(server_factory: Factory) ->
     for thread in clients:
         thread.start()
     try:
-        time.sleep(0.3)
+        # every fast client kept alive on a worker before the slow requests start
+        wait_for(lambda: len(latencies) >= 3 * len(clients) or errors, what="the fast clients going")
         slow = http.client.HTTPConnection(host, int(port), timeout=10)
         for _ in range(3):
             slow.request("GET", "/sleep?1")

@@ -32,6 +32,31 @@ def host_port(server: Server) -> tuple[str, int]:
     return host, int(port)
 
 
+def _complete_responses(data: bytes) -> int:
+    """How many whole Content-Length responses `data` starts with."""
+    count = 0
+    while b"\r\n\r\n" in data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = int(parse_response(head + b"\r\n\r\n").headers.get("content-length", "0"))
+        if len(rest) < length:
+            break
+        count, data = count + 1, rest[length:]
+    return count
+
+
+def read_responses(sock: socket.socket, count: int, timeout: float = 10.0) -> bytes:
+    """What the server sends until `count` whole responses are in (or it closes), on a connection that
+    stays open."""
+    sock.settimeout(timeout)
+    data = b""
+    while _complete_responses(data) < count:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def split_responses(data: bytes) -> list[tuple[int, bytes]]:
     """Parse back-to-back Content-Length responses."""
     out = []
@@ -78,9 +103,7 @@ def test_http10_keeps_alive_only_when_asked(server: Server) -> None:
     assert parse_response(data).headers["connection"] == "close"
     with server.connect() as sock:
         sock.sendall(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" * 2)
-        time.sleep(0.3)
-        sock.settimeout(5)
-        data = sock.recv(65536)
+        data = read_responses(sock, 2)
         assert data.count(b"HTTP/1.0 200 ") == 2
         assert b"Connection: keep-alive" in data
 
@@ -195,7 +218,8 @@ def test_idle_keep_alive_connection_is_closed_after_the_timeout(
         data = recv_until_closed(sock, timeout=10)
         elapsed = time.monotonic() - started
     assert parse_response(data).status == 200
-    assert 0.5 < elapsed < 4
+    # closed once idle for the 1 s asked, neither at once nor never (the margin is for a busy machine)
+    assert 0.5 < elapsed < 6
 
 
 def test_keep_alive_zero_closes_every_connection(server_factory: Factory, kind: list[str]) -> None:

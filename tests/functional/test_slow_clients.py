@@ -1,7 +1,8 @@
 """Slow and idle clients cannot hold a worker: a fast client is still answered at once.
 
-Each test opens the troublesome connections first against a single worker, then times a plain
-request from another client.
+Each test opens the troublesome connections first against a single worker, waits until the server
+has taken in what they sent (their bytes read, or its own writes stuck in a full window: seen in
+/proc/net/tcp), then times a plain request from another client.
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ import time
 from collections.abc import Callable
 
 import pytest
-from harness import Server, parse_response
+from harness import (
+    Server,
+    accept_queue,
+    parse_response,
+    read_response,
+    server_has_read,
+    server_queues,
+    wait_for,
+)
 
 Factory = Callable[..., Server]
 
@@ -20,6 +29,12 @@ Factory = Callable[..., Server]
 def one_worker(request: pytest.FixtureRequest, server_factory: Factory) -> Server:
     args = ["--workers", "1", "--timeout", "4", "--worker-class", *request.param]
     return server_factory(args, app="servingapp:app", tcp=True)
+
+
+def stuck_sending_to(sock: socket.socket) -> bool:
+    """The server has read the requests on `sock` and has a response written that `sock` does not take."""
+    queues = server_queues(sock)
+    return queues is not None and queues[1] == 0 and queues[0] > 0
 
 
 def timed_request(server: Server, path: str = "/") -> float:
@@ -34,7 +49,7 @@ def test_half_sent_heads_do_not_block_another_client(one_worker: Server) -> None
     try:
         for sock in slow:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nX-Partial: ")
-        time.sleep(0.2)
+        wait_for(lambda: all(server_has_read(sock) for sock in slow), what="the partial heads read")
         assert timed_request(one_worker) < 1.0
     finally:
         for sock in slow:
@@ -44,9 +59,9 @@ def test_half_sent_heads_do_not_block_another_client(one_worker: Server) -> None
 def test_trickled_body_does_not_block_another_client(one_worker: Server) -> None:
     with one_worker.connect() as slow:
         slow.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
-        for _ in range(3):
-            time.sleep(0.1)
+        for _ in range(3):  # a byte at a time, each one read before the next is sent
             slow.sendall(b"x")
+            wait_for(lambda: server_has_read(slow), what="the body so far read")
             assert timed_request(one_worker) < 1.0
         slow.sendall(b"y" * 87)
         slow.settimeout(5)
@@ -59,7 +74,7 @@ def test_a_client_that_stops_reading_does_not_block_another(one_worker: Server) 
     with one_worker.connect() as stuck:
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stuck.sendall(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n" * 3)
-        time.sleep(0.3)
+        wait_for(lambda: stuck_sending_to(stuck), what="the server stuck writing to the client")
         assert timed_request(one_worker) < 1.0
         assert timed_request(one_worker) < 1.0
 
@@ -69,7 +84,9 @@ def test_many_idle_connections_and_a_fast_client(one_worker: Server) -> None:
     try:
         for sock in idle[:100]:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")  # then stays open, kept alive
-        time.sleep(0.2)
+        for sock in idle[:100]:
+            assert b" 200 " in read_response(sock)
+        wait_for(lambda: accept_queue(one_worker.address) == 0, what="every connection accepted")
         assert timed_request(one_worker) < 1.0
     finally:
         for sock in idle:
@@ -91,7 +108,7 @@ def test_a_file_response_to_a_stalled_reader_does_not_block_another(one_worker: 
     with one_worker.connect() as stuck:
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         stuck.sendall(b"GET /bigfile HTTP/1.1\r\nHost: a\r\n\r\n")
-        time.sleep(0.3)
+        wait_for(lambda: stuck_sending_to(stuck), what="the server stuck writing to the client")
         assert timed_request(one_worker) < 1.0
         # the stalled response is still whole when the client reads it at last
         stuck.settimeout(10)

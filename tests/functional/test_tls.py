@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from harness import Server, parse_response, wait_for
+from harness import Server, parse_response, server_has_read, wait_for
 from test_tls_certs import OPENSSL, CertSet, Pair, make_set
 
 Factory = Callable[..., Server]
@@ -335,7 +335,7 @@ def test_stalled_handshakes_do_not_block_another_client(server: Server, certs: C
     stalled = [server.connect() for _ in range(3)]
     try:
         stalled[0].sendall(b"\x16\x03\x01\x02\x00\x01")  # the start of a ClientHello, then silence
-        time.sleep(0.2)
+        wait_for(lambda: server_has_read(stalled[0]), what="the partial ClientHello read")
         for _ in range(3):
             started = time.monotonic()
             assert tls_get(server, ctx).status == 200
@@ -382,7 +382,7 @@ def test_hup_serves_new_certificate_files(server_factory: Factory, certs: CertSe
     # A request running across the reload completes on the old worker.
     slow = tls_connect(server, client_context(certs))
     slow.sendall(b"GET /sleep?1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-    time.sleep(0.2)
+    server.wait_log("app: /sleep?1 started")
     install(certs.server2, live)
     server.send(signal.SIGHUP)
     wait_for(
