@@ -35,17 +35,29 @@ run: $(STAMP)
 	cd examples && ../$(BIN)/monoceros -c monoceros.conf.py hello:application
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples tools
+	$(BIN)/ruff format --check src tests bench examples tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The suite runs under coverage ([tool.coverage] in pyproject.toml): the pytest process, the servers
+# it starts and their workers each write a data file next to this Makefile (COVERAGE_FILE: the
+# servers run in temporary directories); they are combined at the end and the figures per package
+# printed, also when a test failed. `$(BIN)/coverage report -m` then gives them per file.
+COVERAGE := COVERAGE_FILE=$(CURDIR)/.coverage $(BIN)/coverage
+define covered_pytest
+	@$(COVERAGE) erase
+	@status=0; $(COVERAGE) run -m pytest $(1) || status=$$?; \
+	$(COVERAGE) combine -q && COVERAGE_FILE=$(CURDIR)/.coverage $(BIN)/python tools/coverage_report.py; \
+	exit $$status
+endef
+
 test: system-deps lint typecheck
-	$(BIN)/python -m pytest -q -m "not slow" -p no:cacheprovider
+	$(call covered_pytest,-q -m "not slow" -p no:cacheprovider)
 
 test-all: system-deps lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(call covered_pytest,-q -p no:cacheprovider)
 
 # The suite on every supported interpreter that is installed (python3.X on the PATH, else pyenv's or uv's
 # copy of it), each in a venv of its own; lint and types are checked once, by `make test`.
@@ -72,4 +84,4 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .venv-3.* build src/*.egg-info
+	rm -rf $(VENV) .venv-3.* build src/*.egg-info .coverage .coverage.* htmlcov

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from harness import Server, pid_alive, wait_for
+from harness import UNMEASURED, Server, pid_alive, wait_for
 
 FAST = ["--graceful-timeout", "3", "--timeout", "5"]
 
@@ -172,7 +172,7 @@ def test_backlog_metric_reaches_statsd(server_factory: Callable[..., Server]) ->
 
 
 def test_spew_prints_the_lines_the_master_and_workers_execute(server_factory: Callable[..., Server]) -> None:
-    server = server_factory([*FAST, "--workers", "1", "--spew"])
+    server = server_factory([*FAST, "--workers", "1", "--spew"], env=UNMEASURED)
     (worker,) = server.wait_workers(1)
     assert server.request().worker_pid == worker
     log = server.log
