@@ -1,9 +1,9 @@
 """The worker's I/O engine: one non-blocking epoll loop that accepts, reads, parses and writes.
 
 Every worker kind runs this loop; they differ only in how the application is run for a complete
-request (``Engine.dispatch``: inline for ``sync``, in a thread pool for ``gthread``). Because the loop
-reads a whole request before the application sees it and drains responses as the socket allows,
-no client — one that sends its head slowly, trickles its body or stops reading — can hold a worker.
+request (a strategy of ``workers.running``: inline for ``sync``, a thread pool for ``gthread``). Because
+the loop reads a whole request before the application sees it and drains responses as the socket
+allows, no client — one that sends its head slowly, trickles its body or stops reading — can hold a worker.
 
 Rules the loop keeps:
 - A connection is in one state (``connection.IDLE`` ... ``LINGER``) with one deadline; the sweep in
@@ -22,6 +22,7 @@ import os
 import select
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from monoceros.http import (
@@ -44,6 +45,7 @@ from monoceros.workers.connection import (
     Conn,
 )
 from monoceros.workers.flow import FlowControl
+from monoceros.workers.running import Inline
 from monoceros.workers.serving import RequestRunner
 from monoceros.workers.tls import WorkerTLS
 from monoceros.workers.transport import PlainTransport, TLSTransport
@@ -89,7 +91,7 @@ def _accept(listener: Listening) -> tuple[socket.socket, Any] | None:
 class Engine:
     """The serving loop of one worker process."""
 
-    def __init__(self, worker: Worker, runner: RequestRunner) -> None:
+    def __init__(self, worker: Worker, runner: RequestRunner, strategy: Inline | None = None) -> None:
         cfg = worker.cfg
         self.worker = worker
         self.log = worker.log
@@ -117,16 +119,31 @@ class Engine:
         self.stopping = False
         self.stop_deadline = 0.0
         self.now = time.monotonic()
-        # 0: level-triggered, one thread owns every connection (sync). EPOLLONESHOT: a connection
-        # handed to the application thread pool gets no events until it is armed again (gthread).
-        self.oneshot = 0
         self.transport: PlainTransport = PlainTransport()
         if cfg.is_ssl:
             self.transport = TLSTransport(WorkerTLS(cfg, self.log), self.log)
+        # How the app is run (`workers.running`): inline, inline with hand-off, or in a thread pool.
+        self.strategy = strategy = Inline() if strategy is None else strategy
+        strategy.attach(self)
+        self.dispatch: Callable[[Conn, Request, BufferedBody | None, bool], bool] = strategy.dispatch
+        # 0: level-triggered, one thread owns every connection (sync). EPOLLONESHOT: a connection
+        # handed to the application thread pool gets no events until it is armed again (gthread).
+        self.oneshot = strategy.oneshot
+        # Connections other workers pass arrive here, watched like a listener (hand-off only).
+        self.inbox = strategy.inbox
+        if self.inbox is not None:
+            self.listeners[self.inbox.fileno()] = self.inbox
 
     # -- the loop -------------------------------------------------------------------------------
 
     def run(self) -> None:
+        self.strategy.start()
+        try:
+            self._loop()
+        finally:
+            self.strategy.stop()
+
+    def _loop(self) -> None:
         worker = self.worker
         self.epoll.register(worker.PIPE[0], EPOLLIN)
         self._listen(True)
@@ -197,6 +214,7 @@ class Engine:
         if not self.listening and len(self.conns) < self.max_conns:
             self._listen(True)  # after an accept() failure
         self.transport.tick(now)
+        self.strategy.tick(now)
         if self.stopping:
             return bool(self.conns) and now < self.stop_deadline
         return True
@@ -207,6 +225,7 @@ class Engine:
                 pass
         except BlockingIOError:
             pass
+        self.strategy.woken()
 
     def _read_pipe(self) -> bool:
         return bool(os.read(self.worker.PIPE[0], 4096))
@@ -216,15 +235,20 @@ class Engine:
         kept-alive connections stay open ``worker.stop_linger`` more seconds at most (2: the last response
         said keep-alive, so the client may be sending its next request already; Gunicorn 27's gthread keeps
         them 2 s too), so that such a request is answered (with ``Connection: close``) rather than lost."""
+        inbox = self.inbox
+        if inbox is not None:
+            # The inbox stays watched until the worker exits: a connection a sibling passed just before the
+            # stop is served here (its next response says Connection: close) rather than left in the channel.
+            self.listeners.pop(inbox.fileno(), None)
         self.stopping = True
         self.stop_deadline = now + float(self.worker.cfg.graceful_timeout)
         self._listen(False)
         if self.worker.nr < self.worker.max_requests:  # a signal, not max_requests: the server may be going
-            for listener in self.client_listeners():
+            for listener in list(self.listeners.values()):
                 self._take_backlog(listener)
         for lst in self.listeners.values():
             lst.close()
-        self.listeners = {}
+        self.listeners = {} if inbox is None else {inbox.fileno(): inbox}
         linger_until = now + self.worker.stop_linger
         for conn in self.conns.values():
             if conn.state == IDLE:
@@ -233,10 +257,6 @@ class Engine:
                 # Tell the client, if its head is not out yet; one that said keep-alive stands (the app's
                 # thread may be sending it now), and the connection then lingers as an idle one.
                 conn.http.drain()
-
-    def client_listeners(self) -> list[Listening]:
-        """The listening sockets clients connect to (not the worker's own channels)."""
-        return list(self.listeners.values())
 
     def _take_backlog(self, listener: Listening) -> None:
         """Accept the connections already waiting in ``listener``'s backlog, so that they are served (their
@@ -264,6 +284,9 @@ class Engine:
     # -- connections ----------------------------------------------------------------------------
 
     def on_accept(self, listener: Listening) -> None:
+        if listener is self.inbox:
+            self.strategy.receive()
+            return
         if not self.worker.alive or self.stopping:
             # e.g. max_requests was reached by a request earlier in this batch of events
             if not self.stopping:
@@ -347,7 +370,7 @@ class Engine:
             self._shut(conn)
             return
         self._arm(conn, EPOLLIN)
-        self._idle(conn)
+        self.idle(conn)
         self.process(conn)
 
     def process(self, conn: Conn) -> None:
@@ -451,13 +474,6 @@ class Engine:
             return
         self.finish(conn)
 
-    def dispatch(self, conn: Conn, request: Request, body: BufferedBody | None, live: bool) -> bool:
-        """Run the application for ``request`` (here: inline); the result of ``complete``."""
-        conn.state = BUSY
-        ok = self.runner.run(conn, request, body.finish() if body is not None else None)
-        self.now = time.monotonic()  # the call may have been long: deadlines count from its end
-        return self.complete(conn, body, ok, live)
-
     def complete(self, conn: Conn, body: BufferedBody | None, ok: bool, live: bool) -> bool:
         """The app is done with ``conn`` (``ok``: its response went out whole); True when the connection
         goes on reading. Whether it may is the connection's decision (``Connection.end_response``)."""
@@ -477,7 +493,7 @@ class Engine:
             conn.deadline = self.flow.deadline(self.now)
             self._arm(conn, EPOLLOUT)
             return False
-        self._idle(conn)
+        self.idle(conn)
         return conn.state == IDLE
 
     def rearm(self, conn: Conn) -> None:
@@ -491,7 +507,7 @@ class Engine:
             conn.armed = mask
             self.epoll.modify(conn.fd, mask | self.oneshot)
 
-    def _idle(self, conn: Conn) -> None:
+    def idle(self, conn: Conn) -> None:
         """Between requests: wait for the next one (keep-alive; briefly when the worker is stopping)."""
         conn.state = IDLE
         conn.deadline = self.now + (
