@@ -56,8 +56,8 @@ Parser = RequestParser | UwsgiParser
 
 # What the tables say about the two transitions every request takes, looked up once: our side when a request
 # arrives, and our side after a response that allowed keep-alive to a request read to its end.
-_ON_REQUEST = {state: then for (state, action), then in SERVER_TRANSITIONS.items() if action == REQUEST}
-_ANSWERING = SEND_RESPONSE
+_ANSWERING = SERVER_TRANSITIONS[(IDLE, REQUEST)]
+assert [state for state, action in SERVER_TRANSITIONS if action == REQUEST] == [IDLE]
 _OWED = frozenset({SEND_BODY, DONE})  # the client's states once its request of this cycle has arrived
 _KEPT = CYCLE[(DONE, SERVER_TRANSITIONS[(_ANSWERING, KEEP)])][1]
 
@@ -102,7 +102,7 @@ class Connection:
         self._caches = caches
         self._server = server
         self._version = response_version  # frame every response as this version (uwsgi: HTTP/1.0)
-        self._reuse = keep_alive  # this server keeps connections alive at all
+        self._reuse = keep_alive  # this server keeps connections alive (at all, and not draining)
         self._draining = False
         self._continued = False  # "100 Continue" went out in this cycle, or can no longer be sent
 
@@ -141,14 +141,16 @@ class Connection:
     def respond(self, request: Request) -> ResponseWriter:
         """The writer that frames the response to ``request`` (the head of this cycle); whether the head may
         offer keep-alive is decided now, so the client is told when this is the last request."""
-        ours = _ON_REQUEST.get(self._ours)
-        if ours is None:
+        if self._ours is not IDLE:  # the one state a request is answered from (SERVER_TRANSITIONS)
             raise LocalProtocolError(500, f"the request was answered already (our side is {self._ours})")
-        self._ours = ours
+        self._ours = _ANSWERING
         self.request = request
-        allowed = request.keep_alive and self._reuse and not self._draining
         self.writer = writer = ResponseWriter(
-            request.method, self._version or request.version, allowed, self._server, self._caches
+            request.method,
+            self._version or request.version,
+            request.keep_alive and self._reuse,
+            self._server,
+            self._caches,
         )
         return writer
 
@@ -167,6 +169,7 @@ class Connection:
         """The worker is stopping (or retiring): no response that has not started its head offers
         keep-alive any more. Safe to call from another thread than the one producing the response."""
         self._draining = True
+        self._reuse = False
         writer = self.writer
         if writer is not None:
             writer.closing = True

@@ -257,7 +257,10 @@ class ResponseWriter:
         self.upgrade = False
         self.bytes_sent = 0
         self._caches = caches = Caches() if caches is None else caches
-        self._server_line = b"" if server is None else _server_line(server, caches.server_lines)
+        if server is None:
+            self._server_line = b""
+        else:
+            self._server_line = caches.server_lines.get(server) or _server_line(server, caches.server_lines)
         # Set (by another thread, maybe) when the server is stopping: the head, if it is not out yet, says
         # Connection: close. Read once where the head is built, so keep_alive always says what went out.
         self.closing = False
