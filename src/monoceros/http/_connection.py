@@ -72,7 +72,6 @@ class Connection:
         "_ours",
         "request",
         "writer",
-        "keep_alive",
         "_caches",
         "_server",
         "_version",
@@ -96,15 +95,14 @@ class Connection:
         self.receive_data: Callable[[bytes], None] = parser.receive_data
         self.next_event: Callable[[], Any] = parser.next_event
         self._ours = IDLE
-        self.request: Request | None = None  # the request of this cycle, once its head arrived
+        self.request: Request | None = None  # the request answered last (`respond`)
         self.writer: ResponseWriter | None = None  # its response, once `respond` ran
-        self.keep_alive = False  # the decision, once `end_response` ran
         self._caches = caches
         self._server = server
         self._version = response_version  # frame every response as this version (uwsgi: HTTP/1.0)
         self._reuse = keep_alive  # this server keeps connections alive (at all, and not draining)
         self._draining = False
-        self._continued = False  # "100 Continue" went out in this cycle, or can no longer be sent
+        self._continued: Request | None = None  # the request "100 Continue" was settled for (sent or not)
 
     # -- what the client sends ------------------------------------------------------------------
 
@@ -158,9 +156,9 @@ class Connection:
         """``100 Continue`` when the client of ``request`` (this cycle's) waits for it to send its body:
         call when the body is wanted, before waiting for it. ``b""`` when it does not wait, was told already,
         its body has arrived, or a response head went out (a final answer replaces the interim one)."""
-        if not request.expect_continue or self._continued:
+        if not request.expect_continue or self._continued is request:
             return b""
-        self._continued = True
+        self._continued = request
         if self.their_state is not SEND_BODY or (self.writer is not None and self.writer.head_sent):
             return b""
         return CONTINUE
@@ -182,27 +180,25 @@ class Connection:
         """An error page in place of a response (an invalid request, a failure before the app ran); the
         connection closes after it."""
         self._ours = SERVER_TRANSITIONS[(self._ours, REFUSE)]
-        self.keep_alive = False
-        self._continued = True
         return error_response(status, detail)
 
     def end_response(self, ok: bool = True) -> bool:
         """Our response is out (``ok``) or was abandoned (a failure, a client gone): the keep-alive decision.
         True: both sides are ``IDLE`` and the next request may be read; False: the connection must close."""
-        writer = self.writer
         # The usual case first, its outcome read from the tables once (`_KEPT`): a complete response that
         # allows keep-alive, to a request read to its end (the parser refuses a new cycle otherwise).
-        if ok and writer is not None and writer.ended and writer.keep_alive and self._ours is SEND_RESPONSE:
-            try:
-                self.parser.start_next_cycle()
-            except LocalProtocolError:
-                pass  # the client is still sending a body the app did not read: closing, below
-            else:
-                self._ours = _KEPT
-                self.writer = self.request = None
-                self._continued = False
-                self.keep_alive = True
-                return True
+        if ok and self._ours is _ANSWERING:
+            writer = self.writer
+            if writer.ended and writer.keep_alive:  # type: ignore[union-attr]  # (set by `respond`)
+                try:
+                    self.parser.start_next_cycle()
+                except LocalProtocolError:
+                    pass  # the client is still sending a body the app did not read: closing, below
+                else:
+                    self._ours = _KEPT
+                    self.writer = None
+                    return True
+        writer = self.writer
         if self._ours is not SEND_RESPONSE:
             if self._ours is MUST_CLOSE:  # an error page went out in its place (`refuse`)
                 self.writer = None
@@ -219,14 +215,15 @@ class Connection:
         ours = (CYCLE.get((theirs, ours)) or (theirs, MUST_CLOSE))[1]
         self._ours = ours
         self.writer = None
-        self._continued = False
         if ours is IDLE:
-            self.request = None
             self.parser.start_next_cycle()
-            self.keep_alive = True
             return True
-        self.keep_alive = False
         return False
+
+    @property
+    def keep_alive(self) -> bool:
+        """The connection may carry another request after the current one (False once it must close)."""
+        return self._ours is not MUST_CLOSE and self._ours is not SWITCHED_PROTOCOL
 
     @property
     def switched(self) -> bool:

@@ -493,8 +493,12 @@ class Engine:
             conn.deadline = self.flow.deadline(self.now)
             self._arm(conn, EPOLLOUT)
             return False
-        self.idle(conn)
-        return conn.state == IDLE
+        if self.stopping:
+            self.idle(conn)
+        else:  # `idle`, spelled out for the usual case (a call saved per request)
+            conn.state = IDLE
+            conn.deadline = self.now + self.keepalive
+        return True
 
     def rearm(self, conn: Conn) -> None:
         """EPOLLONESHOT: watch for reads again unless the connection is elsewhere (busy, armed, closed)."""
