@@ -204,7 +204,7 @@ class Connection:
                 self.writer = None
                 return False
             raise LocalProtocolError(500, f"no response to end (our side is {self._ours})")
-        if writer is not None and writer.upgrade and ok:
+        if ok and writer is not None and writer.head_sent and writer.upgrade:
             action = SWITCH
         elif ok and writer is not None and writer.ended and writer.keep_alive:
             action = KEEP

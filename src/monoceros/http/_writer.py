@@ -252,10 +252,8 @@ class ResponseWriter:
         # What the request allows until start() runs, then the final decision.
         self.keep_alive = keep_alive
         self.status_code = 0
-        self.content_length: int | None = None
-        self.chunked = False
-        self.upgrade = False
         self.bytes_sent = 0
+        # (content_length, chunked, upgrade and the head are set by start(); nothing reads them before)
         self._caches = caches = Caches() if caches is None else caches
         if server is None:
             self._server_line = b""
@@ -264,9 +262,6 @@ class ResponseWriter:
         # Set (by another thread, maybe) when the server is stopping: the head, if it is not out yet, says
         # Connection: close. Read once where the head is built, so keep_alive always says what went out.
         self.closing = False
-        self._no_body = False
-        self._status_line = b""
-        self._fields = b""
         self._state = _NEW
         self.ended = False  # the response is complete (`end()` or `whole()` ran)
 
@@ -289,15 +284,15 @@ class ResponseWriter:
     def _frame(self, code: int, kept: list[Header], length: int | None, upgrade: bool) -> list[Header]:
         """Decide body framing and keep-alive; return the headers to send."""
         informational = code < 200
-        self._no_body = informational or code in (204, 304) or self.method == "HEAD"
+        self._no_body = no_body = informational or code in (204, 304) or self.method == "HEAD"
         if length is not None and (informational or code == 204):
             kept = [field for field in kept if field[0].lower() != "content-length"]
             length = None
         self.content_length = length
         self.upgrade = upgrade
-        self.chunked = self.content_length is None and not self._no_body and self.version >= (1, 1)
-        knowable = self.content_length is not None or self.chunked or self._no_body
-        self.keep_alive = self.keep_alive and knowable and not informational and not self.upgrade
+        self.chunked = chunked = length is None and not no_body and self.version >= (1, 1)
+        knowable = length is not None or chunked or no_body
+        self.keep_alive = self.keep_alive and knowable and not informational and not upgrade
         self.bytes_sent = 0
         return kept
 

@@ -40,6 +40,7 @@ from monoceros.workers.connection import (
     IDLE,
     LINGER,
     PARSING,
+    READ_SIZE,
     READING,
     WRITING,
     Conn,
@@ -122,6 +123,7 @@ class Engine:
         self.transport: PlainTransport = PlainTransport()
         if cfg.is_ssl:
             self.transport = TLSTransport(WorkerTLS(cfg, self.log), self.log)
+        self.plain = type(self.transport) is PlainTransport
         # How the app is run (`workers.running`): inline, inline with hand-off, or in a thread pool.
         self.strategy = strategy = Inline() if strategy is None else strategy
         strategy.attach(self)
@@ -331,7 +333,10 @@ class Engine:
             self._handshake(conn)
             return
         try:
-            data = self.transport.recv(conn)
+            # A plain socket is read here (a call saved per request); the transport reads any other kind.
+            data = conn.sock.recv(READ_SIZE) if self.plain else self.transport.recv(conn)
+        except (BlockingIOError, InterruptedError):
+            return
         except OSError:
             self.close(conn)
             return
