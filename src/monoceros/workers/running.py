@@ -18,7 +18,6 @@ import os
 import queue
 import select
 import threading
-import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -52,7 +51,7 @@ class Inline:
         engine = self.engine
         conn.state = BUSY
         ok = self.run(conn, request, body.finish() if body is not None else None)
-        engine.now = time.monotonic()  # the call may have been long: deadlines count from its end
+        engine.now = engine.clock()  # the call may have been long: deadlines count from its end
         return engine.complete(conn, body, ok, live)
 
     def woken(self) -> None:
