@@ -320,6 +320,32 @@ def test_logger_class_customising_gunicorns_hooks(server_factory: Factory, tmp_p
     assert any(" - - [STAMP] " in line for line in lines(access))
 
 
+GUNICORN_LOGGER = """
+from gunicorn.glogging import Logger
+
+class RecordingLogger(Logger):
+    def access(self, resp, req, environ, request_time):
+        with open(RECORD, "a") as out:
+            out.write(f"{req.method} {req.path} {resp.status} {request_time.total_seconds() >= 0}\\n")
+"""
+
+
+def test_a_logger_class_written_for_gunicorn_gets_every_access_call(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    # Gunicorn's workers call log.access(resp, req, environ, request_time) for every request and let the
+    # logger decide; a logger class of Gunicorn's kind (not Monoceros') is called the same way here.
+    pytest.importorskip("gunicorn")
+    record = tmp_path / "access.txt"
+    (tmp_path / "gunilogger.py").write_text(f"RECORD = {str(record)!r}\n" + GUNICORN_LOGGER)
+    server = server_factory(["--logger-class", "gunilogger.RecordingLogger"], tcp=True)
+    for path in ("/one", "/two"):
+        assert server.request(path).status == 200
+    wait_for(lambda: "GET /two" in "".join(lines(record)), what="the access calls")
+    # (the harness's readiness probe comes first)
+    assert lines(record)[-2:] == ["GET /one 200 OK True", "GET /two 200 OK True"]
+
+
 def test_hup_applies_a_new_access_log_setting(server_factory: Factory, tmp_path: Path) -> None:
     access = tmp_path / "access.log"
     conf = tmp_path / "conf.py"

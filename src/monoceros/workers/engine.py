@@ -159,9 +159,8 @@ class Engine:
         # master a margin even when the machine is slow (a 1 s timeout means a 0.5 s tick).
         tick = min(TICK, worker.timeout) if worker.timeout > 0 else TICK
         # Access lines are rendered after each round of events and held until 16 KiB are held or the oldest
-        # is 0.1 s old (the logger's render_access() says until when); the wait for events ends then.
-        flush_access = getattr(self.log, "flush_access", None) if self.runner.log_access else None
-        render_access = getattr(self.log, "render_access", None) if flush_access is not None else None
+        # is 0.1 s old (the sink's end_round() says until when); the wait for events ends then.
+        sink = self.runner.sink if self.runner.log_access else None
         held_until = 0.0
         next_tick = 0.0
         try:
@@ -172,18 +171,16 @@ class Engine:
                     if not self._tick(now):
                         return
                 self._round(poll(min(tick, max(0.0, held_until - now)) if held_until else tick), oneshot)
-                if render_access is not None:
-                    held_until = render_access()  # writes what is held once it is due
-                elif flush_access is not None:
-                    flush_access()  # a logger class of its own: after every round, as before
+                if sink is not None:
+                    held_until = sink.end_round()  # writes what is held once it is due
                 if self.stopping or not worker.alive:
                     next_tick = 0.0  # re-check promptly while shutting down
         finally:
             for conn in list(conns.values()):
                 self.close(conn)
             self.epoll.close()
-            if flush_access is not None:
-                flush_access()
+            if sink is not None:
+                sink.flush()
 
     def _round(self, events: list[tuple[int, int]], oneshot: bool) -> None:
         """Handle one round of epoll events."""

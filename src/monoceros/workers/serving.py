@@ -12,12 +12,11 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from monoceros import SERVER_SOFTWARE
 from monoceros.http import Connection, ConnectionFactory, ProtocolError, Request
+from monoceros.observability.sink import AccessSink, sink_for
 from monoceros.wsgi import EnvironBuilder, IPTrust, input_for, run_app
 from monoceros.wsgi.environ import ConnectionEnviron
 from monoceros.wsgi.types import BodySource
@@ -37,6 +36,7 @@ class RequestRunner:
         cfg = worker.cfg
         self.worker = worker
         self.log = worker.log
+        self.sink: AccessSink = sink_for(worker.log)  # what this path asks of the logs
         self.app: Any = worker.wsgi
         self.forwarded_trust = IPTrust(cfg.forwarded_allow_ips)
         self.proxy_trust = IPTrust(cfg.proxy_allow_ips)
@@ -67,27 +67,20 @@ class RequestRunner:
             script_name_env=os.environ.get("SCRIPT_NAME", ""),
             secure_scheme_headers=cfg.secure_scheme_headers,
             forwarder_headers=cfg.forwarder_headers,
-            errors_stream=_wsgi_errors(self.log),
+            errors_stream=self.sink.errors(),
         )
         self.url_scheme = "https" if cfg.is_ssl else "http"
         # Hooks left at their defaults are skipped: the default pre_request only logs at debug level.
         self.pre_request = None if cfg.is_default("pre_request") else cfg.pre_request
         self.post_request = None if cfg.is_default("post_request") else cfg.post_request
-        self.debug = self.log.loglevel_is_debug() if hasattr(self.log, "loglevel_is_debug") else False
+        self.debug = self.sink.debug
         self._socknames: dict[int, object] = {}
-        # Access logging costs a clock read and a call per request: only when it is configured.
-        wants_access = getattr(self.log, "wants_access", None)
-        self.log_access = bool(wants_access()) if callable(wants_access) else False
-        batch = getattr(self.log, "batch_access", None)
-        if self.log_access and callable(batch):
-            batch()  # the engine's loop flushes after each round of events (flush_access)
-        # With our logger the request joins its queue directly: no call per request.
-        queue = getattr(self.log, "access_queue", None)
-        self.access_queue: Callable[[tuple[Any, Request, dict[str, Any], float]], None] | None = (
-            queue() if self.log_access and callable(queue) else None
-        )
-        wants_time = getattr(self.log, "wants_request_time", None)
-        self.time_requests = self.log_access and (bool(wants_time()) if callable(wants_time) else True)
+        # Access logging costs a clock read and a call per request: only when it is configured. With our
+        # logger the request joins its queue directly (no call per request); the engine's loop ends each
+        # round of events with `sink.end_round()`.
+        self.log_access = self.sink.enabled
+        self.access_queue = self.sink.queue
+        self.time_requests = self.sink.timed
 
     # -- per connection -------------------------------------------------------------------------
 
@@ -153,7 +146,7 @@ class RequestRunner:
             if self.access_queue is not None:
                 self.access_queue((info, request, environ, elapsed))
             else:
-                self.log.access(info, request, environ, timedelta(seconds=elapsed))
+                self.sink.record(info, request, environ, elapsed)
         return not info.failed
 
     def _post_request(self, request: Request, environ: dict[str, Any], info: object) -> None:
@@ -161,10 +154,3 @@ class RequestRunner:
             self.post_request(self.worker, request, environ, info)  # type: ignore[misc]
         except Exception:
             self.log.exception("Exception in post_request hook")
-
-
-def _wsgi_errors(log: Any) -> object:
-    """The error log as ``wsgi.errors`` (our logger and its subclasses); stderr for a logger class of
-    another kind."""
-    make = getattr(log, "wsgi_errors", None)
-    return make() if callable(make) else None
