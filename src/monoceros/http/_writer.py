@@ -73,8 +73,10 @@ _CONNECTION = {
 _CHUNKED = b"Transfer-Encoding: chunked\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 
-# Life cycle of a writer.
-_NEW, _STARTED, _HEAD_SENT, _ENDED = range(4)
+# Life cycle of a writer: NEW -start()-> STARTED (start() again: still STARTED) -head()-> HEAD_SENT
+# -end()-> ENDED, or STARTED -whole()-> ENDED. Each method checks the state it may be called in.
+_NEW, _STARTED, _HEAD_SENT, _ENDED = "NEW", "STARTED", "HEAD_SENT", "ENDED"
+_HEAD_OUT = frozenset({_HEAD_SENT, _ENDED})
 
 
 def _server_line(server: bytes, lines: dict[bytes, bytes]) -> bytes:
@@ -270,7 +272,7 @@ class ResponseWriter:
 
         May be called again until ``head()`` runs (WSGI ``exc_info`` replaces headers).
         """
-        if self._state > _STARTED:
+        if self._state in _HEAD_OUT:
             raise LocalProtocolError(500, "the response head was already sent")
         caches = self._caches
         code, line11, line10 = _parse_status(status, caches.status_lines)
@@ -382,7 +384,7 @@ class ResponseWriter:
     @property
     def head_sent(self) -> bool:
         """The head went out (``head()`` or ``whole()`` ran): the status and headers can no longer change."""
-        return self._state >= _HEAD_SENT
+        return self._state in _HEAD_OUT
 
     @property
     def remaining(self) -> int | None:
