@@ -320,3 +320,24 @@ def test_count_request_stops_after_max_requests(tmp_path: Path) -> None:
             worker.run()
     finally:
         worker.tmp.close()
+
+
+def test_master_role_names_the_new_master_of_an_upgrade_until_it_is_promoted() -> None:
+    from monoceros.arbiter.role import MasterRole
+
+    only = MasterRole()
+    assert (only.name, only.proc_name("app"), only.pidfile("/run/app.pid")) == (
+        "Master",
+        "app",
+        "/run/app.pid",
+    )
+    assert not only.promote(parent_pid=1)
+    new = MasterRole(old_master_pid=4242)
+    assert (new.name, new.proc_name("app"), new.pidfile("/run/app.pid")) == (
+        "Master.2",
+        "app.2",
+        "/run/app.pid.2",
+    )
+    assert not new.promote(parent_pid=4242)  # the old master is still its parent
+    assert new.promote(parent_pid=1)  # it exited: this one takes the plain names
+    assert (new.name, new.old_master_pid, new.pidfile("/run/app.pid")) == ("Master", 0, "/run/app.pid")

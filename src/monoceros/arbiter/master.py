@@ -27,6 +27,7 @@ from monoceros.arbiter import reload as arbiter_reload
 from monoceros.arbiter import systemd
 from monoceros.arbiter.child import log_worker_exit, run_worker
 from monoceros.arbiter.pidfile import Pidfile
+from monoceros.arbiter.role import MasterRole
 from monoceros.arbiter.signals import HANDLED_SIGNALS, SignalQueue, signal_name
 from monoceros.arbiter.sockets import close_sockets, create_sockets
 from monoceros.config import Config
@@ -77,9 +78,7 @@ class Arbiter:
         self.worker_age = 0
         self.reexec_pid = 0
         self.shared: SharedState | None = None  # the worker class's `shared_state`, handed to each worker
-        self.master_pid = 0
-        self.master_name = "Master"
-        self.proc_name = self.cfg.proc_name
+        self.role = MasterRole()  # the only master, or the new one of a USR2 upgrade (`.2` names)
         self.timeout: float = self.cfg.timeout
         self.worker_class = self.cfg.worker_class
         self.address = self.cfg.address
@@ -136,13 +135,26 @@ class Arbiter:
         os.environ["SERVER_SOFTWARE"] = SERVER_SOFTWARE
         self.setup()
 
+    # Gunicorn's names for what the role says (hooks read them).
+    @property
+    def master_pid(self) -> int:
+        """The old master's pid while this one is the new master of an upgrade, else 0."""
+        return self.role.old_master_pid
+
+    @property
+    def master_name(self) -> str:
+        return self.role.name
+
+    @property
+    def proc_name(self) -> str:
+        return self.role.proc_name(self.cfg.proc_name)
+
     def setup(self) -> None:
         """(Re)read what the master keeps from the configuration; preload the app if asked."""
         self.cfg = _config_of(self.app)
         self.worker_class = self.cfg.worker_class
         self.address = self.cfg.address
         self.timeout = self.cfg.timeout
-        self.proc_name = self.cfg.proc_name + (".2" if self.master_pid else "")
         self.num_workers = self.cfg.workers
         arbiter_reload.apply_environ(self.cfg)
         if self.cfg.preload_app:
@@ -165,13 +177,10 @@ class Arbiter:
             self.log.warning("Setting %r is not implemented yet: its value is ignored.", name)
         if self.cfg.http_parser == "fast":
             self.log.warning("http_parser = fast: there is no native parser yet; the Python parser is used.")
-        self.master_pid = arbiter_reexec.parent_master_pid(os.environ)
-        if self.master_pid:
-            self.proc_name = self.cfg.proc_name + ".2"
-            self.master_name = "Master.2"
+        self.role = MasterRole(arbiter_reexec.parent_master_pid(os.environ))
         self.pid = os.getpid()
         if self.cfg.pidfile is not None:
-            self.pidfile = Pidfile(self.cfg.pidfile + (".2" if self.master_pid else ""))
+            self.pidfile = Pidfile(self.role.pidfile(self.cfg.pidfile))
             self.pidfile.create(self.pid)
         self.cfg.on_starting(self)
         self.init_signals()

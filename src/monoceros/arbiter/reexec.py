@@ -124,12 +124,9 @@ def _become_new_master(server: Arbiter, master_pid: int) -> NoReturn:
 
 def maybe_promote(server: Arbiter) -> None:
     """Once the old master is gone (our parent changed), drop the `.2` names and take its pidfile."""
-    if server.master_pid == 0 or server.master_pid == os.getppid():
+    if not server.role.promote(os.getppid()):
         return
     server.log.info("Master has been promoted.")
-    server.master_name = "Master"
-    server.master_pid = 0
-    server.proc_name = server.cfg.proc_name
     forget_parent_master(os.environ)
     if server.pidfile is not None and server.cfg.pidfile is not None:
         server.pidfile.rename(server.cfg.pidfile)

@@ -77,7 +77,7 @@ def _rewrite_pidfile(server: Arbiter) -> None:
         server.pidfile.unlink()
         server.pidfile = None
     if server.cfg.pidfile is not None:
-        server.pidfile = Pidfile(server.cfg.pidfile + (".2" if server.master_pid else ""))
+        server.pidfile = Pidfile(server.role.pidfile(server.cfg.pidfile))
         server.pidfile.create(server.pid)
 
 
