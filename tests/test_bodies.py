@@ -21,7 +21,7 @@ def test_small_body_stays_in_memory_and_is_counted_until_closed() -> None:
     body = BufferedBody(limits)
     assert body.append(b"hello") and body.append(b"world")
     assert (limits.memory, limits.disk) == (10, 0)
-    assert _read_all(body.finish()) == b"helloworld"
+    assert _read_all(body.as_source()) == b"helloworld"
     body.close()
     assert (limits.memory, limits.disk) == (0, 0)
 
@@ -34,7 +34,7 @@ def test_body_past_its_memory_bound_moves_to_the_spool_dir(tmp_path: Path) -> No
     body.append(b"12345")
     body.append(b"67890")  # 10 > 8: everything goes to a file
     assert (limits.memory, limits.disk) == (0, 10)
-    assert _read_all(body.finish(), 3) == b"1234567890"
+    assert _read_all(body.as_source(), 3) == b"1234567890"
     body.close()
     assert (limits.memory, limits.disk) == (0, 0)
 
@@ -89,7 +89,7 @@ def test_a_streamed_body_serves_what_was_read_ahead_then_the_rest(request_memory
     body = BufferedBody(limits)
     assert not body.append(b"head")
     body.stream_rest(_Rest(b"-and-the-rest"))
-    assert _read_all(body.finish(), 5) == b"head-and-the-rest"
+    assert _read_all(body.as_source(), 5) == b"head-and-the-rest"
     body.close()
     assert (limits.memory, limits.disk) == (0, 0)
 

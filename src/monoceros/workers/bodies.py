@@ -113,7 +113,7 @@ class BufferedBody:
         """After what was read ahead, reads go on from ``rest`` (the connection)."""
         self._rest = rest
 
-    def finish(self) -> BufferedBody:
+    def as_source(self) -> BufferedBody:
         """Switch from collecting to serving."""
         if self._file is not None:
             self._file.flush()

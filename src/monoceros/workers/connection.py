@@ -90,7 +90,7 @@ class Conn:
         "fd",
         "peer",
         "http",
-        "env",
+        "environ_builder",
         "out",
         "out_len",
         "state",
@@ -121,7 +121,7 @@ class Conn:
         self.fd = sock.fileno()
         self.peer = peer
         self.http = http  # the HTTP/1.1 state: parser, response framing, keep-alive
-        self.env = env
+        self.environ_builder = env
         self.out: list[memoryview | FilePart] = []
         self.out_len = 0
         self.state = IDLE

@@ -477,9 +477,9 @@ class Engine:
         except OSError:
             self.close(conn)
             return
-        self.finish(conn)
+        self.close_after_output(conn)
 
-    def complete(self, conn: Conn, body: BufferedBody | None, ok: bool, live: bool) -> bool:
+    def app_done(self, conn: Conn, body: BufferedBody | None, ok: bool, live: bool) -> bool:
         """The app is done with ``conn`` (``ok``: its response went out whole); True when the connection
         goes on reading. Whether it may is the connection's decision (``Connection.end_response``)."""
         if body is not None:
@@ -491,7 +491,7 @@ class Engine:
         # (a stop that came during the call finds the connection idle, and `_idle` / `_begin_stop` shorten
         # its keep-alive: the client was told keep-alive and may be sending its next request)
         if not conn.http.end_response(ok):
-            self.finish(conn)
+            self.close_after_output(conn)
             return False
         if conn.out:
             conn.state = WRITING
@@ -531,9 +531,9 @@ class Engine:
         except OSError:
             self.close(conn)
             return
-        self.finish(conn)
+        self.close_after_output(conn)
 
-    def finish(self, conn: Conn) -> None:
+    def close_after_output(self, conn: Conn) -> None:
         """Close once the pending output is sent, reading (and dropping) what the client still sends."""
         conn.state = LINGER
         conn.linger_end = self.now + LINGER_MAX

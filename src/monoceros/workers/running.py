@@ -1,7 +1,7 @@
 """How a worker kind runs the application for a complete request: the one part of the engine that varies.
 
 The engine reads a request whole, then calls its strategy's ``dispatch``; when the app is done with the
-connection the strategy calls ``Engine.complete`` (from the loop's thread, always). Three strategies:
+connection the strategy calls ``Engine.app_done`` (from the loop's thread, always). Three strategies:
 
 - ``Inline`` (``sync`` with one worker, or no keep-alive): the app runs in the loop's thread.
 - ``InlineWithHandoff`` (``sync`` with several workers): the same, and while a call runs long the idle
@@ -47,12 +47,12 @@ class Inline:
         """After the loop ended (its connections are closed)."""
 
     def dispatch(self, conn: Conn, request: Request, body: BufferedBody | None, live: bool) -> bool:
-        """Run the app for ``request``; True when the connection goes on reading (``Engine.complete``)."""
+        """Run the app for ``request``; True when the connection goes on reading (``Engine.app_done``)."""
         engine = self.engine
         conn.state = BUSY
-        ok = self.run(conn, request, body.finish() if body is not None else None)
+        ok = self.run(conn, request, body.as_source() if body is not None else None)
         engine.now = engine.clock()  # the call may have been long: deadlines count from its end
-        return engine.complete(conn, body, ok, live)
+        return engine.app_done(conn, body, ok, live)
 
     def woken(self) -> None:
         """The wake-up pipe was drained."""
@@ -169,7 +169,7 @@ class ThreadPool(Inline):
                 if body is not None:
                     body.close()
                 continue
-            if engine.complete(conn, body, ok, live):
+            if engine.app_done(conn, body, ok, live):
                 engine.process(conn)
             engine.rearm(conn)
 
@@ -195,7 +195,7 @@ class ThreadPool(Inline):
                 return
             conn, request, body, live = job
             try:
-                ok = run(conn, request, body.finish() if body is not None else None)
+                ok = run(conn, request, body.as_source() if body is not None else None)
             except BaseException:  # a thread must always hand its connection back
                 log.exception("Error handling request %s", request.path)
                 ok = False

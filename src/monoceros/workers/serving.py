@@ -117,7 +117,9 @@ class RequestRunner:
         http = conn.http
         source: BodySource = conn if body is None else body
         try:
-            environ = conn.env.build(request, input_for(request, source), http.parser.proxy_info, conn.sock)
+            environ = conn.environ_builder.build(
+                request, input_for(request, source), http.parser.proxy_info, conn.sock
+            )
         except ProtocolError as exc:
             conn.write(http.refuse(exc.status, exc.reason))
             return False

@@ -97,7 +97,7 @@ class TLSTransport(PlainTransport):
             else:
                 self.log.debug("TLS handshake with %s failed: %s", conn.peer, exc)
             raise
-        conn.env = self.worker_tls.environ(conn.env, sock)
+        conn.environ_builder = self.worker_tls.environ(conn.environ_builder, sock)
         return 0
 
     def close_notify(self, conn: Conn) -> None:

@@ -269,7 +269,7 @@ class ResponseInfo:
             sent += len(data)
         return sent
 
-    def finish(self) -> None:
+    def end_body(self) -> None:
         """End the body: send the head if nothing was sent yet, and the last chunk."""
         if self._ended:
             return
@@ -323,7 +323,7 @@ def _send_other(response: ResponseInfo, result: Iterable[bytes]) -> None:
         response.send_file(result)  # type: ignore[arg-type]
     else:
         response.send_stream(result)
-    response.finish()
+    response.end_body()
 
 
 def run_app(
