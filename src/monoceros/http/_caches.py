@@ -26,7 +26,10 @@ class Caches:
         self.hosts: set[str] = set()
         # response statuses -> (code, HTTP/1.1 status line, HTTP/1.0 status line) (`_writer`)
         self.status_lines: dict[str, tuple[int, bytes, bytes]] = {}
-        # response header lists -> what the writer derives from them (`_writer`)
-        self.header_lists: dict[tuple[tuple[str, str], ...], object] = {}
+        # response header lists -> what the writer derives from them (`_writer`): the headers to send, the
+        # Content-Length, the upgrade wish, the encoded block
+        self.header_lists: dict[
+            tuple[tuple[str, str], ...], tuple[list[tuple[str, str]], int | None, bool, bytes]
+        ] = {}
         # Server header values -> their validated header line (`_writer`)
         self.server_lines: dict[bytes, bytes] = {}

@@ -198,7 +198,7 @@ def _encode(kept: list[Header]) -> bytes:
     return ("\r\n".join(map(": ".join, kept)) + "\r\n").encode("latin-1") if kept else b""
 
 
-def _fields(headers: Iterable[Header], lists: dict[tuple[Header, ...], object]) -> _Fields:
+def _fields(headers: Iterable[Header], lists: dict[tuple[Header, ...], _Fields]) -> _Fields:
     """Validate ``headers``; ``lists`` is the worker's cache of header lists (an application sends the same
     few, literals in its code; bounded, since values such as Content-Length vary)."""
     try:
@@ -206,7 +206,7 @@ def _fields(headers: Iterable[Header], lists: dict[tuple[Header, ...], object]) 
     except TypeError as exc:
         raise LocalProtocolError(500, "response headers must be a list of (str, str) pairs") from exc
     try:
-        cached: _Fields | None = lists.get(key)  # type: ignore[assignment]
+        cached = lists.get(key)
     except TypeError:  # unhashable items: validated (and refused) below, never cached
         kept, length, upgrade = _read_fields(key)
         return kept, length, upgrade, _encode(kept)
@@ -274,29 +274,37 @@ class ResponseWriter:
         """
         if self._state in _HEAD_OUT:
             raise LocalProtocolError(500, "the response head was already sent")
+        # The caches' hits are looked up here, the calls saved for a status or header list not seen yet.
         caches = self._caches
-        code, line11, line10 = _parse_status(status, caches.status_lines)
-        kept, length, upgrade, encoded = _fields(headers, caches.header_lists)
-        framed = self._frame(code, kept, length, upgrade)
-        self._status_line = line11 if self.version >= (1, 1) else line10
-        self._fields = encoded if framed is kept else _encode(framed)
-        self.status_code = code
-        self._state = _STARTED
-
-    def _frame(self, code: int, kept: list[Header], length: int | None, upgrade: bool) -> list[Header]:
-        """Decide body framing and keep-alive; return the headers to send."""
+        try:
+            code, line11, line10 = caches.status_lines[status]
+        except (KeyError, TypeError):
+            code, line11, line10 = _parse_status(status, caches.status_lines)
+        fields: _Fields | None
+        try:
+            fields = caches.header_lists.get(tuple(headers))
+        except TypeError:  # not iterable, or unhashable items: `_fields` says which
+            fields = None
+        if fields is None:
+            fields = _fields(headers, caches.header_lists)
+        kept, length, upgrade, encoded = fields
+        # Body framing and keep-alive (rules 3 and 4 of the module docstring).
         informational = code < 200
         self._no_body = no_body = informational or code in (204, 304) or self.method == "HEAD"
         if length is not None and (informational or code == 204):
-            kept = [field for field in kept if field[0].lower() != "content-length"]
+            encoded = _encode([field for field in kept if field[0].lower() != "content-length"])
             length = None
+        version = self.version
         self.content_length = length
         self.upgrade = upgrade
-        self.chunked = chunked = length is None and not no_body and self.version >= (1, 1)
+        self.chunked = chunked = length is None and not no_body and version >= (1, 1)
         knowable = length is not None or chunked or no_body
         self.keep_alive = self.keep_alive and knowable and not informational and not upgrade
         self.bytes_sent = 0
-        return kept
+        self._status_line = line11 if version >= (1, 1) else line10
+        self._fields = encoded
+        self.status_code = code
+        self._state = _STARTED
 
     def head(self) -> bytes:
         """The status line and header block; exactly once, after ``start()``."""
