@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, NoReturn
 
 from monoceros.arbiter.signals import HANDLED_SIGNALS
@@ -25,11 +26,15 @@ if TYPE_CHECKING:
     from monoceros.workers.base import Worker
 
 _STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
+# What the master blocks across a fork (`Arbiter.spawn_worker`).
+FORK_BLOCKED = frozenset({*HANDLED_SIGNALS, signal.SIGCHLD})
 
 
-def run_worker(server: Arbiter, worker: Worker) -> NoReturn:
-    """Boot and run `worker` in this (child) process, then exit."""
+def run_worker(server: Arbiter, worker: Worker, mask: Iterable[int] = ()) -> NoReturn:
+    """Boot and run `worker` in this (child) process, then exit; ``mask`` is the signal mask to restore
+    once the master's handlers are gone (the master blocks signals across the fork)."""
     _forget_master(server, worker)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     log = server.log
     try:
         set_proctitle(f"worker [{server.proc_name}]")

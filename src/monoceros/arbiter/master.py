@@ -25,7 +25,7 @@ from monoceros import SERVER_SOFTWARE, __version__
 from monoceros.arbiter import reexec as arbiter_reexec
 from monoceros.arbiter import reload as arbiter_reload
 from monoceros.arbiter import systemd
-from monoceros.arbiter.child import log_worker_exit, run_worker
+from monoceros.arbiter.child import FORK_BLOCKED, log_worker_exit, run_worker
 from monoceros.arbiter.pidfile import Pidfile
 from monoceros.arbiter.role import MasterRole
 from monoceros.arbiter.signals import HANDLED_SIGNALS, SignalQueue, signal_name
@@ -328,9 +328,13 @@ class Arbiter:
         worker.tmp.grant_boot_grace(self.boot_grace)
         worker.shared = self.shared
         self.cfg.pre_fork(self, worker)
+        # Signals wait (blocked) across the fork: one sent to the new pid before the child has dropped the
+        # master's handlers would run a copy of them and be lost; the child unblocks once it has its own.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED)
         pid = os.fork()
         if pid == 0:
-            run_worker(self, worker)
+            run_worker(self, worker, mask)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         worker.pid = pid
         self.WORKERS[pid] = worker
         return pid
