@@ -488,7 +488,7 @@ class Engine:
             ok = False  # body bytes the app did not take: the rest of the body is unread
         if conn.closed:
             return False
-        # (a stop that came during the call finds the connection idle, and `_idle` / `_begin_stop` shorten
+        # (a stop that came during the call finds the connection idle, and `idle` / `_begin_stop` shorten
         # its keep-alive: the client was told keep-alive and may be sending its next request)
         if not conn.http.end_response(ok):
             self.close_after_output(conn)
