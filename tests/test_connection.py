@@ -68,3 +68,21 @@ def test_release_closes_queued_file_parts(pair: tuple[Conn, socket.socket]) -> N
     assert not conn.out
     with pytest.raises(OSError):
         os.fstat(fd)
+
+
+def test_an_invalid_body_read_while_the_app_runs_fails_every_read(pair: tuple[Conn, socket.socket]) -> None:
+    # An app that catches the error and reads on must not see the body end as if it were complete.
+    from monoceros.http import InvalidChunkSize, Request
+
+    conn, peer = pair
+    conn.http.receive_data(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n"
+    )
+    request = conn.http.next_event()
+    assert isinstance(request, Request)
+    conn.http.respond(request)
+    peer.sendall(b"zz\r\n")  # not a chunk size
+    for _ in range(2):
+        with pytest.raises(InvalidChunkSize):
+            conn.read_body(100)
+    assert peer.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"  # asked for once, before the body

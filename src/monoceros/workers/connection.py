@@ -20,6 +20,7 @@ import time
 from typing import IO, TYPE_CHECKING, ClassVar
 
 from monoceros.http import (
+    ERROR,
     NEED_DATA,
     SEND_BODY,
     Connection,
@@ -226,8 +227,9 @@ class Conn:
             chunk, self.pending = self.pending[:size], self.pending[size:]
             return chunk
         http = self.http
-        if http.their_state is not SEND_BODY:
-            return b""  # the body has ended (or the connection broke)
+        state = http.their_state
+        if state is not SEND_BODY and state is not ERROR:
+            return b""  # the body has ended (an invalid one raises its error again, below)
         request = http.request  # (the app is running: its response was started, `Connection.respond`)
         interim = http.continue_bytes(request) if request is not None else b""  # b"" unless the client waits
         if interim:
