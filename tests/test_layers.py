@@ -21,12 +21,13 @@ ALLOWED: dict[str, set[str]] = {
     "base": set(),
     "http": set(),
     "wsgi": {"http"},
+    "asgi": {"http"},
     "config": {"base"},
     "observability": {"base", "http", "config"},
     "app": {"base", "config"},
-    "workers": {"base", "http", "wsgi", "config", "observability", "app"},
+    "workers": {"base", "http", "wsgi", "asgi", "config", "observability", "app"},
     "arbiter": {"base", "config", "observability", "app", "workers"},
-    "top": {"base", "http", "wsgi", "config", "observability", "app", "workers", "arbiter"},
+    "top": {"base", "http", "wsgi", "asgi", "config", "observability", "app", "workers", "arbiter"},
 }
 BASE_MODULES = {"monoceros", "monoceros.errors", "monoceros.process"}
 # Modules at the top of the tree: the command line and Gunicorn-shaped import paths kept as aliases.
