@@ -367,3 +367,17 @@ def test_states_are_reported_while_a_response_is_produced() -> None:
     assert merge([ev(conn), ev(conn)]) == [Data(b"ok"), EndOfMessage([])]
     answer(conn)
     assert conn.end_response() and conn.idle
+
+
+def test_a_uwsgi_body_the_app_did_not_read_closes_too() -> None:
+    # The uwsgi parser refuses a new cycle while its body is unread, as the HTTP one does: the rest of the
+    # body must never be read as the next packet.
+    packet_vars = {b"REQUEST_METHOD": b"POST", b"PATH_INFO": b"/", b"CONTENT_LENGTH": b"10"}
+    block = b"".join(
+        len(k).to_bytes(2, "little") + k + len(v).to_bytes(2, "little") + v for k, v in packet_vars.items()
+    )
+    conn = ConnectionFactory(uwsgi=True)()
+    conn.receive_data(b"\x00" + len(block).to_bytes(2, "little") + b"\x00" + block + b"abc")
+    assert isinstance(ev(conn), Request)
+    answer(conn, headers=[("Content-Length", "2")], body=b"ok")
+    assert conn.end_response() is False and conn.must_close

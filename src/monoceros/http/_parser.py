@@ -131,12 +131,37 @@ def find_head_end(buf: bytearray, start: int) -> int:
 
 
 class ReceivedBytes:
-    """What a connection's parser was given (``receive_data``; ``b""`` is EOF) and has not consumed yet."""
+    """What both request parsers (HTTP/1.1, uwsgi) share: the bytes given (``receive_data``; ``b""`` is EOF)
+    and not consumed yet, the state, and the end of a message cycle (paused, closed, dead after an error)."""
 
-    __slots__ = ("_buf", "_eof")
+    __slots__ = ("_buf", "_eof", "_state", "_error")
 
     _buf: bytearray
     _eof: bool
+    _state: str
+    _error: RemoteProtocolError | None
+
+    @property
+    def state(self) -> str:
+        """The parser's state: PROXY, HEAD, BODY, NO_BODY, DONE, CLOSED or ERROR."""
+        return self._state
+
+    def start_next_cycle(self) -> None:
+        """After ``EndOfMessage``: go on with the next (maybe already buffered) request."""
+        if self._state != _DONE:
+            raise LocalProtocolError(500, "start_next_cycle() is only allowed after EndOfMessage")
+        self._state = _HEAD
+
+    def _settled(self, state: str) -> Event | Sentinel | None:
+        """The answer of a state in which no byte is read (paused, closed, dead); None for the others."""
+        if state == _DONE:
+            return PAUSED
+        if state == _CLOSED:
+            return ConnectionClosed()
+        if state == _ERROR:
+            assert self._error is not None
+            raise self._error
+        return None
 
     def receive_data(self, data: bytes) -> None:
         """Add bytes from the peer; ``b""`` means the peer closed its side (EOF)."""
@@ -163,9 +188,7 @@ class RequestParser(ReceivedBytes):
         "_line_rules",
         "_proxy_mode",
         "_proxy_trusted",
-        "_state",
         "_reader",
-        "_error",
         "_scanned",
         "_checked",
         "_line_scan",
@@ -268,17 +291,6 @@ class RequestParser(ReceivedBytes):
         self._fields = None
         self._line = None
 
-    @property
-    def state(self) -> str:
-        """The parser's state: PROXY, HEAD, BODY, NO_BODY, DONE, CLOSED or ERROR."""
-        return self._state
-
-    def start_next_cycle(self) -> None:
-        """After ``EndOfMessage``: go on with the next (maybe already buffered) request."""
-        if self._state != _DONE:
-            raise LocalProtocolError(500, "start_next_cycle() is only allowed after EndOfMessage")
-        self._state = _HEAD
-
     def next_event(self) -> Event | Sentinel:
         """The next event, ``NEED_DATA`` (feed more bytes) or ``PAUSED`` (call ``start_next_cycle``)."""
         try:
@@ -301,13 +313,9 @@ class RequestParser(ReceivedBytes):
             raise
 
     def _other_state(self, state: str) -> Event | Sentinel:
-        if state == _DONE:
-            return PAUSED
-        if state == _CLOSED:
-            return ConnectionClosed()
-        if state == _ERROR:
-            assert self._error is not None
-            raise self._error
+        settled = self._settled(state)
+        if settled is not None:
+            return settled
         info = read_proxy_header(self._buf, self._proxy_mode, self._proxy_trusted, self._eof)
         if isinstance(info, Sentinel):
             return info

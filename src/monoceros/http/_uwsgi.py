@@ -12,14 +12,12 @@ The response goes back as an HTTP response, unchunked (nginx frames it for its o
 from __future__ import annotations
 
 from ._errors import ForbiddenProxyRequest, InvalidHeader, RemoteProtocolError, _ParseError
-from ._events import NEED_DATA, PAUSED, ConnectionClosed, EndOfMessage, Event, ProxyInfo, Request, Sentinel
-from ._parser import ReceivedBytes
+from ._events import NEED_DATA, ConnectionClosed, EndOfMessage, Event, ProxyInfo, Request, Sentinel
+from ._parser import _BODY, _CLOSED, _DONE, _ERROR, _HEAD, ReceivedBytes
 from ._readers import ContentLengthReader
 from ._semantics import parse_content_length
 
 MAX_VARS = 1000  # as Gunicorn
-# Named as the HTTP parser's states (`_state.CLIENT_STATE_OF_PARSER`).
-_HEAD, _BODY, _DONE, _CLOSED, _ERROR = ("HEAD", "BODY", "DONE", "CLOSED", "ERROR")
 _VERSIONS = {"HTTP/1.1": (1, 1), "HTTP/1.0": (1, 0)}
 
 
@@ -36,7 +34,7 @@ class UnsupportedModifier(_ParseError):
 class UwsgiParser(ReceivedBytes):
     """One connection's uwsgi request parser (``RequestParser``'s interface)."""
 
-    __slots__ = ("_state", "_reader", "_error", "_allowed", "proxy_info")
+    __slots__ = ("_reader", "_allowed", "proxy_info")
 
     def __init__(self, peer_allowed: bool = True) -> None:
         self._buf = bytearray()
@@ -46,14 +44,6 @@ class UwsgiParser(ReceivedBytes):
         self._error: RemoteProtocolError | None = None
         self._allowed = peer_allowed
         self.proxy_info: ProxyInfo | None = None
-
-    @property
-    def state(self) -> str:
-        return self._state
-
-    def start_next_cycle(self) -> None:
-        if self._state == _DONE:
-            self._state = _HEAD
 
     def next_event(self) -> Event | Sentinel:
         try:
@@ -65,13 +55,9 @@ class UwsgiParser(ReceivedBytes):
 
     def _next(self) -> Event | Sentinel:
         state = self._state
-        if state == _ERROR:
-            assert self._error is not None
-            raise self._error
-        if state == _DONE:
-            return PAUSED
-        if state == _CLOSED:
-            return ConnectionClosed()
+        settled = self._settled(state)
+        if settled is not None:
+            return settled
         if state == _BODY:
             assert self._reader is not None
             event = self._reader.read(self._buf, self._eof)
