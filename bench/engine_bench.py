@@ -20,18 +20,7 @@ import sys
 import time
 from typing import Any
 
-WRK = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
-BROWSER = (
-    b"GET /api/items?page=2 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n"
-    b"Accept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\n"
-    b"Accept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\nCookie: session=abc123; theme=dark\r\n"
-    b"Cache-Control: no-cache\r\n\r\n"
-)
-
-
-def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
-    return [b"Hello, World!"]
+from hotpath_bench import BROWSER, WRK, hello  # the same requests and app as the in-memory hot-path bench
 
 
 class CountingSocket:

@@ -27,7 +27,7 @@ from typing import Any
 from ._caches import Caches
 from ._errorpage import error_response
 from ._errors import LocalProtocolError
-from ._events import ProxyInfo, Request
+from ._events import Request
 from ._parser import RequestParser
 from ._state import (
     CLIENT_STATE_OF_PARSER,
@@ -124,10 +124,6 @@ class Connection:
         if self._ours is SWITCHED_PROTOCOL:
             return SWITCHED_PROTOCOL
         return CLIENT_STATE_OF_PARSER[self.parser.state]
-
-    @property
-    def proxy_info(self) -> ProxyInfo | None:
-        return self.parser.proxy_info
 
     @property
     def trailing_data(self) -> tuple[bytes, bool]:

@@ -10,6 +10,7 @@ request_time)`` once per request.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Protocol
@@ -80,7 +81,7 @@ class GunicornLoggerSink:
         self.debug = False
         level = getattr(log, "loglevel", None)
         if isinstance(level, int):
-            self.debug = level <= 10
+            self.debug = level <= logging.DEBUG
 
     def record(self, info: Any, request: Any, environ: dict[str, Any], seconds: float) -> None:
         self._log.access(info, request, environ, timedelta(seconds=seconds))

@@ -103,15 +103,17 @@ class Worker:
         """Heartbeat: call at least every `self.timeout` seconds or the master kills this worker."""
         self.tmp.notify()
 
-    def count_request(self, already: bool = False) -> None:
-        """Account one handled request (``already``: ``nr`` counts it already); stop after this one when
-        `max_requests` is reached."""
-        if not already:
-            self.nr += 1
+    def count_request(self) -> None:
+        """Account one handled request; stop after this one when `max_requests` is reached."""
+        self.nr += 1
         if self.nr >= self.max_requests:
-            if self.alive:
-                self.log.info("Autorestarting worker after current request.")
-            self.alive = False
+            self.reached_max_requests()
+
+    def reached_max_requests(self) -> None:
+        """`nr` reached `max_requests`: this worker stops after the current request."""
+        if self.alive:
+            self.log.info("Autorestarting worker after current request.")
+        self.alive = False
 
     def parent_alive(self) -> bool:
         """False (and logs it) once the master that forked us has gone away."""

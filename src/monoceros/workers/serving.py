@@ -140,7 +140,7 @@ class RequestRunner:
         finally:
             worker.nr += 1  # `Worker.count_request`, spelled out on this path (a call saved per request)
             if worker.nr >= worker.max_requests:
-                worker.count_request(already=True)
+                worker.reached_max_requests()
             if self.post_request is not None:
                 self._post_request(request, environ, info)
         if self.log_access:
