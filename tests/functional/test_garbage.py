@@ -55,9 +55,12 @@ def exchange(server: Server, data: bytes) -> bytes:
         return received
 
 
-@pytest.mark.parametrize("kind", [["sync"], ["gthread", "--threads", "2"]], ids=["sync", "gthread"])
+@pytest.mark.parametrize(
+    "kind", [["sync"], ["gthread", "--threads", "2"], ["asgi"]], ids=["sync", "gthread", "asgi"]
+)
 def test_mutated_requests_get_a_clean_answer(server_factory: Factory, kind: list[str]) -> None:
-    server = server_factory(["--workers", "1", "--worker-class", *kind], app="servingapp:app", tcp=True)
+    app = "asgiapp:app" if kind == ["asgi"] else "servingapp:app"
+    server = server_factory(["--workers", "1", "--worker-class", *kind], app=app, tcp=True)
     (worker,) = server.wait_workers(1)
     rng = random.Random(20261126)
     for _ in range(400):

@@ -14,17 +14,26 @@ from harness import Server, parse_response, recv_until_closed
 Factory = Callable[..., Server]
 
 
-KINDS = [["--worker-class", "sync"], ["--worker-class", "gthread", "--threads", "2"]]
+KINDS = [
+    ["--worker-class", "sync"],
+    ["--worker-class", "gthread", "--threads", "2"],
+    ["--worker-class", "asgi"],
+]
 
 
-@pytest.fixture(params=KINDS, ids=["sync", "gthread"])
+def app_for(kind: list[str]) -> str:
+    """The serving app for a worker kind: the WSGI one, or its ASGI twin (the same routes and answers)."""
+    return "asgiapp:app" if "asgi" in kind else "servingapp:app"
+
+
+@pytest.fixture(params=KINDS, ids=["sync", "gthread", "asgi"])
 def kind(request: pytest.FixtureRequest) -> list[str]:
     return list(request.param)
 
 
 @pytest.fixture
 def server(server_factory: Factory, kind: list[str]) -> Server:
-    return server_factory(["--workers", "1", "--keep-alive", "5", *kind], app="servingapp:app", tcp=True)
+    return server_factory(["--workers", "1", "--keep-alive", "5", *kind], app=app_for(kind), tcp=True)
 
 
 def host_port(server: Server) -> tuple[str, int]:
@@ -211,7 +220,7 @@ def test_an_app_exception_gives_500_and_the_worker_goes_on(server: Server) -> No
 def test_idle_keep_alive_connection_is_closed_after_the_timeout(
     server_factory: Factory, kind: list[str]
 ) -> None:
-    server = server_factory(["--workers", "1", "--keep-alive", "1", *kind], app="servingapp:app", tcp=True)
+    server = server_factory(["--workers", "1", "--keep-alive", "1", *kind], app=app_for(kind), tcp=True)
     with server.connect() as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         started = time.monotonic()
@@ -223,7 +232,7 @@ def test_idle_keep_alive_connection_is_closed_after_the_timeout(
 
 
 def test_keep_alive_zero_closes_every_connection(server_factory: Factory, kind: list[str]) -> None:
-    server = server_factory(["--workers", "1", "--keep-alive", "0", *kind], app="servingapp:app", tcp=True)
+    server = server_factory(["--workers", "1", "--keep-alive", "0", *kind], app=app_for(kind), tcp=True)
     with server.connect() as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         data = recv_until_closed(sock)
@@ -231,6 +240,8 @@ def test_keep_alive_zero_closes_every_connection(server_factory: Factory, kind: 
 
 
 def test_wsgiref_validator_runs_clean(server_factory: Factory, kind: list[str]) -> None:
+    if "asgi" in kind:
+        pytest.skip("a WSGI validator: the ASGI worker's scope is checked in tests/functional/test_asgi.py")
     server = server_factory(["--workers", "1", *kind], app="servingapp:validated", tcp=True)
     conn = http.client.HTTPConnection(*host_port(server), timeout=10)
     checks: list[tuple[str, str, Any, bytes]] = [

@@ -25,10 +25,11 @@ from harness import (
 Factory = Callable[..., Server]
 
 
-@pytest.fixture(params=[["sync"], ["gthread", "--threads", "2"]], ids=["sync", "gthread"])
+@pytest.fixture(params=[["sync"], ["gthread", "--threads", "2"], ["asgi"]], ids=["sync", "gthread", "asgi"])
 def one_worker(request: pytest.FixtureRequest, server_factory: Factory) -> Server:
     args = ["--workers", "1", "--timeout", "4", "--worker-class", *request.param]
-    return server_factory(args, app="servingapp:app", tcp=True)
+    app = "asgiapp:app" if request.param == ["asgi"] else "servingapp:app"
+    return server_factory(args, app=app, tcp=True)
 
 
 def stuck_sending_to(sock: socket.socket) -> bool:

@@ -49,16 +49,19 @@ ACCEPTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, worker_class: str) -> object:
+@pytest.fixture(scope="module", params=["default", "asgi"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, worker_class: str, request: pytest.FixtureRequest
+) -> object:
     from harness import start_server
 
+    asgi = request.param == "asgi"
     started = start_server(
         ["--workers", "1", "--keep-alive", "5"],
         tmp_path_factory.mktemp("smuggling"),
-        app="servingapp:app",
+        app="asgiapp:app" if asgi else "servingapp:app",
         tcp=True,
-        worker_class=worker_class,
+        worker_class="asgi" if asgi else worker_class,
     )
     yield started
     started.kill()

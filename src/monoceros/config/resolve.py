@@ -17,10 +17,18 @@ WORKERS = {
     # Gunicorn's own paths, so a Gunicorn config naming them keeps working.
     "gunicorn.workers.sync.SyncWorker": "monoceros.workers.sync.SyncWorker",
     "gunicorn.workers.gthread.ThreadWorker": "monoceros.workers.gthread.ThreadWorker",
+    "asgi": "monoceros.workers.asgi.AsgiWorker",
+    "gunicorn.workers.gasgi.ASGIWorker": "monoceros.workers.asgi.AsgiWorker",
+    # uvicorn's worker classes (the `uvicorn-worker` package, and the older module inside uvicorn): served
+    # by the native ASGI worker, without uvicorn installed.
+    "uvicorn.workers.UvicornWorker": "monoceros.workers.asgi.UvicornWorker",
+    "uvicorn.workers.UvicornH11Worker": "monoceros.workers.asgi.UvicornH11Worker",
+    "uvicorn_worker.UvicornWorker": "monoceros.workers.asgi.UvicornWorker",
+    "uvicorn_worker.UvicornH11Worker": "monoceros.workers.asgi.UvicornH11Worker",
 }
 WORKER_BASE = "monoceros.workers.base.Worker"
 # Gunicorn worker names Monoceros does not provide (yet): a clear error rather than an ImportError.
-UNAVAILABLE_WORKERS = ("gevent", "gevent_wsgi", "gevent_pywsgi", "eventlet", "tornado", "asgi")
+UNAVAILABLE_WORKERS = ("gevent", "gevent_wsgi", "gevent_pywsgi", "eventlet", "tornado")
 
 DEFAULT_LOGGER = "monoceros.observability.logger.Logger"
 STATSD_LOGGER = "monoceros.observability.statsd.Statsd"
@@ -45,6 +53,9 @@ def worker_class(uri: str | type[Any], threads: int) -> type[Any]:
         uri = WORKERS.get(uri, uri)
     cls = load_class(uri, "worker_class")
     base = load_class(WORKER_BASE, "worker_class")
+    native = _native_for(cls)
+    if native is not None:
+        return native
     if not issubclass(cls, base):
         # A class written for Gunicorn's worker API (uvicorn's, aiohttp's, a user's): it would crash the
         # master's loop after binding. Refused here, before anything is bound.
@@ -56,6 +67,23 @@ def worker_class(uri: str | type[Any], threads: int) -> type[Any]:
             f" {WORKER_BASE}"
         )
     return cls
+
+
+def _native_for(cls: type[Any]) -> type[Any] | None:
+    """A user's subclass of a uvicorn worker class: the native class it maps to, carrying the subclass's
+    ``CONFIG_KWARGS`` (uvicorn's way of configuring its worker); None for any other class."""
+    for parent in cls.__mro__:
+        # (uvicorn-worker defines its classes in a private module and exports them from the package)
+        module = "uvicorn_worker" if parent.__module__.startswith("uvicorn_worker.") else parent.__module__
+        native = WORKERS.get(f"{module}.{parent.__qualname__}")
+        if native is not None and module in ("uvicorn.workers", "uvicorn_worker"):
+            target = load_class(native, "worker_class")
+            attrs = {
+                "CONFIG_KWARGS": dict(getattr(cls, "CONFIG_KWARGS", {}) or {}),
+                "__module__": cls.__module__,
+            }
+            return type(cls.__name__, (target,), attrs)
+    return None
 
 
 def logger_class(uri: str | type[Any], statsd: bool = False) -> type[Any]:

@@ -379,15 +379,22 @@ class ResponseWriter:
             return b"%X\r\n%s\r\n" % (size, data)
         return data
 
-    def end(self) -> bytes:
-        """Finish the body: the last chunk when chunked; settles ``keep_alive`` for good."""
+    def end(self, trailers: Iterable[Header] = ()) -> bytes:
+        """Finish the body: the last chunk when chunked, with ``trailers`` (validated as headers are; only
+        a chunked body can carry them, so they are dropped otherwise); settles ``keep_alive`` for good."""
         if self._state != _HEAD_SENT:
             raise LocalProtocolError(500, "end() must come after head(), once")
+        fields = b""
+        if trailers and self.chunked:
+            kept, _, _ = _read_fields(trailers)
+            fields = _encode([field for field in kept if field[0].lower() != "content-length"])
         self._state = _ENDED
         self.ended = True
         if not self.complete:
             self.keep_alive = False
-        return _LAST_CHUNK if self.chunked else b""
+        if not self.chunked:
+            return b""
+        return b"0\r\n" + fields + b"\r\n" if fields else _LAST_CHUNK
 
     @property
     def head_sent(self) -> bool:

@@ -195,7 +195,11 @@ class Worker:
             self.log.exception("Error loading the application; serving the error until a file changes")
             for path in files:
                 self.reloader.add_file(path)
-            self.wsgi = _failed_app("".join(traceback.format_exception(exc)))
+            self.wsgi = self.failed_app("".join(traceback.format_exception(exc)))
+
+    def failed_app(self, text: str) -> Any:
+        """The application served in place of one that failed to load (with ``reload``): 500 and ``text``."""
+        return _failed_wsgi_app(text)
 
     def _source_changed(self, path: str) -> None:
         """The reloader saw ``path`` change: stop this worker (the master forks a fresh one)."""
@@ -289,7 +293,7 @@ def _files_of(exc: BaseException) -> list[str]:
     ]
 
 
-def _failed_app(text: str) -> Any:
+def _failed_wsgi_app(text: str) -> Any:
     body = text.encode("utf-8", "replace")
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:

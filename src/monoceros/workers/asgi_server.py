@@ -1,0 +1,631 @@
+"""The ASGI worker's connections: an asyncio protocol per connection driving the sans-IO ``http.Connection``.
+
+``AsgiServer`` is built once per worker from the settings (the connection factory and parser limits the WSGI
+workers use, the scope builder, the access log, the timeouts); ``HTTPProtocol`` is one connection. Each
+request runs the application in a task of its own (``monoceros.asgi.HTTPCycle`` for HTTP,
+``WebSocketCycle`` for a WebSocket), so a slow request holds nothing but itself.
+
+What the connection guarantees, as in the WSGI engine:
+
+- pipelined requests are answered in order: the parser pauses after each request, and reading stops until
+  the response is complete (the next request then starts even if the app's call goes on with background
+  work after its response);
+- a request head (or a body the app waits for) must arrive within ``timeout`` (30 s without one); an idle
+  kept-alive connection closes after ``keepalive``; a client that stops reading a streamed response is given
+  up on at 80 % of ``timeout`` (``FlowControl``); a request body the app has not read yet is held up to
+  about 64 KiB before reading stops;
+- an exception in the app before its response started is a 500; after it started, the connection closes;
+  both are logged with the traceback and the worker goes on;
+- a stopping worker finishes in-flight requests with ``Connection: close``, closes idle connections, and
+  closes WebSockets with 1001.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+from monoceros.asgi.http import HTTPCycle
+from monoceros.asgi.scope import ConnectionScope, ScopeBuilder
+from monoceros.http import (
+    NEED_DATA,
+    PAUSED,
+    ConnectionClosed,
+    ConnectionFactory,
+    Data,
+    EndOfMessage,
+    ProtocolError,
+    RemoteProtocolError,
+    Request,
+)
+from monoceros.observability.sink import AccessSink, sink_for
+from monoceros.workers.flow import FlowControl
+from monoceros.wsgi import EnvironBuilder, IPTrust
+
+if TYPE_CHECKING:
+    from monoceros.asgi.app import ASGIApp
+    from monoceros.asgi.websocket import WebSocketCycle
+    from monoceros.workers.base import Worker
+
+LINGER_TIME = 2.0  # a closing connection may go this long without sending before it is dropped
+LINGER_MAX = 30.0  # and keep sending this long in all
+BODY_HIGH_WATER = 64 * 1024  # request body bytes held for an app that has not read them, before reading stops
+SERVER_HEADER = b"monoceros"
+
+
+class AsgiResponse:
+    """One exchange as the access log and the hooks see it (the shape of the WSGI ``ResponseInfo``)."""
+
+    __slots__ = ("status", "status_code", "headers", "bytes_sent", "failed")
+
+    def __init__(self, status: str, headers: list[tuple[str, str]], bytes_sent: int, failed: bool) -> None:
+        self.status = status
+        self.status_code = int(status[:3]) if status[:3].isdigit() else 0
+        self.headers = headers
+        self.bytes_sent = bytes_sent
+        self.failed = failed
+
+
+class AsgiServer:
+    """One worker's ASGI serving state: settings, the app, the open connections."""
+
+    def __init__(
+        self, worker: Worker, app: ASGIApp, state: dict[str, Any], options: dict[str, Any] | None = None
+    ) -> None:
+        options = options or {}
+        cfg = worker.cfg
+        self.worker = worker
+        self.log = worker.log
+        self.app = app
+        self.loop = asyncio.get_event_loop()
+        self.sink: AccessSink = sink_for(worker.log)
+        self.forwarded_trust = IPTrust(options.get("forwarded_allow_ips") or cfg.forwarded_allow_ips)
+        self.proxy_trust = IPTrust(cfg.proxy_allow_ips)
+        self.proxy_protocol: str = cfg.proxy_protocol
+        self.connections = ConnectionFactory(
+            keep_alive=cfg.keepalive > 0,
+            server=SERVER_HEADER if options.get("server_header", True) else None,
+            limit_request_line=cfg.limit_request_line,
+            limit_request_fields=cfg.limit_request_fields,
+            limit_request_field_size=cfg.limit_request_field_size,
+            permit_unconventional_http_method=cfg.permit_unconventional_http_method,
+            permit_unconventional_http_version=cfg.permit_unconventional_http_version,
+            casefold_http_method=cfg.casefold_http_method,
+            strip_header_spaces=cfg.strip_header_spaces,
+            permit_obsolete_folding=cfg.permit_obsolete_folding,
+            header_map=cfg.header_map,
+            forwarder_headers=frozenset(h.strip().upper() for h in cfg.forwarder_headers),
+            proxy_protocol=self.proxy_protocol,
+        )
+        trust = self.forwarded_trust
+        self.scopes = ScopeBuilder(
+            root_path=options.get("root_path", cfg.root_path) or "",
+            secure_scheme_headers=cfg.secure_scheme_headers,
+            proxy_headers=bool(options.get("proxy_headers", False)),
+            is_trusted=trust.allows,
+            state=(lambda: dict(state)) if state else None,
+        )
+        # The access log renders from a WSGI-shaped environ, as Gunicorn's atoms are defined over one.
+        self.environ = EnvironBuilder("monoceros", multithread=False, multiprocess=cfg.workers > 1)
+        self.tls = bool(cfg.is_ssl)
+        self.keepalive = float(cfg.keepalive)
+        self.request_timeout = float(cfg.timeout) if cfg.timeout > 0 else 30.0
+        self.flow = FlowControl.for_timeout(cfg.timeout)
+        self.grace = max(0.0, float(cfg.asgi_disconnect_grace_period))
+        self.ws_max_size = int(options.get("ws_max_size") or cfg.websocket_max_message_size)
+        self.websockets = options.get("ws", "auto") != "none" and _have_wsproto()
+        self.ws_compression = options.get("ws_per_message_deflate", True)
+        self.pre_request = None if cfg.is_default("pre_request") else cfg.pre_request
+        self.post_request = None if cfg.is_default("post_request") else cfg.post_request
+        self.open: set[HTTPProtocol] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.stopping = False
+        self.idle_event = asyncio.Event()  # the last connection closed (a stop waits for it)
+        self.stop_linger = 2.0
+
+    def protocol(self) -> HTTPProtocol:
+        return HTTPProtocol(self)
+
+    def stop(self) -> None:
+        """The worker is stopping: every connection finishes what it is doing and closes."""
+        self.stopping = True
+        for proto in list(self.open):
+            proto.stop()
+        if not self.open:
+            self.idle_event.set()
+
+    def closed(self, proto: HTTPProtocol) -> None:
+        self.open.discard(proto)
+        if not self.open and self.stopping:
+            self.idle_event.set()
+
+    def count_request(self) -> None:
+        worker = self.worker
+        worker.nr += 1
+        if worker.nr >= worker.max_requests:
+            worker.reached_max_requests()
+
+    def access(self, proto: HTTPProtocol, request: Request, cycle: Any, failed: bool, seconds: float) -> None:
+        info = AsgiResponse(
+            cycle.status or "500 Internal Server Error", cycle.headers, cycle.bytes_sent, failed
+        )
+        if self.post_request is not None or self.sink.enabled:
+            environ = proto.environ(request)
+            if self.post_request is not None:
+                try:
+                    self.post_request(self.worker, request, environ, info)
+                except Exception:
+                    self.log.exception("Exception in post_request hook")
+            if self.sink.enabled:
+                queue = self.sink.queue
+                if queue is not None:
+                    queue((info, request, environ, seconds))
+                    self.sink.end_round()
+                else:
+                    self.sink.record(info, request, environ, seconds)
+
+
+def _have_wsproto() -> bool:
+    try:
+        import wsproto  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class HTTPProtocol(asyncio.Protocol):
+    """One client connection of the ASGI worker."""
+
+    def __init__(self, server: AsgiServer) -> None:
+        self.server = server
+        self.loop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.http: Any = None
+        self.scope: ConnectionScope | None = None
+        self.cycle: HTTPCycle | WebSocketCycle | None = None
+        self.ws: WebSocketCycle | None = None
+        self.closed = False
+        self.peer: Any = None
+        self.sockname: Any = None
+        self._trusted = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._reading = True
+        self._paused_by: set[str] = set()
+        self._writable: asyncio.Future[None] | None = None
+        self._started = 0.0
+        self._environ: Any = None
+        self._idle_timer = False  # the timer running is the keep-alive one
+        self._lingering = False  # our side is shut: what arrives is dropped until the client closes
+        self._linger_end = 0.0
+
+    # -- asyncio's side -------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        server = self.server
+        self.transport = transport  # type: ignore[assignment]  # (uvloop's transports do not subclass asyncio's)
+        server.open.add(self)
+        self.peer = transport.get_extra_info("peername")
+        self.sockname = transport.get_extra_info("sockname")
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        peer_host = self.peer[0] if isinstance(self.peer, tuple) else (self.peer or "")
+        self._trusted = server.forwarded_trust.allows(peer_host)
+        proxy = server.proxy_protocol != "off" and server.proxy_trust.allows(peer_host)
+        self.http = server.connections(self._trusted, proxy)
+        self._arm(server.request_timeout)
+        if server.stopping:
+            self.stop()
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            self._lingered()
+            return
+        if self.ws is not None:
+            self.ws.feed(data)
+            return
+        if self._idle_timer:  # the next request begins: it has the request timeout to arrive
+            self._idle_timer = False
+            self._arm(self.server.request_timeout)
+        self.http.receive_data(data)
+        self._process()
+
+    def eof_received(self) -> bool:
+        if self._lingering:
+            return False  # (the client has read what it wanted: close)
+        if self.ws is not None:
+            self.ws.connection_lost()
+            return False
+        self.http.receive_data(b"")
+        self._process()
+        # Keep our side open while a response is still owed (a client may half-close after its request).
+        return self.cycle is not None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        cycle = self.cycle
+        if cycle is not None:
+            if self.ws is not None:
+                self.ws.connection_lost()
+            else:
+                cycle.disconnect()  # type: ignore[union-attr]
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self.server.closed(self)
+
+    def pause_writing(self) -> None:
+        self._writable = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    # -- the Channel the cycles use -------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and data:
+            self.transport.write(data)  # type: ignore[union-attr]
+
+    async def drain(self) -> None:
+        waiter = self._writable
+        if waiter is None or self.closed:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), self.server.flow.stall_timeout)
+        except asyncio.TimeoutError:
+            self.server.log.debug("client %s stopped reading: connection given up", self.peer)
+            self.abort()
+
+    def body_taken(self) -> None:
+        self._resume("body")
+
+    def pause(self) -> None:
+        self._pause("body")
+
+    async def wait_body(self, event: asyncio.Event) -> bool:
+        self._resume("body")
+        try:
+            await asyncio.wait_for(event.wait(), self.server.flow.stall_timeout)
+        except asyncio.TimeoutError:
+            self.server.log.debug("client %s stopped sending its body: connection given up", self.peer)
+            self.abort()
+            return False
+        return True
+
+    def close_soon(self) -> None:
+        """Close once what was written is out. Our side is shut first and what the client still sends is
+        read and dropped for a while (a lingering close, as the WSGI engine and nginx do): closing at
+        once would make the kernel answer those bytes with a reset, which can destroy the response the
+        client has not read yet (an error page for a refused upload, say)."""
+        transport = self.transport
+        if self.closed or transport is None or self._lingering:
+            return
+        if self.ws is not None or not transport.can_write_eof():
+            transport.close()
+            return
+        self._lingering = True
+        self._linger_end = self.loop.time() + LINGER_MAX
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_later(LINGER_TIME, self._linger_expired)
+        self._resume_all()
+        transport.write_eof()
+
+    def _linger_expired(self) -> None:
+        self._timer = None
+        if self.transport is not None:
+            self.transport.close()
+
+    def _lingered(self) -> None:
+        """Bytes came while lingering: dropped; the client gets LINGER_TIME more, up to LINGER_MAX."""
+        if self._timer is not None:
+            self._timer.cancel()
+        left = self._linger_end - self.loop.time()
+        self._timer = self.loop.call_later(max(0.0, min(LINGER_TIME, left)), self._linger_expired)
+
+    def _resume_all(self) -> None:
+        self._paused_by.clear()
+        if not self._reading and not self.closed and self.transport is not None:
+            self._reading = True
+            self.transport.resume_reading()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _pause(self, why: str) -> None:
+        self._paused_by.add(why)
+        if self._reading and self.transport is not None:
+            self._reading = False
+            self.transport.pause_reading()
+
+    def _resume(self, why: str) -> None:
+        paused = self._paused_by
+        paused.discard(why)
+        if not paused and not self._reading and not self.closed:
+            self._reading = True
+            self.transport.resume_reading()  # type: ignore[union-attr]
+
+    def _arm(self, seconds: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_later(seconds, self._expired) if seconds > 0 else None
+
+    def _expired(self) -> None:
+        self._timer = None
+        if self.cycle is None and self.transport is not None:
+            self.transport.close()  # idle, or a request that never arrived whole: nothing to linger for
+
+    def _process(self) -> None:
+        """Take the parser's events until it needs data or pauses."""
+        http = self.http
+        while True:
+            try:
+                event = http.next_event()
+            except RemoteProtocolError as exc:
+                self._reject(exc)
+                return
+            kind = type(event)
+            if kind is Request:
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                self._start(event)
+            elif kind is Data or kind is EndOfMessage:
+                self._body_event(event)
+            elif event is NEED_DATA:
+                if self.cycle is None and self._timer is None:
+                    self._arm(self.server.request_timeout)
+                return
+            elif event is PAUSED:
+                self._pause("cycle")  # a pipelined request waits until this response is complete
+                return
+            elif kind is ConnectionClosed:
+                self.close_soon()
+                return
+            else:
+                return
+            if self.ws is not None or self.closed:
+                return
+
+    def _body_event(self, event: Data | EndOfMessage) -> None:
+        cycle = self.cycle
+        if not isinstance(cycle, HTTPCycle):
+            return
+        if type(event) is Data:
+            cycle.feed(event.data)
+            if cycle.buffered > BODY_HIGH_WATER:
+                self._pause("body")  # until the app takes what is held
+        else:
+            cycle.finish()
+
+    def _reject(self, exc: RemoteProtocolError) -> None:
+        cycle = self.cycle
+        if isinstance(cycle, HTTPCycle):
+            # The body turned out invalid while the app reads it: the app is told the client left; if its
+            # response has not started, the client gets the error page.
+            cycle.disconnect()
+            if not cycle.head_sent and not cycle.started:
+                self.write(self.http.refuse(exc.status, exc.reason))
+            self.close_soon()
+            return
+        self.server.log.debug("Invalid request from %s: %s", self.peer, exc)
+        self.write(self.http.refuse(exc.status, exc.reason))
+        self.close_soon()
+
+    # -- one request ----------------------------------------------------------------------------
+
+    def _start(self, request: Request) -> None:
+        server = self.server
+        http = self.http
+        worker = server.worker
+        self._environ = None
+        if self.scope is None:
+            self.scope = server.scopes.connection(
+                self.peer, self.sockname, server.tls, self._trusted, http.parser.proxy_info
+            )
+        if server.stopping or not worker.alive or worker.nr + 1 >= worker.max_requests:
+            http.drain()
+        self._started = time.perf_counter()
+        websocket = False
+        if server.websockets:
+            from monoceros.asgi.websocket import is_upgrade
+
+            websocket = is_upgrade(request)
+        try:
+            scope = self.scope.websocket(request) if websocket else self.scope.http(request)
+        except ProtocolError as exc:
+            self._reject(RemoteProtocolError(exc.status, exc.reason))
+            return
+        if server.pre_request is not None:
+            try:
+                server.pre_request(worker, request)
+            except Exception:
+                server.log.exception("Exception in pre_request hook")
+        if websocket:
+            self._start_websocket(request, scope)
+            return
+        cycle = HTTPCycle(http, request, self, self._response_complete)
+        self.cycle = cycle
+        self._spawn(self._run_http(cycle, scope))
+
+    def _spawn(self, coro: Any) -> None:
+        task = self.loop.create_task(coro)
+        tasks = self.server.tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _run_http(self, cycle: HTTPCycle, scope: dict[str, Any]) -> None:
+        server = self.server
+        failed = False
+        try:
+            await server.app(scope, cycle.receive, cycle.send)
+        except BaseException as exc:
+            failed = True
+            if cycle.disconnected:
+                # The client left first (the app was told so): what the app raised then is its way of
+                # giving up on that client, not a failure of the application.
+                server.log.debug(
+                    "%s: the client %s went away", cycle.request.target, self.peer, exc_info=True
+                )
+            else:
+                server.log.exception("Error handling request %s", cycle.request.target)
+            if not isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError):
+                raise
+        else:
+            if not cycle.started:
+                server.log.error(
+                    "ASGI callable returned without starting a response: %s", cycle.request.target
+                )
+                failed = True
+            elif not cycle.complete and not cycle.disconnected:
+                server.log.error(
+                    "ASGI callable returned without completing its response: %s", cycle.request.target
+                )
+                failed = True
+        finally:
+            server.count_request()
+        if failed and not cycle.complete:
+            self._failed(cycle)
+
+    def _failed(self, cycle: HTTPCycle) -> None:
+        """The app raised or returned early: a 500 if nothing of the response went out, else close."""
+        if self.cycle is not cycle:
+            return
+        if not cycle.head_sent and not self.closed and not cycle.disconnected:
+            cycle.status = "500 Internal Server Error"
+            cycle.headers = []
+            self.write(self.http.refuse(500))
+        self._finish(cycle, ok=False)
+
+    def _response_complete(self, cycle: HTTPCycle) -> None:
+        self._finish(cycle, ok=True)
+
+    def _finish(self, cycle: HTTPCycle | WebSocketCycle, ok: bool) -> None:
+        """The response is out (or abandoned): the access log, then keep-alive or close."""
+        if self.cycle is not cycle:
+            return
+        server = self.server
+        self.cycle = None
+        request = cycle.request
+        server.access(self, request, cycle, not ok, time.perf_counter() - self._started)
+        http = self.http
+        keep = http.end_response(ok) if ok else self._end_failed()
+        if not keep or self.closed:
+            self.close_soon()
+            return
+        self._resume("cycle")
+        if server.stopping:
+            http.drain()
+        if http.idle and not http.trailing_data[0]:
+            self._arm(min(server.keepalive, server.stop_linger) if server.stopping else server.keepalive)
+            self._idle_timer = True
+        self._process()
+
+    def _end_failed(self) -> bool:
+        try:
+            return bool(self.http.end_response(False))
+        except ProtocolError:
+            return False
+
+    def environ(self, request: Request) -> dict[str, Any]:
+        """A WSGI-shaped environ of ``request``, for the access log and ``post_request`` hooks."""
+        builder = self._environ
+        if builder is None:
+            peer = self.peer if self.peer is not None else ""
+            builder = self._environ = self.server.environ.connection(
+                peer, self.sockname or "", "https" if self.server.tls else "http", self._trusted
+            )
+        try:
+            return builder.build(request, None, self.http.parser.proxy_info)  # type: ignore[no-any-return]
+        except ProtocolError:  # (a path outside SCRIPT_NAME: the scope never needed it)
+            return {
+                "REQUEST_METHOD": request.method,
+                "RAW_URI": request.target,
+                "SERVER_PROTOCOL": "HTTP/1.1",
+            }
+
+    # -- WebSockets -----------------------------------------------------------------------------
+
+    def _start_websocket(self, request: Request, scope: dict[str, Any]) -> None:
+        from monoceros.asgi.websocket import WebSocketCycle, handshake_problem
+
+        problem = handshake_problem(request)
+        if problem is not None:
+            status, reason, headers = problem
+            writer = self.http.respond(request)
+            body = reason.encode()
+            writer.start(f"{status} {reason}", headers + [("Content-Length", str(len(body)))])
+            self.write(writer.whole(body))
+            self.http.end_response(False)
+            self.close_soon()
+            return
+        server = self.server
+        cycle = WebSocketCycle(
+            self.http,
+            request,
+            self,
+            on_switch=self._switched,
+            on_http_done=lambda c: self._finish(c, ok=False),
+            max_size=server.ws_max_size,
+            compression=bool(server.ws_compression),
+        )
+        self.cycle = cycle
+        self._pause("cycle")
+        self._spawn(self._run_websocket(cycle, scope))
+
+    def _switched(self, cycle: WebSocketCycle) -> None:
+        self.ws = cycle
+        self._resume("cycle")
+        self.server.access(self, cycle.request, cycle, False, time.perf_counter() - self._started)
+
+    async def _run_websocket(self, cycle: WebSocketCycle, scope: dict[str, Any]) -> None:
+        server = self.server
+        try:
+            await server.app(scope, cycle.receive, cycle.send)
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError):
+                server.log.exception("Error in ASGI WebSocket application %s", cycle.request.target)
+            if not cycle.head_sent and not self.closed:
+                cycle.status = "500 Internal Server Error"
+                self.write(self.http.refuse(500))
+                self._finish(cycle, ok=False)
+            elif cycle.state == "OPEN":
+                cycle._close(1011, "")
+            if not isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError):
+                raise
+        else:
+            if not cycle.head_sent and not self.closed:
+                # Returned without accepting: refused, as with websocket.close (403).
+                cycle.status = "403 Forbidden"
+                self.write(self.http.refuse(403))
+                self._finish(cycle, ok=False)
+            elif cycle.state == "OPEN":
+                cycle._close(1000, "")
+        finally:
+            server.count_request()
+            self.close_soon()
+
+    # -- stopping -------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        http = self.http
+        if http is not None:
+            http.drain()
+        if self.ws is not None:
+            self.ws.going_away()
+        elif self.cycle is None:
+            if http is None or http.idle:
+                self.close_soon()
+            else:
+                self._arm(self.server.stop_linger)
