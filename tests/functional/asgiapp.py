@@ -76,8 +76,16 @@ def _scope_json(scope: Scope) -> bytes:
     return json.dumps(shown).encode()
 
 
+def _route(scope: Scope) -> str:
+    """The path under the app's mount point (the scope's path includes root_path)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 async def _http(scope: Scope, receive: Any, send: Any) -> None:
-    path = scope["path"]
+    path = _route(scope)
+    if path.startswith("/scope"):
+        path = "/scope"
     query = scope["query_string"].decode()
     if path == "/echo":
         await _text(send, await _body(receive))
@@ -211,7 +219,7 @@ async def _http(scope: Scope, receive: Any, send: Any) -> None:
 
 
 async def _websocket(scope: Scope, receive: Any, send: Any) -> None:
-    path = scope["path"]
+    path = _route(scope)
     message = await receive()
     assert message["type"] == "websocket.connect"
     if path == "/ws/refuse":

@@ -86,6 +86,7 @@ class HTTPCycle:
         "_arrived",
         "_given_all",
         "disconnected",
+        "client_eof",
         "started",
         "complete",
         "status",
@@ -113,6 +114,7 @@ class HTTPCycle:
         self._arrived = asyncio.Event()  # body bytes, the body's end, a disconnect or the response's end came
         self._given_all = False  # receive() returned the body's last piece
         self.disconnected = False
+        self.client_eof = False
         self.started = False  # http.response.start was received
         self.complete = False  # the whole response was handed to the channel
         self.status = ""  # for the access log: the status line text, and the app's headers
@@ -136,6 +138,13 @@ class HTTPCycle:
         self.disconnected = True
         self._arrived.set()
 
+    def eof(self) -> None:
+        """The client shut its side after its request. The response still goes out (a client may
+        half-close and read), but an app listening for the client's departure is told it left."""
+        self.client_eof = True
+        if not self.more_body:
+            self._arrived.set()
+
     # -- the application's side -----------------------------------------------------------------
 
     async def receive(self) -> dict[str, Any]:
@@ -151,8 +160,10 @@ class HTTPCycle:
             elif self._given_all:
                 # Nothing more will come: what is left to tell is the client leaving (or the response
                 # ending, after which the exchange is over for the app too).
-                self._arrived.clear()
-                await self._arrived.wait()
+                if not self.client_eof:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+                return _DISCONNECT
         if self.disconnected or self.complete:
             return _DISCONNECT
         body = self._body

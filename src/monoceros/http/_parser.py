@@ -177,6 +177,11 @@ class ReceivedBytes:
         """(the bytes not consumed yet, whether EOF was seen)."""
         return bytes(self._buf), self._eof
 
+    @property
+    def buffered(self) -> int:
+        """How many received bytes are not consumed yet (pipelined requests wait here during a response)."""
+        return len(self._buf)
+
 
 class RequestParser(ReceivedBytes):
     """One connection's request parser. Limits and policies are plain constructor arguments."""

@@ -51,7 +51,10 @@ if TYPE_CHECKING:
 
 LINGER_TIME = 2.0  # a closing connection may go this long without sending before it is dropped
 LINGER_MAX = 30.0  # and keep sending this long in all
-BODY_HIGH_WATER = 64 * 1024  # request body bytes held for an app that has not read them, before reading stops
+BODY_HIGH_WATER = 64 * 1024
+PIPELINE_HIGH_WATER = (
+    64 * 1024
+)  # bytes of pipelined requests held, during a response, before reading stops  # request body bytes held for an app that has not read them, before reading stops
 SERVER_HEADER = b"monoceros"
 
 
@@ -124,9 +127,18 @@ class AsgiServer:
         self.stopping = False
         self.idle_event = asyncio.Event()  # the last connection closed (a stop waits for it)
         self.stop_linger = 2.0
+        self._flush_due = False  # a flush of the access lines is scheduled
 
     def protocol(self) -> HTTPProtocol:
         return HTTPProtocol(self)
+
+    def _flush_access(self) -> None:
+        """Write the access lines of this round of events; those the logger holds back go out when due."""
+        self._flush_due = False
+        held_until = self.sink.end_round()
+        if held_until:
+            self._flush_due = True
+            self.loop.call_later(max(0.0, held_until - time.monotonic()), self._flush_access)
 
     def stop(self) -> None:
         """The worker is stopping: every connection finishes what it is doing and closes."""
@@ -162,7 +174,9 @@ class AsgiServer:
                 queue = self.sink.queue
                 if queue is not None:
                     queue((info, request, environ, seconds))
-                    self.sink.end_round()
+                    if not self._flush_due:
+                        self._flush_due = True
+                        self.loop.call_soon(self._flush_access)  # once per round of the loop's events
                 else:
                     self.sink.record(info, request, environ, seconds)
 
@@ -244,7 +258,10 @@ class HTTPProtocol(asyncio.Protocol):
         self.http.receive_data(b"")
         self._process()
         # Keep our side open while a response is still owed (a client may half-close after its request).
-        return self.cycle is not None
+        cycle = self.cycle
+        if isinstance(cycle, HTTPCycle):
+            cycle.eof()
+        return cycle is not None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -388,7 +405,10 @@ class HTTPProtocol(asyncio.Protocol):
                     self._arm(self.server.request_timeout)
                 return
             elif event is PAUSED:
-                self._pause("cycle")  # a pipelined request waits until this response is complete
+                # A pipelined request waits until this response is complete. Reading goes on meanwhile (so
+                # that a client leaving is seen) until that much of what follows is held.
+                if http.parser.buffered > PIPELINE_HIGH_WATER:
+                    self._pause("cycle")
                 return
             elif kind is ConnectionClosed:
                 self.close_soon()
@@ -625,7 +645,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self.ws is not None:
             self.ws.going_away()
         elif self.cycle is None:
-            if http is None or http.idle:
-                self.close_soon()
-            else:
-                self._arm(self.server.stop_linger)
+            # Idle, or its request still coming: a request already on its way (or a connection taken from
+            # the backlog at the stop) is still answered, with Connection: close, for a short while.
+            self._arm(self.server.stop_linger)
+            self._idle_timer = False
