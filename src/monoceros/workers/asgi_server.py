@@ -51,10 +51,8 @@ if TYPE_CHECKING:
 
 LINGER_TIME = 2.0  # a closing connection may go this long without sending before it is dropped
 LINGER_MAX = 30.0  # and keep sending this long in all
-BODY_HIGH_WATER = 64 * 1024
-PIPELINE_HIGH_WATER = (
-    64 * 1024
-)  # bytes of pipelined requests held, during a response, before reading stops  # request body bytes held for an app that has not read them, before reading stops
+BODY_HIGH_WATER = 64 * 1024  # request body bytes held for an app that has not read them, before reading stops
+PIPELINE_HIGH_WATER = 64 * 1024  # bytes of pipelined requests held during a response, before reading stops
 SERVER_HEADER = b"monoceros"
 
 
