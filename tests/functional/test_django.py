@@ -61,12 +61,13 @@ def _base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
 
 
-@pytest.mark.parametrize("kind", [["sync"], ["gthread", "--threads", "4"]], ids=["sync", "gthread"])
+@pytest.mark.parametrize(
+    "kind", [["sync"], ["gthread", "--threads", "4"], ["asgi"]], ids=["sync", "gthread", "asgi"]
+)
 def test_django_admin_login_and_a_form_post(server_factory: Factory, tmp_path: Path, kind: list[str]) -> None:
     env = _prepare_database(tmp_path)
-    server = server_factory(
-        ["--workers", "2", "--worker-class", *kind], app="djangoproject.wsgi:application", tcp=True, env=env
-    )
+    app = "djangoproject.asgi:application" if kind == ["asgi"] else "djangoproject.wsgi:application"
+    server = server_factory(["--workers", "2", "--worker-class", *kind], app=app, tcp=True, env=env)
     browser = Browser(f"http://{server.address}")
     page = browser.request("GET", "/admin/login/?next=/admin/")
     assert page.status == 200  # type: ignore[attr-defined]
