@@ -74,10 +74,54 @@ def test_worker_class_dotted_path_is_imported_lazily_and_set_up() -> None:
     assert FakeWorker.setup_calls == before + 1
 
 
-@pytest.mark.parametrize("name", ["gevent", "eventlet", "tornado", "gevent_pywsgi", "asgi"])
+@pytest.mark.parametrize("name", ["gevent", "eventlet", "tornado", "gevent_pywsgi"])
 def test_gunicorn_worker_names_not_available_yet(name: str) -> None:
     with pytest.raises(ConfigError, match=f"worker_class: '{name}' is not available in Monoceros yet"):
         _ = _cfg(worker_class=name).worker_class
+
+
+@pytest.mark.parametrize(
+    ("name", "native", "uvicorn"),
+    [
+        ("asgi", "AsgiWorker", False),
+        ("gunicorn.workers.gasgi.ASGIWorker", "AsgiWorker", False),
+        ("uvicorn.workers.UvicornWorker", "UvicornWorker", True),
+        ("uvicorn.workers.UvicornH11Worker", "UvicornH11Worker", True),
+        ("uvicorn_worker.UvicornWorker", "UvicornWorker", True),
+        ("uvicorn_worker.UvicornH11Worker", "UvicornH11Worker", True),
+    ],
+)
+def test_asgi_worker_names(name: str, native: str, uvicorn: bool) -> None:
+    cls = _cfg(worker_class=name).worker_class
+    assert cls.__name__ == native and cls.__module__ == "monoceros.workers.asgi"
+    assert cls.UVICORN is uvicorn
+
+
+def test_uvicorn_names_need_no_uvicorn() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['uvicorn'] = None; sys.modules['uvicorn_worker'] = None\n"
+        "from monoceros.config import Config\n"
+        "cfg = Config(); cfg.set('worker_class', 'uvicorn.workers.UvicornWorker')\n"
+        "print(cfg.worker_class.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "UvicornWorker", out.stderr
+
+
+def test_a_uvicorn_worker_subclass_maps_to_the_native_one_with_its_kwargs() -> None:
+    pytest.importorskip("uvicorn_worker")
+    import uvicorn_worker
+
+    class Mine(uvicorn_worker.UvicornWorker):  # type: ignore[misc]
+        CONFIG_KWARGS = {"loop": "asyncio", "root_path": "/x"}
+
+    cls = _cfg(worker_class=Mine).worker_class
+    assert (
+        cls.__name__ == "Mine" and cls.UVICORN and cls.CONFIG_KWARGS == {"loop": "asyncio", "root_path": "/x"}
+    )
 
 
 def test_worker_class_bad_dotted_path() -> None:

@@ -13,6 +13,12 @@ from monoceros.config import Config
 from monoceros.config.setting import Registry
 
 IMPLEMENTED = {
+    # the ASGI worker
+    "asgi_loop",
+    "asgi_lifespan",
+    "asgi_disconnect_grace_period",
+    "websocket_max_message_size",
+    "root_path",
     "request_body_memory",
     "request_body_read_ahead",
     "worker_body_memory",

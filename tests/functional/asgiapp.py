@@ -204,6 +204,18 @@ async def _http(scope: Scope, receive: Any, send: Any) -> None:
         while message["type"] != "http.disconnect":
             message = await receive()
         _event("disconnect")
+    elif path == "/endless":
+        # An event stream that never listens for the client leaving: cancelled after the grace period.
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"tick\n", "more_body": True})
+                await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            _event("endless cancelled")
+            raise
     elif path == "/background":
         # The response completes, then the app goes on (as Starlette's BackgroundTasks do).
         await _text(send, b"done")

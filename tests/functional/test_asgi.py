@@ -241,6 +241,19 @@ def test_the_app_learns_that_the_client_went_away(server: Server, event_file: Pa
     wait_for(lambda: "disconnect" in events(event_file), 10, "the app to see http.disconnect")
 
 
+def test_an_app_deaf_to_disconnects_is_cancelled_after_the_grace_period(
+    server_factory: Factory, event_file: Path
+) -> None:
+    server = start(
+        server_factory, ["--asgi-disconnect-grace-period", "1"], env={"ASGIAPP_EVENTS": str(event_file)}
+    )
+    with server.connect() as sock:
+        sock.sendall(b"GET /endless HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert b"tick" in sock.recv(65536)
+    wait_for(lambda: "endless cancelled" in events(event_file), 10, "the app's task to be cancelled")
+    assert get(server, "/")[0] == 200
+
+
 def test_background_work_does_not_hold_the_next_request(server: Server, event_file: Path) -> None:
     with server.connect() as sock:
         sock.sendall(b"GET /background?3 HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")

@@ -209,6 +209,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._started = 0.0
         self._environ: Any = None
         self._idle_timer = False  # the timer running is the keep-alive one
+        self._task: asyncio.Task[None] | None = None  # the app's call for the latest request
         self._lingering = False  # our side is shut: what arrives is dropped until the client closes
         self._linger_end = 0.0
 
@@ -273,6 +274,11 @@ class HTTPProtocol(asyncio.Protocol):
                 cycle.disconnect()  # type: ignore[union-attr]
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
+        task = self._task
+        if task is not None and not task.done():
+            # The app was told the client left (http.disconnect, websocket.disconnect); it has
+            # asgi_disconnect_grace_period seconds to finish before its task is cancelled.
+            self.loop.call_later(self.server.grace, task.cancel)
         self.server.closed(self)
 
     def pause_writing(self) -> None:
@@ -478,7 +484,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._spawn(self._run_http(cycle, scope))
 
     def _spawn(self, coro: Any) -> None:
-        task = self.loop.create_task(coro)
+        self._task = task = self.loop.create_task(coro)
         tasks = self.server.tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)

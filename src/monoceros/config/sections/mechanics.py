@@ -326,6 +326,7 @@ class ServerMechanicsSettings(Section, title="Server Mechanics"):
         meta="STRING",
         validator=v.to_str,
         default="",
+        implemented=True,
         doc="""The path prefix the application is mounted under, given to ASGI applications as
-        `root_path`.""",
+        `root_path` (and, as the ASGI spec and uvicorn have it, in front of `path` and `raw_path`).""",
     )

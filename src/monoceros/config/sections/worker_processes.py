@@ -34,9 +34,12 @@ class WorkerProcessSettings(Section, title="Worker Processes"):
         default="sync",
         implemented=True,
         doc="""The type of workers to use. `sync` runs one request at a time per worker; `gthread` runs
-        requests in a pool of `threads` threads. A dotted path names a custom worker class. `sync` with
-        more than one thread becomes `gthread`. Other Gunicorn worker names are accepted here but fail
-        at start-up until Monoceros provides them.""",
+        requests in a pool of `threads` threads; `asgi` serves ASGI applications (FastAPI, Starlette,
+        Django's ASGI handler) on an asyncio event loop, and so do uvicorn's worker names
+        (`uvicorn.workers.UvicornWorker`, `uvicorn_worker.UvicornWorker`, their H11 variants and
+        subclasses, whose `CONFIG_KWARGS` are read), without uvicorn installed. A dotted path names a
+        custom worker class. `sync` with more than one thread becomes `gthread`. Other Gunicorn worker
+        names are accepted here but fail at start-up until Monoceros provides them.""",
     )
     threads = Setting[int](
         cli=["--threads"],
@@ -106,21 +109,26 @@ class WorkerProcessSettings(Section, title="Worker Processes"):
         meta="STRING",
         validator=v.choice("auto", "asyncio", "uvloop"),
         default="auto",
-        doc="""The event loop of the ASGI worker: `auto`, `asyncio` or `uvloop`.""",
+        implemented=True,
+        doc="""The event loop of the ASGI worker: `auto` (uvloop when it is installed, else asyncio),
+        `asyncio` or `uvloop` (`pip install 'monoceros[uvloop]'`).""",
     )
     asgi_lifespan = Setting[str](
         cli=["--asgi-lifespan"],
         meta="STRING",
         validator=v.choice("auto", "on", "off"),
         default="auto",
-        doc="""Whether the ASGI worker runs the lifespan protocol: `auto` (if the app supports it),
-        `on` or `off`.""",
+        implemented=True,
+        doc="""Whether the ASGI worker runs the lifespan protocol: `auto` (if the app supports it: an app
+        that raises on the lifespan scope is served without it), `on` (required: any failure stops the
+        server) or `off`. A startup the app reports as failed stops the server with exit status 3.""",
     )
     asgi_disconnect_grace_period = Setting[int](
         cli=["--asgi-disconnect-grace-period"],
         meta="INT",
         validator=v.to_int,
         default=3,
+        implemented=True,
         doc="""Seconds an ASGI application gets to react to a client disconnect before its task is
         cancelled.""",
     )
@@ -129,7 +137,9 @@ class WorkerProcessSettings(Section, title="Worker Processes"):
         meta="INT",
         validator=v.to_int,
         default=16777216,
-        doc="""The largest WebSocket message, in bytes, that the ASGI worker accepts.""",
+        implemented=True,
+        doc="""The largest WebSocket message, in bytes, that the ASGI worker accepts; a longer one closes
+        the connection with code 1009. WebSockets need `pip install 'monoceros[asgi]'` (wsproto).""",
     )
     http_parser = Setting[str](
         cli=["--http-parser"],
