@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import websockets
-from harness import Server, parse_response, recv_until_closed, server_queues, wait_for
+from harness import Server, parse_response, read_response, recv_until_closed, server_queues, wait_for
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 Factory = Callable[..., Server]
@@ -118,6 +118,17 @@ def test_unix_socket_scope(server_factory: Factory) -> None:
     server = start(server_factory, tcp=False)
     scope = json.loads(server.request("/scope").body)
     assert scope["client"] is None and scope["server"] is None
+
+
+def test_proxy_protocol_names_the_client(server_factory: Factory) -> None:
+    server = start(server_factory, ["--proxy-protocol", "v1", "--proxy-allow-from", "127.0.0.1"])
+    with server.connect() as sock:
+        sock.sendall(
+            b"PROXY TCP4 198.51.100.22 203.0.113.7 35646 80\r\n"
+            b"GET /scope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
+        scope = json.loads(parse_response(recv_until_closed(sock)).body)
+    assert scope["client"] == ["198.51.100.22", 35646]
 
 
 def test_header_map_applies_as_for_wsgi(server: Server) -> None:
@@ -522,6 +533,27 @@ def test_tls(server_factory: Factory, tmp_path: Path) -> None:
     assert json.loads(parse_response(data).body)["scheme"] == "https"  # type: ignore[arg-type]
 
 
+def test_hup_replaces_workers_and_runs_their_lifespans(server: Server, event_file: Path) -> None:
+    (old,) = server.wait_workers(1)
+    server.send(signal.SIGHUP)
+    wait_for(lambda: server.workers() and old not in server.workers(), 15, "the new worker")
+    (new,) = server.wait_workers(1)
+    wait_for(lambda: f"shutdown {old}" in events(event_file), 10, "the old worker's lifespan shutdown")
+    assert f"startup {new}" in events(event_file)
+    assert get(server, "/")[2] == f"pid={new}".encode()
+
+
+def test_quit_stops_at_once(server: Server) -> None:
+    busy = server.connect(timeout=15)
+    busy.sendall(b"GET /sleep?30 HTTP/1.1\r\nHost: a\r\n\r\n")
+    server.wait_log("app: /sleep?30 started")
+    started = time.monotonic()
+    server.send(signal.SIGQUIT)
+    assert server.wait(10) == 0
+    assert time.monotonic() - started < 8
+    busy.close()
+
+
 # -- the uvicorn worker names -------------------------------------------------------------------------
 
 
@@ -555,3 +587,17 @@ def test_a_users_subclass_of_the_uvicorn_worker(server_factory: Factory, tmp_pat
     assert scope["root_path"] == "/mounted"
     assert scope["client"][0] == "127.0.0.1"  # proxy_headers off
     assert "CONFIG_KWARGS limit_concurrency have no meaning in Monoceros and are ignored" in server.log
+
+
+def test_websockets_off_serves_upgrades_as_http(server_factory: Factory, tmp_path: Path) -> None:
+    (tmp_path / "nows.py").write_text(
+        "from uvicorn_worker import UvicornWorker\nclass NoWS(UvicornWorker):\n    CONFIG_KWARGS = {'ws': 'none'}\n"
+    )
+    server = start(server_factory, worker_class="nows.NoWS")
+    with server.connect() as sock:
+        sock.sendall(
+            b"GET /scope HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        response = parse_response(read_response(sock))
+    assert response.status == 200 and json.loads(response.body)["type"] == "http"
