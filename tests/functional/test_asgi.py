@@ -591,7 +591,9 @@ def test_a_users_subclass_of_the_uvicorn_worker(server_factory: Factory, tmp_pat
 
 def test_websockets_off_serves_upgrades_as_http(server_factory: Factory, tmp_path: Path) -> None:
     (tmp_path / "nows.py").write_text(
-        "from uvicorn_worker import UvicornWorker\nclass NoWS(UvicornWorker):\n    CONFIG_KWARGS = {'ws': 'none'}\n"
+        "from uvicorn_worker import UvicornWorker\n"
+        "class NoWS(UvicornWorker):\n"
+        "    CONFIG_KWARGS = {'ws': 'none'}\n"
     )
     server = start(server_factory, worker_class="nows.NoWS")
     with server.connect() as sock:
