@@ -46,7 +46,6 @@ from monoceros.wsgi import EnvironBuilder, IPTrust
 
 if TYPE_CHECKING:
     from monoceros.asgi.app import ASGIApp
-    from monoceros.asgi.websocket import WebSocketCycle
     from monoceros.workers.base import Worker
 
 LINGER_TIME = 2.0  # a closing connection may go this long without sending before it is dropped
@@ -158,10 +157,9 @@ class AsgiServer:
             worker.reached_max_requests()
 
     def access(self, proto: HTTPProtocol, request: Request, cycle: Any, failed: bool, seconds: float) -> None:
-        info = AsgiResponse(
-            cycle.status or "500 Internal Server Error", cycle.headers, cycle.bytes_sent, failed
-        )
         if self.post_request is not None or self.sink.enabled:
+            status = cycle.status or "500 Internal Server Error"
+            info = AsgiResponse(status, cycle.headers, cycle.bytes_sent, failed)
             environ = proto.environ(request)
             if self.post_request is not None:
                 try:
@@ -179,12 +177,16 @@ class AsgiServer:
                     self.sink.record(info, request, environ, seconds)
 
 
+try:
+    from monoceros.asgi.websocket import WebSocketCycle, handshake_problem, is_upgrade
+except ImportError:  # no wsproto (the `asgi` extra): upgrade requests are served as plain HTTP
+    HAVE_WSPROTO = False
+else:
+    HAVE_WSPROTO = True
+
+
 def _have_wsproto() -> bool:
-    try:
-        import wsproto  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return HAVE_WSPROTO
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -461,11 +463,7 @@ class HTTPProtocol(asyncio.Protocol):
         if server.stopping or not worker.alive or worker.nr + 1 >= worker.max_requests:
             http.drain()
         self._started = time.perf_counter()
-        websocket = False
-        if server.websockets:
-            from monoceros.asgi.websocket import is_upgrade
-
-            websocket = is_upgrade(request)
+        websocket = server.websockets and is_upgrade(request)
         try:
             scope = self.scope.websocket(request) if websocket else self.scope.http(request)
         except ProtocolError as exc:
@@ -582,8 +580,6 @@ class HTTPProtocol(asyncio.Protocol):
     # -- WebSockets -----------------------------------------------------------------------------
 
     def _start_websocket(self, request: Request, scope: dict[str, Any]) -> None:
-        from monoceros.asgi.websocket import WebSocketCycle, handshake_problem
-
         problem = handshake_problem(request)
         if problem is not None:
             status, reason, headers = problem
