@@ -254,6 +254,7 @@ class AsgiWorker(Worker):
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
+            server.sweep(loop.time())
             if not self._accepting and len(server.open) < self.max_conns:
                 self._listen(True)
         await self._stop(loop)
@@ -268,6 +269,7 @@ class AsgiWorker(Worker):
         deadline = loop.time() + float(self.cfg.graceful_timeout)
         while server.open and loop.time() < deadline:
             self.notify()
+            server.sweep(loop.time())
             try:
                 await asyncio.wait_for(server.idle_event.wait(), min(1.0, max(0.01, deadline - loop.time())))
             except asyncio.TimeoutError:

@@ -145,6 +145,11 @@ class AsgiServer:
         if not self.open:
             self.idle_event.set()
 
+    def sweep(self, now: float) -> None:
+        """Close the connections whose deadline passed (called about once a second)."""
+        for proto in [p for p in self.open if p.deadline and p.deadline <= now]:
+            proto.expire()
+
     def closed(self, proto: HTTPProtocol) -> None:
         self.open.discard(proto)
         if not self.open and self.stopping:
@@ -204,13 +209,18 @@ class HTTPProtocol(asyncio.Protocol):
         self.peer: Any = None
         self.sockname: Any = None
         self._trusted = False
-        self._timer: asyncio.TimerHandle | None = None
+        # When this connection is given up on (0.0: never): the head of a request not in by then, an idle
+        # keep-alive connection, a lingering close. Checked by the worker's sweep, about once a second: a
+        # float set per request costs less than a timer armed and cancelled.
+        self.deadline = 0.0
         self._reading = True
         self._paused_by: set[str] = set()
         self._writable: asyncio.Future[None] | None = None
         self._started = 0.0
         self._environ: Any = None
-        self._idle_timer = False  # the timer running is the keep-alive one
+        self._keepalive_deadline = (
+            False  # the deadline is the keep-alive one (the next request has not begun)
+        )
         self._task: asyncio.Task[None] | None = None  # the app's call for the latest request
         self._lingering = False  # our side is shut: what arrives is dropped until the client closes
         self._linger_end = 0.0
@@ -244,8 +254,8 @@ class HTTPProtocol(asyncio.Protocol):
         if self.ws is not None:
             self.ws.feed(data)
             return
-        if self._idle_timer:  # the next request begins: it has the request timeout to arrive
-            self._idle_timer = False
+        if self._keepalive_deadline:  # the next request begins: it has the request timeout to arrive
+            self._keepalive_deadline = False
             self._arm(self.server.request_timeout)
         self.http.receive_data(data)
         self._process()
@@ -266,8 +276,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._timer is not None:
-            self._timer.cancel()
+        self.deadline = 0.0
         cycle = self.cycle
         if cycle is not None:
             if self.ws is not None:
@@ -335,24 +344,15 @@ class HTTPProtocol(asyncio.Protocol):
             transport.close()
             return
         self._lingering = True
-        self._linger_end = self.loop.time() + LINGER_MAX
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self.loop.call_later(LINGER_TIME, self._linger_expired)
+        now = self.loop.time()
+        self._linger_end = now + LINGER_MAX
+        self.deadline = now + LINGER_TIME
         self._resume_all()
         transport.write_eof()
 
-    def _linger_expired(self) -> None:
-        self._timer = None
-        if self.transport is not None:
-            self.transport.close()
-
     def _lingered(self) -> None:
         """Bytes came while lingering: dropped; the client gets LINGER_TIME more, up to LINGER_MAX."""
-        if self._timer is not None:
-            self._timer.cancel()
-        left = self._linger_end - self.loop.time()
-        self._timer = self.loop.call_later(max(0.0, min(LINGER_TIME, left)), self._linger_expired)
+        self.deadline = min(self.loop.time() + LINGER_TIME, self._linger_end)
 
     def _resume_all(self) -> None:
         self._paused_by.clear()
@@ -380,14 +380,14 @@ class HTTPProtocol(asyncio.Protocol):
             self.transport.resume_reading()  # type: ignore[union-attr]
 
     def _arm(self, seconds: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self.loop.call_later(seconds, self._expired) if seconds > 0 else None
+        self.deadline = self.loop.time() + seconds if seconds > 0 else 0.0
 
-    def _expired(self) -> None:
-        self._timer = None
-        if self.cycle is None and self.transport is not None:
-            self.transport.close()  # idle, or a request that never arrived whole: nothing to linger for
+    def expire(self) -> None:
+        """The deadline passed (the worker's sweep): close, unless a request is being served."""
+        self.deadline = 0.0
+        if self.transport is None or (self.cycle is not None and not self._lingering):
+            return
+        self.transport.close()  # idle, a request that never arrived whole, or the end of a lingering close
 
     def _process(self) -> None:
         """Take the parser's events until it needs data or pauses."""
@@ -400,14 +400,12 @@ class HTTPProtocol(asyncio.Protocol):
                 return
             kind = type(event)
             if kind is Request:
-                if self._timer is not None:
-                    self._timer.cancel()
-                    self._timer = None
+                self.deadline = 0.0
                 self._start(event)
             elif kind is Data or kind is EndOfMessage:
                 self._body_event(event)
             elif event is NEED_DATA:
-                if self.cycle is None and self._timer is None:
+                if self.cycle is None and not self.deadline:
                     self._arm(self.server.request_timeout)
                 return
             elif event is PAUSED:
@@ -551,7 +549,7 @@ class HTTPProtocol(asyncio.Protocol):
             http.drain()
         if http.idle and not http.trailing_data[0]:
             self._arm(min(server.keepalive, server.stop_linger) if server.stopping else server.keepalive)
-            self._idle_timer = True
+            self._keepalive_deadline = True
         self._process()
 
     def _end_failed(self) -> bool:
@@ -647,5 +645,6 @@ class HTTPProtocol(asyncio.Protocol):
         elif self.cycle is None:
             # Idle, or its request still coming: a request already on its way (or a connection taken from
             # the backlog at the stop) is still answered, with Connection: close, for a short while.
-            self._arm(self.server.stop_linger)
-            self._idle_timer = False
+            until = self.loop.time() + self.server.stop_linger
+            self.deadline = min(self.deadline, until) if self.deadline else until
+            self._keepalive_deadline = False
