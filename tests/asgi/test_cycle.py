@@ -35,10 +35,10 @@ class Channel:
     def close_soon(self) -> None:
         self.closed = True
 
-    async def wait_body(self, event: asyncio.Event) -> bool:
+    async def wait_body(self, arrived: asyncio.Future[None]) -> bool:
         if self.stall:
             return False
-        await event.wait()
+        await arrived
         return True
 
     @property

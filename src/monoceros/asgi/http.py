@@ -49,12 +49,29 @@ def status_text(code: Any) -> str:
     return text
 
 
-def str_headers(headers: Any) -> list[tuple[str, str]]:
-    """ASGI headers (an iterable of two bytes) as the writer's (str, str) pairs."""
+HEADERS_CACHE_SIZE = 256  # header lists an app sends again and again (bounded: values such as lengths vary)
+
+
+def str_headers(headers: Any, cache: dict[Any, list[tuple[str, str]]] | None = None) -> list[tuple[str, str]]:
+    """ASGI headers (an iterable of two bytes) as the writer's (str, str) pairs; ``cache`` (the worker's)
+    remembers the lists seen, by value."""
+    key = None
+    if cache is not None:
+        try:
+            key = tuple(headers)
+            return cache[key]
+        except (KeyError, TypeError):
+            pass
     try:
-        return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+        pairs = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
     except (AttributeError, TypeError, ValueError) as exc:
         raise LocalProtocolError(500, "ASGI response headers must be an iterable of [bytes, bytes]") from exc
+    if key is not None and cache is not None and len(cache) < HEADERS_CACHE_SIZE:
+        try:
+            cache[key] = pairs
+        except TypeError:  # (items that are lists: valid, not hashable)
+            pass
+    return pairs
 
 
 class Channel(Protocol):
@@ -67,8 +84,8 @@ class Channel(Protocol):
     def close_soon(self) -> None: ...
     async def drain(self) -> None: ...
     def body_taken(self) -> None: ...
-    async def wait_body(self, event: asyncio.Event) -> bool:
-        """Wait for ``event`` (body bytes coming); False when the client stalled past the worker's bound."""
+    async def wait_body(self, arrived: asyncio.Future[None]) -> bool:
+        """Wait for ``arrived`` (body bytes coming); False when the client stalled past the worker's bound."""
         ...
 
 
@@ -83,7 +100,7 @@ class HTTPCycle:
         "_body",
         "buffered",
         "more_body",
-        "_arrived",
+        "_waiter",
         "_given_all",
         "disconnected",
         "client_eof",
@@ -93,6 +110,7 @@ class HTTPCycle:
         "headers",
         "_trailers",
         "_on_complete",
+        "_headers_cache",
         "__weakref__",
     )
 
@@ -102,7 +120,7 @@ class HTTPCycle:
         request: Request,
         channel: Channel,
         on_complete: Callable[[HTTPCycle], None],
-        body_expected: bool = True,
+        headers_cache: dict[Any, list[tuple[str, str]]] | None = None,
     ) -> None:
         self.http = http
         self.request = request
@@ -110,8 +128,10 @@ class HTTPCycle:
         self.writer: ResponseWriter | None = None
         self._body: list[bytes] = []
         self.buffered = 0
-        self.more_body = body_expected  # the request body has not all arrived yet
-        self._arrived = asyncio.Event()  # body bytes, the body's end, a disconnect or the response's end came
+        self.more_body = True  # the request body has not all arrived yet
+        # What receive() waits on: body bytes, the body's end, a disconnect, the response's end. Made only
+        # when the app does wait (most requests have their body whole before the app asks for it).
+        self._waiter: asyncio.Future[None] | None = None
         self._given_all = False  # receive() returned the body's last piece
         self.disconnected = False
         self.client_eof = False
@@ -121,6 +141,7 @@ class HTTPCycle:
         self.headers: list[tuple[str, str]] = []
         self._trailers = False
         self._on_complete = on_complete
+        self._headers_cache = headers_cache
 
     # -- the connection's side ------------------------------------------------------------------
 
@@ -128,22 +149,29 @@ class HTTPCycle:
         if data:
             self._body.append(data)
             self.buffered += len(data)
-            self._arrived.set()
+            self._wake()
 
     def finish(self) -> None:
         self.more_body = False
-        self._arrived.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def disconnect(self) -> None:
         self.disconnected = True
-        self._arrived.set()
+        self._wake()
 
     def eof(self) -> None:
         """The client shut its side after its request. The response still goes out (a client may
         half-close and read), but an app listening for the client's departure is told it left."""
         self.client_eof = True
         if not self.more_body:
-            self._arrived.set()
+            self._wake()
 
     # -- the application's side -----------------------------------------------------------------
 
@@ -154,15 +182,15 @@ class HTTPCycle:
                     interim = self.http.continue_bytes(self.request)
                     if interim:
                         self.channel.write(interim)
-                self._arrived.clear()
-                if not await self.channel.wait_body(self._arrived):
+                self._waiter = waiter = asyncio.get_running_loop().create_future()
+                if not await self.channel.wait_body(waiter):
                     self.disconnect()  # the client sent nothing for too long: given up on
             elif self._given_all:
                 # Nothing more will come: what is left to tell is the client leaving (or the response
                 # ending, after which the exchange is over for the app too).
                 if not self.client_eof:
-                    self._arrived.clear()
-                    await self._arrived.wait()
+                    self._waiter = waiter = asyncio.get_running_loop().create_future()
+                    await waiter
                 return _DISCONNECT
         if self.disconnected or self.complete:
             return _DISCONNECT
@@ -187,7 +215,7 @@ class HTTPCycle:
                 raise RuntimeError("ASGI: http.response.start sent twice")
             self.started = True
             self.status = status = status_text(message["status"])
-            self.headers = headers = str_headers(message.get("headers", ()))
+            self.headers = headers = str_headers(message.get("headers", ()), self._headers_cache)
             self.writer = writer = self.http.respond(self.request)
             writer.start(status, headers)
             self._trailers = bool(message.get("trailers", False)) and writer.chunked
@@ -273,7 +301,7 @@ class HTTPCycle:
 
     def _completed(self) -> None:
         self.complete = True
-        self._arrived.set()
+        self._wake()
         self._on_complete(self)
 
     @property

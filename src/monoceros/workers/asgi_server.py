@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,7 @@ LINGER_MAX = 30.0  # and keep sending this long in all
 BODY_HIGH_WATER = 64 * 1024  # request body bytes held for an app that has not read them, before reading stops
 PIPELINE_HIGH_WATER = 64 * 1024  # bytes of pipelined requests held during a response, before reading stops
 SERVER_HEADER = b"monoceros"
+EAGER_TASKS = sys.version_info >= (3, 12)  # asyncio.Task(..., eager_start=True)
 
 
 class AsgiResponse:
@@ -125,6 +127,7 @@ class AsgiServer:
         self.idle_event = asyncio.Event()  # the last connection closed (a stop waits for it)
         self.stop_linger = 2.0
         self._flush_due = False  # a flush of the access lines is scheduled
+        self.headers_cache: dict[Any, list[tuple[str, str]]] = {}  # the apps' response header lists
 
     def protocol(self) -> HTTPProtocol:
         return HTTPProtocol(self)
@@ -222,6 +225,9 @@ class HTTPProtocol(asyncio.Protocol):
             False  # the deadline is the keep-alive one (the next request has not begun)
         )
         self._task: asyncio.Task[None] | None = None  # the app's call for the latest request
+        self._pending: Any = None  # the app's call for the request just parsed, not started yet
+        self._processing = False  # `_process` is running (a response completed inside it must not recurse)
+        self._again = False
         self._lingering = False  # our side is shut: what arrives is dropped until the client closes
         self._linger_end = 0.0
 
@@ -322,10 +328,10 @@ class HTTPProtocol(asyncio.Protocol):
     def pause(self) -> None:
         self._pause("body")
 
-    async def wait_body(self, event: asyncio.Event) -> bool:
+    async def wait_body(self, arrived: asyncio.Future[None]) -> bool:
         self._resume("body")
         try:
-            await asyncio.wait_for(event.wait(), self.server.flow.stall_timeout)
+            await asyncio.wait_for(arrived, self.server.flow.stall_timeout)
         except asyncio.TimeoutError:
             self.server.log.debug("client %s stopped sending its body: connection given up", self.peer)
             self.abort()
@@ -390,7 +396,27 @@ class HTTPProtocol(asyncio.Protocol):
         self.transport.close()  # idle, a request that never arrived whole, or the end of a lingering close
 
     def _process(self) -> None:
-        """Take the parser's events until it needs data or pauses."""
+        """Take the parser's events until it needs data or pauses, then start the app for the request that
+        arrived (once its body events of this round are taken: an app started eagerly may finish its
+        response at once, and the connection must not move on before the parser has ended the request)."""
+        if self._processing:
+            self._again = True  # (a response completed while the events were being taken: go on after)
+            return
+        self._processing = True
+        try:
+            while True:
+                self._again = False
+                self._events()
+                coro = self._pending
+                if coro is not None:
+                    self._pending = None
+                    self._launch(coro)
+                if not self._again or self.closed:
+                    break
+        finally:
+            self._processing = False
+
+    def _events(self) -> None:
         http = self.http
         while True:
             try:
@@ -475,12 +501,21 @@ class HTTPProtocol(asyncio.Protocol):
         if websocket:
             self._start_websocket(request, scope)
             return
-        cycle = HTTPCycle(http, request, self, self._response_complete)
+        cycle = HTTPCycle(http, request, self, self._response_complete, server.headers_cache)
         self.cycle = cycle
         self._spawn(self._run_http(cycle, scope))
 
     def _spawn(self, coro: Any) -> None:
-        self._task = task = self.loop.create_task(coro)
+        self._pending = coro  # started by `_process` once this round of events is taken
+
+    def _launch(self, coro: Any) -> None:
+        if EAGER_TASKS:
+            # The app runs at once, up to its first real wait (Python 3.12+): a request answered without
+            # waiting costs no trip through the loop's ready queue.
+            task = asyncio.Task(coro, loop=self.loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+        else:
+            task = self.loop.create_task(coro)
+        self._task = task
         tasks = self.server.tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)

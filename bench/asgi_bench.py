@@ -1,0 +1,456 @@
+"""Same-run ASGI benchmark: Monoceros ``-k asgi`` against uvicorn, Gunicorn's ``asgi`` worker and Granian.
+
+    .venv/bin/python bench/asgi_bench.py
+    RUNS=1 DUR=2s .venv/bin/python bench/asgi_bench.py                       # a quick smoke
+    SCEN=hello-ka-c10,echo4k-ka-c100 SERVERS=monoceros,uvicorn .venv/bin/python bench/asgi_bench.py
+
+Every server runs the raw ASGI 3 app ``bench/asgi_app.py`` (``asgi_app:app``, from ``bench/`` as cwd) with
+one worker, the whole process tree pinned to CPU 0 (``taskset -c 0`` on the command, children inherit it),
+wrk with one thread on CPU 1. Each server is checked first (``GET /`` gives the JSON, ``POST /echo``
+echoes 4 KiB, twice on one keep-alive connection). The servers of a scenario run at once and their runs
+rotate, so noise on this shared machine hits them alike; the medians' ratios are what to quote. CPU time
+is the server's process tree (``/proc/PID/stat`` utime + stime) over each wrk run, divided by the
+requests wrk completed. wrk's socket errors and non-2xx counts are reported, as are error lines in the
+server logs. The tables go to stdout and, as markdown, to ``bench/results/asgi.md`` (``OUT=`` to change
+the path, ``OUT=-`` for none).
+"""
+
+from __future__ import annotations
+
+import datetime
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+BIN = ROOT / ".venv" / "bin"
+WORK = Path(tempfile.mkdtemp(prefix="monoceros-asgi-"))
+ECHO_LUA = str(WORK / "echo4k.lua")
+TICK = os.sysconf("SC_CLK_TCK")
+RUNS = int(os.environ.get("RUNS", 5))
+DUR = os.environ.get("DUR", "5s")
+OUT = os.environ.get("OUT", str(BENCH / "results" / "asgi.md"))
+BODY = bytes(range(256)) * 16  # 4096 bytes for the sanity check; wrk sends 'x' * 4096
+HELLO = b'{"message":"hello"}'
+
+# name -> (argv for a port, port)
+SERVERS_ALL: dict[str, tuple[Callable[[int], list[str]], int]] = {
+    "monoceros": (
+        lambda port: [
+            str(BIN / "monoceros"),
+            *("-k", "asgi", "-w", "1", "-b", f"127.0.0.1:{port}", "--keep-alive", "30"),
+            "asgi_app:app",
+        ],
+        18101,
+    ),
+    "uvicorn": (
+        lambda port: [
+            str(BIN / "uvicorn"),
+            "asgi_app:app",
+            *("--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools"),
+            *("--no-access-log", "--workers", "1", "--timeout-keep-alive", "30"),
+        ],
+        18102,
+    ),
+    "gunicorn": (
+        lambda port: [
+            str(BIN / "gunicorn"),
+            *("-k", "asgi", "-w", "1", "-b", f"127.0.0.1:{port}", "--keep-alive", "30"),
+            "asgi_app:app",
+        ],
+        18103,
+    ),
+    "granian": (
+        lambda port: [
+            str(BIN / "granian"),
+            *("--interface", "asgi", "--workers", "1", "--runtime-threads", "1"),
+            *("--host", "127.0.0.1", "--port", str(port)),
+            "asgi_app:app",
+        ],
+        18104,
+    ),
+}
+PEERS = ["uvicorn", "gunicorn", "granian"]
+
+# name -> (wrk arguments, connections, path)
+SCENARIOS_ALL: list[tuple[str, list[str], int, str]] = [
+    ("hello-ka-c10", [], 10, "/"),
+    ("hello-ka-c100", [], 100, "/"),
+    ("echo4k-ka-c10", ["-s", ECHO_LUA], 10, "/echo"),
+    ("echo4k-ka-c100", ["-s", ECHO_LUA], 100, "/echo"),
+]
+
+
+def _pick(env: str, names: list[str]) -> list[str]:
+    wanted = os.environ.get(env, "").split(",") if os.environ.get(env) else names
+    unknown = set(wanted) - set(names)
+    if unknown:
+        raise SystemExit(f"{env}: unknown {sorted(unknown)}; choose from {names}")
+    return [n for n in names if n in wanted]
+
+
+SCENARIOS = [s for s in SCENARIOS_ALL if s[0] in _pick("SCEN", [x[0] for x in SCENARIOS_ALL])]
+ORDER = _pick("SERVERS", list(SERVERS_ALL))
+
+with open(ECHO_LUA, "w") as f:
+    f.write(
+        'wrk.method = "POST"\n'
+        'wrk.body = string.rep("x", 4096)\n'
+        'wrk.headers["Content-Type"] = "application/octet-stream"\n'
+    )
+
+
+def children_map() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    s = f.read()
+            except OSError:
+                continue
+            rest = s[s.rindex(")") + 2 :].split()
+            kids.setdefault(int(rest[1]), []).append(int(d))
+    return kids
+
+
+def tree(pid: int) -> list[int]:
+    kids, out, todo = children_map(), [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def cpu_ticks(pid: int) -> tuple[int, list[int]]:
+    total, pids = 0, tree(pid)
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        rest = s[s.rindex(")") + 2 :].split()  # rest[0] is field 3
+        total += int(rest[11]) + int(rest[12])  # fields 14, 15
+    return total, pids
+
+
+def affinity(pid: int) -> str:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Cpus_allowed_list:"):
+                return line.split()[1]
+    except OSError:
+        pass
+    return "?"
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on {port} exited {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if s.recv(100).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server on {port} not ready")
+
+
+def verify(name: str, port: int) -> None:
+    """``GET /`` and ``POST /echo``, twice each on one keep-alive connection; raises when anything is off."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        for _ in range(2):
+            conn.request("GET", "/")
+            r = conn.getresponse()
+            body = r.read()
+            ctype, clen = r.getheader("content-type"), r.getheader("content-length")
+            if r.status != 200 or json.loads(body) != {"message": "hello"}:
+                raise RuntimeError(f"{name}: GET / gave {r.status} {body!r}")
+            if ctype != "application/json" or clen != str(len(body)):
+                raise RuntimeError(f"{name}: GET / headers content-type={ctype} content-length={clen}")
+            if r.will_close:
+                raise RuntimeError(f"{name}: GET / closed the keep-alive connection")
+            conn.request("POST", "/echo", body=BODY, headers={"Content-Type": "application/octet-stream"})
+            r = conn.getresponse()
+            body = r.read()
+            clen = r.getheader("content-length")
+            if r.status != 200 or body != BODY or clen != str(len(BODY)):
+                raise RuntimeError(
+                    f"{name}: POST /echo gave {r.status} content-length={clen}, {len(body)} bytes"
+                )
+            if r.will_close:
+                raise RuntimeError(f"{name}: POST /echo closed the keep-alive connection")
+    finally:
+        conn.close()
+
+
+def start(name: str) -> tuple[subprocess.Popen[bytes], list[str]]:
+    argv, port = SERVERS_ALL[name]
+    cmd = ["taskset", "-c", "0", *argv(port)]
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env.pop("WEB_CONCURRENCY", None)
+    with open(WORK / f"{name}.log", "a") as log:  # the child keeps its own copy of the descriptor
+        p = subprocess.Popen(
+            cmd, cwd=BENCH, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    wait_ready(port, p)
+    time.sleep(1.0)  # let workers settle (granian/gunicorn fork after the first answer is possible)
+    verify(name, port)
+    return p, cmd
+
+
+def stop(p: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+    try:  # no stragglers in the group
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def wrk_cmd(port: int, conns: int, extra: list[str], path: str, dur: str) -> list[str]:
+    return [
+        *("taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{dur}"),
+        *extra,
+        f"http://127.0.0.1:{port}{path}",
+    ]
+
+
+def wrk(port: int, conns: int, extra: list[str], path: str, dur: str) -> dict[str, Any]:
+    cmd = wrk_cmd(port, conns, extra, path, dur)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    m = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out.stdout)
+    r = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+    if m is None or r is None:
+        raise RuntimeError(f"wrk output not understood: {out.stdout!r} {out.stderr!r}")
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out.stdout)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
+    kinds = ("connect", "read", "write", "timeout")
+    errors = {k: int(v) for k, v in zip(kinds, sock.groups(), strict=True)} if sock else {}
+    if non2xx:
+        errors["non2xx"] = int(non2xx.group(1))
+    return {"reqs": int(m.group(1)), "rps": float(r.group(1)), "errors": errors, "stdout": out.stdout}
+
+
+def log_errors(name: str) -> list[str]:
+    try:
+        lines = (WORK / f"{name}.log").read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    pat = re.compile(r"Traceback|\bERROR\b|\berror\b|Exception|CRITICAL|WARNING", re.IGNORECASE)
+    return [line for line in lines if pat.search(line)]
+
+
+def versions() -> str:
+    pkgs = ["monoceros", "uvicorn", "httptools", "uvloop", "gunicorn", "granian"]
+    vs = []
+    for p in pkgs:
+        try:
+            vs.append(f"{p} {metadata.version(p)}")
+        except metadata.PackageNotFoundError:
+            vs.append(f"{p} ?")
+    rev = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "src"], capture_output=True, text=True
+    )
+    note = " (src/ has uncommitted changes)" if dirty.stdout.strip() else ""
+    return ", ".join(vs) + f"; monoceros at {rev.stdout.strip()}{note}"
+
+
+def med(v: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(float(x[key]) for x in v))
+
+
+def main() -> None:
+    print(f"servers {ORDER}, scenarios {[s[0] for s in SCENARIOS]}, RUNS={RUNS} DUR={DUR}; logs in {WORK}")
+    print(versions(), flush=True)
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    cmds: dict[str, str] = {}
+    wrk_cmds: dict[str, str] = {}
+    odd_all: list[str] = []
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    log_seen = {n: 0 for n in ORDER}
+    try:
+        for sname, wargs, conns, path in SCENARIOS:
+            procs = {}
+            for n in ORDER:
+                procs[n], cmd = start(n)
+                cmds[n] = " ".join(cmd)
+                pids = tree(procs[n].pid)
+                print(f"START {n}: {cmds[n]}", flush=True)
+                print(f"   pids {pids} cpus {[affinity(p) for p in pids]} (verified GET / and POST /echo)")
+            for n in ORDER:  # warm-up
+                wrk(SERVERS_ALL[n][1], conns, wargs, path, "1s")
+            wrk_cmds[sname] = " ".join(wrk_cmd(SERVERS_ALL[ORDER[0]][1], conns, wargs, path, DUR))
+            print("   WRK", wrk_cmds[sname], flush=True)
+            res: dict[str, list[dict[str, Any]]] = {n: [] for n in ORDER}
+            for r in range(RUNS):
+                k = r % len(ORDER)
+                for n in ORDER[k:] + ORDER[:k]:
+                    t0, p0 = cpu_ticks(procs[n].pid)
+                    w = wrk(SERVERS_ALL[n][1], conns, wargs, path, DUR)
+                    t1, p1 = cpu_ticks(procs[n].pid)
+                    odd = [f"{k}={v}" for k, v in w["errors"].items() if v]
+                    if set(p0) != set(p1):
+                        odd.append(f"pid set changed {p0} -> {p1}")
+                    if procs[n].poll() is not None:
+                        odd.append(f"server exited {procs[n].returncode}")
+                    us = (t1 - t0) / TICK * 1e6 / max(w["reqs"], 1)
+                    busy = us * w["rps"] / 1e6  # the share of CPU 0 the server used
+                    res[n].append(
+                        {
+                            "reqs": w["reqs"],
+                            "rps": w["rps"],
+                            "cpu_us": us,
+                            "busy": busy,
+                            "errors": w["errors"],
+                            "npids": len(p1),
+                        }
+                    )
+                    if odd:
+                        odd_all.append(f"{sname} run{r} {n}: {' '.join(odd)}")
+                    print(
+                        f"{sname:15s} run{r} {n:10s} {w['rps']:9.0f} req/s {us:7.1f} us/req"
+                        f" busy {busy:4.2f} procs={len(p1)} {odd}",
+                        flush=True,
+                    )
+            for n in ORDER:
+                try:
+                    verify(n, SERVERS_ALL[n][1])  # still answering correctly after the load
+                except (OSError, RuntimeError, ValueError) as e:
+                    odd_all.append(f"{sname} {n}: verify after load failed: {e}")
+                stop(procs[n])
+                errs = log_errors(n)
+                if len(errs) > log_seen[n]:
+                    new = errs[log_seen[n] :]
+                    odd_all.append(f"{sname} {n}: {len(new)} error/warning log lines, e.g. {new[:3]}")
+                    log_seen[n] = len(errs)
+            procs = {}
+            results[sname] = res
+    finally:
+        for p in procs.values():
+            stop(p)
+    (WORK / "results.json").write_text(json.dumps(results, indent=1))
+    report(results, cmds, wrk_cmds, odd_all)
+
+
+def report(
+    results: dict[str, dict[str, list[dict[str, Any]]]],
+    cmds: dict[str, str],
+    wrk_cmds: dict[str, str],
+    odd_all: list[str],
+) -> None:
+    peers = [p for p in PEERS if p in ORDER] if "monoceros" in ORDER else []
+    head = [f"{n} r/s" for n in ORDER] + [f"m/{p[:4]} r/s" for p in peers]
+    head += [f"{n} us" for n in ORDER] + [f"m/{p[:4]} us" for p in peers]
+    md = ["| scenario | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    print()
+    print(f"{'scenario':15s} " + " ".join(f"{c:>13s}" for c in head))
+    for sname, res in results.items():
+        rps = {n: med(v, "rps") for n, v in res.items()}
+        us = {n: med(v, "cpu_us") for n, v in res.items()}
+        cells = [f"{rps[n]:.0f}" for n in ORDER] + [f"{rps['monoceros'] / rps[p]:.3f}" for p in peers]
+        cells += [f"{us[n]:.1f}" for n in ORDER] + [f"{us['monoceros'] / us[p]:.3f}" for p in peers]
+        print(f"{sname:15s} " + " ".join(f"{c:>13s}" for c in cells))
+        md.append(f"| {sname} | " + " | ".join(cells) + " |")
+    raw = []
+    for sname, res in results.items():
+        for n, v in res.items():
+            runs_rps, runs_us = [round(x["rps"]) for x in v], [round(x["cpu_us"], 1) for x in v]
+            runs_busy = [round(x["busy"], 2) for x in v]
+            line = f"{sname:15s} {n:10s} rps {runs_rps} us {runs_us} busy {runs_busy}"
+            raw.append(line)
+            print("  " + line)
+    errs = []
+    for sname, res in results.items():
+        for n, v in res.items():
+            tot: dict[str, int] = {}
+            for x in v:
+                for k, c in x["errors"].items():
+                    tot[k] = tot.get(k, 0) + c
+            errs.append(f"{sname} {n}: " + (", ".join(f"{k} {c}" for k, c in tot.items() if c) or "none"))
+    print("wrk errors:", "; ".join(e for e in errs if not e.endswith("none")) or "none")
+    print("odd:", odd_all or "none")
+    if OUT == "-":
+        return
+    stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    text = [
+        "# ASGI: Monoceros `-k asgi` against uvicorn, Gunicorn `-k asgi` and Granian",
+        "",
+        f"{stamp}, `RUNS={RUNS} DUR={DUR} .venv/bin/python bench/asgi_bench.py` "
+        f"(scenarios {', '.join(results)}; servers {', '.join(ORDER)}).",
+        "",
+        "Machine: 2 cores, shared and noisy. Each server is one worker, its whole process tree on CPU 0;",
+        "wrk `-t1` on CPU 1. The servers run at once and their runs rotate; figures are medians over",
+        f"{RUNS} runs of {DUR}. CPU is the server's process tree (utime + stime) per request wrk completed.",
+        "`m/xxxx` columns are monoceros divided by that peer (r/s: above 1 is faster; us: below 1 is",
+        "cheaper).",
+        "",
+        versions(),
+        "",
+        *md,
+        "",
+        "Per-run figures (busy: the share of CPU 0 the server's tree used, r/s x us/req; below 1 means",
+        "it was not CPU-bound during that run):",
+        "",
+        "```",
+        *raw,
+        "```",
+        "",
+        "wrk errors (socket errors and non-2xx, summed over the runs):",
+        "",
+        *[f"- {e}" for e in errs],
+        "",
+        "Anything odd (wrk errors, pid changes, error lines in the server logs, failed checks after load):",
+        "",
+        *([f"- {o}" for o in odd_all] or ["- none"]),
+        "",
+        "Server commands (cwd `bench/`):",
+        "",
+        "```",
+        *[cmds[n] for n in ORDER if n in cmds],
+        "```",
+        "",
+        "wrk commands (the port is that of each server in turn; the echo script POSTs 4096 bytes of `x`):",
+        "",
+        "```",
+        *wrk_cmds.values(),
+        "```",
+        "",
+    ]
+    Path(OUT).parent.mkdir(parents=True, exist_ok=True)
+    Path(OUT).write_text("\n".join(text))
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
