@@ -220,8 +220,7 @@ class WebSocketCycle:
         self.writer = writer = self.http.respond(request)
         writer.start(self.status, headers)
         self.channel.write(writer.head())
-        writer.ended = True
-        self.http.end_response(True)
+        self.http.end_response(True)  # (a 101 with Upgrade: both sides switch)
         self.ws = WSConnection(ConnectionType.SERVER, extensions=extensions)
         self.state = "OPEN"
         self._on_switch(self)
