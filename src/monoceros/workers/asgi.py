@@ -26,7 +26,9 @@ import asyncio
 import signal
 import socket
 import sys
+import traceback
 from collections.abc import Sequence
+from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from monoceros.asgi.app import as_asgi3
@@ -165,6 +167,25 @@ class AsgiWorker(Worker):
         # Not through the loop: the master sends ABRT when the loop is stuck, and a handler that waits for
         # the loop would never run. Python runs this one in the stuck code itself.
         signal.signal(signal.SIGABRT, self.handle_abort)
+
+    def handle_abort(self, sig: int, frame: FrameType | None) -> None:
+        """The master's heartbeat timeout: the loop is stuck (this handler runs inside the stuck code).
+        Say where, and which requests were in flight, before the worker goes."""
+        stack = "".join(traceback.format_stack(frame)) if frame is not None else "(no frame)\n"
+        server = self.server
+        flight = []
+        if server is not None:
+            for proto in list(server.open):
+                cycle = proto.cycle
+                if cycle is not None:
+                    flight.append(f"{cycle.request.method} {cycle.request.target} from {proto.peer}")
+        self.log.error(
+            "Event loop blocked past the timeout (pid %s); in flight: %s; the loop is stuck at:\n%s",
+            self.pid,
+            ", ".join(flight) or "nothing",
+            stack.rstrip(),
+        )
+        super().handle_abort(sig, frame)
 
     def _on_term(self) -> None:
         self.alive = False
