@@ -102,6 +102,7 @@ class AsgiWorker(Worker):
         self.server: AsgiServer | None = None
         self._wake: asyncio.Event | None = None
         self._accepting = False
+        self._adopting: set[asyncio.Task[None]] = set()  # accepted sockets becoming connections
 
     # -- settings -------------------------------------------------------------------------------
 
@@ -286,6 +287,8 @@ class AsgiWorker(Worker):
         self._listen(False)
         for listener in self.sockets:
             self._accept(listener, limit=None)  # what waits in the backlog is still served
+        if self._adopting:  # (their protocols must exist before the stop is told to them)
+            await asyncio.wait(list(self._adopting), timeout=max(1.0, server.request_timeout))
         server.stop()
         deadline = loop.time() + float(self.cfg.graceful_timeout)
         while server.open and loop.time() < deadline:
@@ -340,7 +343,9 @@ class AsgiWorker(Worker):
                 self.log.warning("accept() failed: %s", exc)
                 return
             count += 1
-            self.loop.create_task(self._adopt(sock))
+            task = self.loop.create_task(self._adopt(sock))
+            self._adopting.add(task)
+            task.add_done_callback(self._adopting.discard)
 
     async def _adopt(self, sock: socket.socket) -> None:
         assert self.loop is not None and self.server is not None
