@@ -13,6 +13,10 @@ is the server's process tree (``/proc/PID/stat`` utime + stime) over each wrk ru
 requests wrk completed. wrk's socket errors and non-2xx counts are reported, as are error lines in the
 server logs. The tables go to stdout and, as markdown, to ``bench/results/asgi.md`` (``OUT=`` to change
 the path, ``OUT=-`` for none).
+
+Monoceros runs from a copy of ``src`` taken when the script starts (``PYTHONPATH``), so edits and commits
+made to the work tree during the run do not change the code under test half-way; ``REV=<git revision>``
+exports that revision's ``src`` instead.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -83,6 +88,19 @@ SERVERS_ALL: dict[str, tuple[Callable[[int], list[str]], int]] = {
     ),
 }
 PEERS = ["uvicorn", "gunicorn", "granian"]
+NOTES = [
+    "- Access logs are off everywhere (Monoceros and Gunicorn by default, uvicorn `--no-access-log`,",
+    "  Granian by default); keep-alive timeouts are 30 s where there is a setting (Granian has none:",
+    "  HTTP/1 keep-alive is on by default).",
+    "- Monoceros: `--asgi-loop auto` picks uvloop; its Python HTTP parser (there is no native one).",
+    "- uvicorn: uvloop + httptools (C parser), as asked.",
+    "- Gunicorn 27 `-k asgi` (its own asyncio worker, nothing else needed): `--asgi-loop auto` picks",
+    "  uvloop; `--http-parser auto` falls back to its pure Python parser, `gunicorn_h1c` not being",
+    "  installed. It opens a control socket at `~/.gunicorn/gunicorn.ctl`.",
+    "- Granian: `--runtime-threads 1` (its default, said explicitly), loop `auto`, which is uvloop here",
+    "  (rloop is not installed); `--runtime-mode auto` resolves to `mt` for ASGI (one runtime thread).",
+    "  Its Rust I/O thread and the Python thread are both in the tree pinned to CPU 0 and both counted.",
+]
 
 # name -> (wrk arguments, connections, path)
 SCENARIOS_ALL: list[tuple[str, list[str], int, str]] = [
@@ -209,6 +227,8 @@ def start(name: str) -> tuple[subprocess.Popen[bytes], list[str]]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     env.pop("WEB_CONCURRENCY", None)
+    if name == "monoceros":
+        env["PYTHONPATH"] = SRC
     with open(WORK / f"{name}.log", "a") as log:  # the child keeps its own copy of the descriptor
         p = subprocess.Popen(
             cmd, cwd=BENCH, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -268,6 +288,41 @@ def log_errors(name: str) -> list[str]:
     return [line for line in lines if pat.search(line)]
 
 
+def snapshot() -> tuple[str, str]:
+    """A frozen copy of monoceros's ``src`` (the work tree's, or ``REV``'s) and a note saying which."""
+    git = ["git", "-C", str(ROOT)]
+    rev = os.environ.get("REV")
+    dest = WORK / "src"
+    if rev:
+        sha = subprocess.run([*git, "rev-parse", "--short", rev], capture_output=True, text=True, check=True)
+        archive = subprocess.run(
+            [*git, "archive", sha.stdout.strip(), "src"], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(WORK)], input=archive.stdout, check=True)
+        note = f"git revision {sha.stdout.strip()} (REV={rev})"
+    else:
+        shutil.copytree(ROOT / "src", dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True, text=True)
+        changed = [line[3:] for line in dirty.stdout.splitlines()]
+        note = f"the work tree at {head.stdout.strip()}" + (
+            f" plus uncommitted changes to {', '.join(changed)}" if changed else " (src/ clean)"
+        )
+    probe = subprocess.run(
+        [str(BIN / "python"), "-c", "import monoceros; print(monoceros.__file__)"],
+        env=dict(os.environ, PYTHONPATH=str(dest)),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    if not probe.stdout.startswith(str(dest)):
+        raise SystemExit(f"PYTHONPATH={dest} does not win over the installed monoceros: {probe.stdout!r}")
+    return str(dest), note
+
+
+SRC, SRC_NOTE = snapshot()
+
+
 def versions() -> str:
     pkgs = ["monoceros", "uvicorn", "httptools", "uvloop", "gunicorn", "granian"]
     vs = []
@@ -276,14 +331,10 @@ def versions() -> str:
             vs.append(f"{p} {metadata.version(p)}")
         except metadata.PackageNotFoundError:
             vs.append(f"{p} ?")
-    rev = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
-    dirty = subprocess.run(
-        ["git", "-C", str(ROOT), "status", "--porcelain", "src"], capture_output=True, text=True
-    )
-    note = " (src/ has uncommitted changes)" if dirty.stdout.strip() else ""
-    return ", ".join(vs) + f"; monoceros at {rev.stdout.strip()}{note}"
+    return ", ".join(vs) + f"; monoceros's src: {SRC_NOTE}, copied to {SRC}"
+
+
+VERSIONS = versions()
 
 
 def med(v: list[dict[str, Any]], key: str) -> float:
@@ -292,7 +343,7 @@ def med(v: list[dict[str, Any]], key: str) -> float:
 
 def main() -> None:
     print(f"servers {ORDER}, scenarios {[s[0] for s in SCENARIOS]}, RUNS={RUNS} DUR={DUR}; logs in {WORK}")
-    print(versions(), flush=True)
+    print(VERSIONS, flush=True)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     cmds: dict[str, str] = {}
     wrk_cmds: dict[str, str] = {}
@@ -304,7 +355,7 @@ def main() -> None:
             procs = {}
             for n in ORDER:
                 procs[n], cmd = start(n)
-                cmds[n] = " ".join(cmd)
+                cmds[n] = (f"PYTHONPATH={SRC} " if n == "monoceros" else "") + " ".join(cmd)
                 pids = tree(procs[n].pid)
                 print(f"START {n}: {cmds[n]}", flush=True)
                 print(f"   pids {pids} cpus {[affinity(p) for p in pids]} (verified GET / and POST /echo)")
@@ -415,7 +466,7 @@ def report(
         "`m/xxxx` columns are monoceros divided by that peer (r/s: above 1 is faster; us: below 1 is",
         "cheaper).",
         "",
-        versions(),
+        VERSIONS,
         "",
         *md,
         "",
@@ -433,6 +484,10 @@ def report(
         "Anything odd (wrk errors, pid changes, error lines in the server logs, failed checks after load):",
         "",
         *([f"- {o}" for o in odd_all] or ["- none"]),
+        "",
+        "Peer options:",
+        "",
+        *NOTES,
         "",
         "Server commands (cwd `bench/`):",
         "",

@@ -5,7 +5,7 @@ keep-alive requests over one connection, stops it, and reads the worker's instru
 with different N cancel the start-up cost. User-space instructions only: the kernel's share of each
 system call is not counted, so this measures the Python side of the hot path.
 
-    python bench/icount.py [--worker-class sync|gthread] [--request wrk|browser]
+    python bench/icount.py [--worker-class sync|gthread|asgi] [--request wrk|browser] [--app module:callable]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def free_port() -> int:
         return port
 
 
-def run(count: int, worker_class: str, request: bytes, outdir: str) -> int:
+def run(count: int, worker_class: str, request: bytes, outdir: str, app: str = "app:application") -> int:
     port = free_port()
     argv = [
         "valgrind",
@@ -57,7 +57,7 @@ def run(count: int, worker_class: str, request: bytes, outdir: str) -> int:
         f"127.0.0.1:{port}",
         "--chdir",
         str(HERE),
-        "app:application",
+        app,
     ]
     for old in glob.glob(f"{outdir}/cg.*"):
         os.unlink(old)
@@ -122,13 +122,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker-class", default="sync")
     parser.add_argument("--request", choices=sorted(REQUESTS), default="wrk")
+    parser.add_argument("--app", default=None, help="module:callable in bench/ (asgi: asgi_app:app)")
     parser.add_argument("--low", type=int, default=200)
     parser.add_argument("--high", type=int, default=1200)
     args = parser.parse_args()
     request = REQUESTS[args.request]
     with tempfile.TemporaryDirectory() as outdir:
-        low = run(args.low, args.worker_class, request, outdir)
-        high = run(args.high, args.worker_class, request, outdir)
+        app = args.app or ("asgi_app:app" if args.worker_class == "asgi" else "app:application")
+        low = run(args.low, args.worker_class, request, outdir, app)
+        high = run(args.high, args.worker_class, request, outdir, app)
     per_request = (high - low) / (args.high - args.low)
     print(f"{args.worker_class} {args.request}: {per_request:,.0f} instructions per request")
 

@@ -74,6 +74,11 @@ class ScopeBuilder:
         self.is_trusted = is_trusted or (lambda host: False)
         self.state = state
         self.names: dict[str, bytes] = {}
+        # The request fields that can change the scheme or the client: a trusted peer's request without any
+        # of them skips the second look at its fields.
+        self.watched = frozenset(self.secure) | (
+            {"X-FORWARDED-FOR", "X-FORWARDED-PROTO"} if proxy_headers else frozenset()
+        )
 
     def connection(
         self, client: Any, server: Any, tls: bool, peer_trusted: bool, proxy_info: ProxyInfo | None = None
@@ -112,21 +117,25 @@ class ConnectionScope:
     def _common(self, request: Request) -> tuple[dict[str, Any], str, Address]:
         builder = self._builder
         names = builder.names
-        headers = []
+        fields = request.headers
+        try:
+            headers = [(names[name], value.encode("latin-1")) for name, value in fields]
+        except KeyError:  # a name not seen yet: remembered, then the list is built again
+            for name, _ in fields:
+                if name not in names:
+                    builder.lower(name)
+            headers = [
+                (names.get(name) or builder.lower(name), value.encode("latin-1")) for name, value in fields
+            ]
         scheme = self.scheme
         client = self.client
-        for name, value in request.headers:
-            try:
-                raw = names[name]
-            except KeyError:
-                raw = builder.lower(name)
-            headers.append((raw, value.encode("latin-1")))
-        if self._trusted:
-            scheme, client = self._forwarded(request.headers, scheme, client)
+        if self._trusted and not builder.watched.isdisjoint(name for name, _ in fields):
+            scheme, client = self._forwarded(fields, scheme, client)
         path = request.path
         scope = self._base.copy()
+        scope["type"] = "http"
         scope["http_version"] = _VERSIONS.get(request.version) or "{}.{}".format(*request.version)
-        scope["path"] = builder.root_path + decode_path(path)
+        scope["path"] = builder.root_path + decode_path(path) if builder.root_path else decode_path(path)
         scope["raw_path"] = builder._raw_root + path.encode("latin-1")
         scope["query_string"] = request.query.encode("latin-1")
         scope["headers"] = headers
@@ -137,7 +146,6 @@ class ConnectionScope:
 
     def http(self, request: Request) -> dict[str, Any]:
         scope, scheme, _ = self._common(request)
-        scope["type"] = "http"
         scope["method"] = request.method
         scope["scheme"] = scheme
         return scope

@@ -479,7 +479,6 @@ class HTTPProtocol(asyncio.Protocol):
         server = self.server
         http = self.http
         worker = server.worker
-        self._environ = None
         if self.scope is None:
             self.scope = server.scopes.connection(
                 self.peer, self.sockname, server.tls, self._trusted, http.parser.proxy_info
@@ -582,7 +581,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._resume("cycle")
         if server.stopping:
             http.drain()
-        if http.idle and not http.trailing_data[0]:
+        if http.idle and not http.parser.buffered:
             self._arm(min(server.keepalive, server.stop_linger) if server.stopping else server.keepalive)
             self._keepalive_deadline = True
         self._process()
