@@ -104,3 +104,28 @@ def test_a_spool_that_cannot_be_made_raises_and_gives_everything_back(tmp_path: 
         body.append(b"cd")
     body.close()
     assert (limits.memory, limits.disk) == (0, 0)
+
+
+def test_close_lets_go_of_a_spool_file_that_cannot_flush(tmp_path: Path) -> None:
+    """On a full disk the spool file's close() fails (it flushes what it buffers): the body is let go all
+    the same, and nothing reaches the worker (which died of it once, under the full-disk test)."""
+    limits = BodyLimits(
+        request_memory=4, read_ahead=100, worker_memory=100, worker_disk=100, spool_dir=str(tmp_path)
+    )
+    body = BufferedBody(limits)
+    body.append(b"0123456789")  # past the memory bound: spooled
+    spool = body._file
+    assert spool is not None
+
+    class FullDisk:
+        def __getattr__(self, name: str) -> object:
+            return getattr(spool, name)
+
+        def close(self) -> None:
+            spool.close()
+            raise OSError(28, "No space left on device")
+
+    body._file = FullDisk()  # type: ignore[assignment]
+    body.close()
+    assert (limits.memory, limits.disk) == (0, 0)
+    assert spool.closed

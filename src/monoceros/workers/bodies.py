@@ -144,4 +144,9 @@ class BufferedBody:
         self._view = memoryview(b"")
         if self._file is not None:
             file, self._file = self._file, None
-            file.close()
+            try:
+                file.close()
+            except OSError:
+                # A full disk: closing flushes what the file still buffers, and fails the same way. The
+                # file is a discarded temporary one; what matters is that it is let go (close() did).
+                pass
