@@ -309,6 +309,21 @@ def test_slow_reader_app_gets_the_whole_upload(server: Server) -> None:
     assert response.body == b"%d" % len(data)
 
 
+def test_a_body_that_stops_coming_is_given_up(server_factory: Factory, event_file: Path) -> None:
+    """The app waits in receive(); the client sends part of its body and stalls: after the stall bound
+    (0.8 x timeout) the connection is dropped, and the worker goes on."""
+    server = start(server_factory, ["--timeout", "2"], env={"ASGIAPP_EVENTS": str(event_file)})
+    with server.connect(timeout=15) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
+        started = time.monotonic()
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        assert data == b"" and time.monotonic() - started < 10
+    assert get(server, "/")[0] == 200
+
+
 def test_expect_continue(server: Server) -> None:
     with server.connect() as sock:
         sock.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")

@@ -258,8 +258,11 @@ class AsgiWorker(Worker):
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self.server = server = AsgiServer(self, self.asgi, self.state, self.options)
+        # Each request's scope gets a copy of the lifespan state, when the app has a lifespan.
+        state = self.state if self.lifespan is not None else None
+        self.server = server = AsgiServer(self, self.asgi, state, self.options)
         server.stop_linger = self.stop_linger
+        server.on_room = self._room
         self.ssl = WorkerTLS(self.cfg, self.log).context if self.cfg.is_ssl else None
         self.max_conns = max(1, int(self.cfg.worker_connections))
         for listener in self.sockets:
@@ -312,6 +315,14 @@ class AsgiWorker(Worker):
             except (LifespanFailed, asyncio.TimeoutError) as exc:
                 self.log.error("ASGI lifespan shutdown failed: %s", exc or "timed out")
         server.sink.flush()
+
+    def _room(self) -> None:
+        """A connection closed: below the `worker_connections` cap again, accept again."""
+        server = self.server
+        if server is None or self._accepting or not self.alive or server.stopping:
+            return
+        if len(server.open) < self.max_conns:
+            self._listen(True)
 
     def _listen(self, on: bool) -> None:
         loop = self.loop

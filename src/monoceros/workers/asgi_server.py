@@ -43,6 +43,7 @@ from monoceros.http import (
 )
 from monoceros.observability.sink import AccessSink, sink_for
 from monoceros.workers.flow import FlowControl
+from monoceros.workers.serving import parser_settings
 from monoceros.wsgi import EnvironBuilder, IPTrust
 
 if TYPE_CHECKING:
@@ -74,7 +75,11 @@ class AsgiServer:
     """One worker's ASGI serving state: settings, the app, the open connections."""
 
     def __init__(
-        self, worker: Worker, app: ASGIApp, state: dict[str, Any], options: dict[str, Any] | None = None
+        self,
+        worker: Worker,
+        app: ASGIApp,
+        state: dict[str, Any] | None,
+        options: dict[str, Any] | None = None,
     ) -> None:
         options = options or {}
         cfg = worker.cfg
@@ -89,17 +94,7 @@ class AsgiServer:
         self.connections = ConnectionFactory(
             keep_alive=cfg.keepalive > 0,
             server=SERVER_HEADER if options.get("server_header", True) else None,
-            limit_request_line=cfg.limit_request_line,
-            limit_request_fields=cfg.limit_request_fields,
-            limit_request_field_size=cfg.limit_request_field_size,
-            permit_unconventional_http_method=cfg.permit_unconventional_http_method,
-            permit_unconventional_http_version=cfg.permit_unconventional_http_version,
-            casefold_http_method=cfg.casefold_http_method,
-            strip_header_spaces=cfg.strip_header_spaces,
-            permit_obsolete_folding=cfg.permit_obsolete_folding,
-            header_map=cfg.header_map,
-            forwarder_headers=frozenset(h.strip().upper() for h in cfg.forwarder_headers),
-            proxy_protocol=self.proxy_protocol,
+            **parser_settings(cfg),
         )
         trust = self.forwarded_trust
         self.scopes = ScopeBuilder(
@@ -107,7 +102,7 @@ class AsgiServer:
             secure_scheme_headers=cfg.secure_scheme_headers,
             proxy_headers=bool(options.get("proxy_headers", False)),
             is_trusted=trust.allows,
-            state=(lambda: dict(state)) if state else None,
+            state=(lambda: dict(state)) if state is not None else None,
         )
         # The access log renders from a WSGI-shaped environ, as Gunicorn's atoms are defined over one.
         self.environ = EnvironBuilder("monoceros", multithread=False, multiprocess=cfg.workers > 1)
@@ -126,6 +121,7 @@ class AsgiServer:
         self.stopping = False
         self.idle_event = asyncio.Event()  # the last connection closed (a stop waits for it)
         self.stop_linger = 2.0
+        self.on_room: Any = None  # called when a connection closed (the worker may accept again)
         self._flush_due = False  # a flush of the access lines is scheduled
         self.headers_cache: dict[Any, list[tuple[str, str]]] = {}  # the apps' response header lists
 
@@ -157,6 +153,8 @@ class AsgiServer:
         self.open.discard(proto)
         if not self.open and self.stopping:
             self.idle_event.set()
+        if self.on_room is not None:
+            self.on_room()
 
     def count_request(self) -> None:
         worker = self.worker
@@ -229,6 +227,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._processing = False  # `_process` is running (a response completed inside it must not recurse)
         self._again = False
         self._lingering = False  # our side is shut: what arrives is dropped until the client closes
+        self._body_wait = False  # the app waits for body bytes (the deadline is the stall bound)
         self._linger_end = 0.0
 
     # -- asyncio's side -------------------------------------------------------------------------
@@ -329,14 +328,17 @@ class HTTPProtocol(asyncio.Protocol):
         self._pause("body")
 
     async def wait_body(self, arrived: asyncio.Future[None]) -> bool:
+        # The stall bound is a deadline like the others (swept once a second), not a timer per wait.
         self._resume("body")
+        self._body_wait = True
+        self.deadline = self.loop.time() + self.server.flow.stall_timeout
         try:
-            await asyncio.wait_for(arrived, self.server.flow.stall_timeout)
-        except asyncio.TimeoutError:
-            self.server.log.debug("client %s stopped sending its body: connection given up", self.peer)
-            self.abort()
-            return False
-        return True
+            await arrived
+        finally:
+            self._body_wait = False
+            if not self._lingering:
+                self.deadline = 0.0
+        return not self.closed
 
     def close_soon(self) -> None:
         """Close once what was written is out. Our side is shut first and what the client still sends is
@@ -389,11 +391,16 @@ class HTTPProtocol(asyncio.Protocol):
         self.deadline = self.loop.time() + seconds if seconds > 0 else 0.0
 
     def expire(self) -> None:
-        """The deadline passed (the worker's sweep): close, unless a request is being served."""
+        """The deadline passed (the worker's sweep): close, unless a request is being served; a body the
+        app waits for that stopped coming gives the connection up (the app is told the client left)."""
         self.deadline = 0.0
-        if self.transport is None or (self.cycle is not None and not self._lingering):
+        if self.transport is None:
             return
-        self.transport.close()  # idle, a request that never arrived whole, or the end of a lingering close
+        if self._body_wait:
+            self.server.log.debug("client %s stopped sending its body: connection given up", self.peer)
+            self.abort()
+        elif self.cycle is None or self._lingering:
+            self.transport.close()  # idle, a request that never arrived whole, or a lingering close's end
 
     def _process(self) -> None:
         """Take the parser's events until it needs data or pauses, then start the app for the request that

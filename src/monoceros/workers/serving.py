@@ -22,11 +22,29 @@ from monoceros.wsgi.environ import ConnectionEnviron
 from monoceros.wsgi.types import BodySource
 
 if TYPE_CHECKING:
+    from monoceros.config import Config
     from monoceros.workers.base import Worker
     from monoceros.workers.connection import Conn
     from monoceros.workers.engine import Listening
 
 SERVER_HEADER = b"monoceros"
+
+
+def parser_settings(cfg: Config) -> dict[str, Any]:
+    """The request parser's limits and policies, from the settings: the same for every worker kind."""
+    return {
+        "limit_request_line": cfg.limit_request_line,
+        "limit_request_fields": cfg.limit_request_fields,
+        "limit_request_field_size": cfg.limit_request_field_size,
+        "permit_unconventional_http_method": cfg.permit_unconventional_http_method,
+        "permit_unconventional_http_version": cfg.permit_unconventional_http_version,
+        "casefold_http_method": cfg.casefold_http_method,
+        "strip_header_spaces": cfg.strip_header_spaces,
+        "permit_obsolete_folding": cfg.permit_obsolete_folding,
+        "header_map": cfg.header_map,
+        "forwarder_headers": frozenset(h.strip().upper() for h in cfg.forwarder_headers),
+        "proxy_protocol": cfg.proxy_protocol,
+    }
 
 
 class RequestRunner:
@@ -44,21 +62,8 @@ class RequestRunner:
         # --protocol uwsgi: requests come in uwsgi packets (nginx's uwsgi_pass) from the allowed peers.
         self.uwsgi = cfg.protocol == "uwsgi"
         self.uwsgi_trust = IPTrust(cfg.uwsgi_allow_ips)
-        parser_args: dict[str, Any] = {
-            "limit_request_line": cfg.limit_request_line,
-            "limit_request_fields": cfg.limit_request_fields,
-            "limit_request_field_size": cfg.limit_request_field_size,
-            "permit_unconventional_http_method": cfg.permit_unconventional_http_method,
-            "permit_unconventional_http_version": cfg.permit_unconventional_http_version,
-            "casefold_http_method": cfg.casefold_http_method,
-            "strip_header_spaces": cfg.strip_header_spaces,
-            "permit_obsolete_folding": cfg.permit_obsolete_folding,
-            "header_map": cfg.header_map,
-            "forwarder_headers": frozenset(h.strip().upper() for h in cfg.forwarder_headers),
-            "proxy_protocol": self.proxy_protocol,
-        }
         self.connections = ConnectionFactory(
-            keep_alive=cfg.keepalive > 0, server=SERVER_HEADER, uwsgi=self.uwsgi, **parser_args
+            keep_alive=cfg.keepalive > 0, server=SERVER_HEADER, uwsgi=self.uwsgi, **parser_settings(cfg)
         )
         self.environ = EnvironBuilder(
             SERVER_SOFTWARE,
