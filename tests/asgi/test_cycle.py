@@ -223,6 +223,20 @@ def test_trailers_informational_and_http10() -> None:
     assert channel10.data == b""  # HTTP/1.0 has no interim responses
 
 
+def test_trailers_a_sized_response_cannot_carry_are_dropped() -> None:
+    cycle, channel, done = cycle_for(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+
+    async def app() -> None:
+        headers = [(b"content-length", b"3")]
+        await cycle.send({"type": "http.response.start", "status": 200, "headers": headers, "trailers": True})
+        await cycle.send({"type": "http.response.body", "body": b"abc"})
+        await cycle.send({"type": "http.response.trailers", "headers": [(b"x-sum", b"1")]})
+
+    run(app())
+    assert channel.data.endswith(b"\r\n\r\nabc") and b"x-sum" not in channel.data
+    assert done == [cycle]
+
+
 def test_status_text() -> None:
     assert status_text(200) == "200 OK"
     assert status_text(599) == "599"

@@ -109,6 +109,7 @@ class HTTPCycle:
         "status",
         "headers",
         "_trailers",
+        "_trailers_asked",
         "_on_complete",
         "_headers_cache",
         "__weakref__",
@@ -139,7 +140,8 @@ class HTTPCycle:
         self.complete = False  # the whole response was handed to the channel
         self.status = ""  # for the access log: the status line text, and the app's headers
         self.headers: list[tuple[str, str]] = []
-        self._trailers = False
+        self._trailers = False  # the response's trailers go out (asked for, and the body is chunked)
+        self._trailers_asked = False
         self._on_complete = on_complete
         self._headers_cache = headers_cache
 
@@ -218,7 +220,9 @@ class HTTPCycle:
             self.headers = headers = str_headers(message.get("headers", ()), self._headers_cache)
             self.writer = writer = self.http.respond(self.request)
             writer.start(status, headers)
-            self._trailers = bool(message.get("trailers", False)) and writer.chunked
+            self._trailers_asked = asked = bool(message.get("trailers", False))
+            # Trailers need a chunked body; otherwise (HTTP/1.0, a Content-Length) they are dropped.
+            self._trailers = asked and writer.chunked
         elif kind == "http.response.informational":
             self._informational(message)
         elif kind == "http.response.pathsend":
@@ -271,8 +275,10 @@ class HTTPCycle:
 
     def _send_trailers(self, message: Any) -> None:
         writer = self.writer
-        if writer is None or not self._trailers:
+        if writer is None or not self._trailers_asked:
             raise RuntimeError("ASGI: http.response.trailers without trailers=True in http.response.start")
+        if not self._trailers:
+            return  # this response cannot carry them: it ended with its body
         if not writer.head_sent:
             self.channel.write(writer.head())
         if message.get("more_trailers", False):
