@@ -49,10 +49,14 @@ def _exchange(server: Server, data: bytes) -> bytes:
         return recv_until_closed(sock, timeout=10)
 
 
-@pytest.fixture
-def uwsgi_server(server_factory: Factory) -> Server:
+@pytest.fixture(params=["sync", "asgi"])
+def uwsgi_server(server_factory: Factory, request: pytest.FixtureRequest) -> Server:
+    app = "asgiapp:app" if request.param == "asgi" else "servingapp:app"
     return server_factory(
-        ["--workers", "1", "--protocol", "uwsgi"], app="servingapp:app", tcp=True, ready=False
+        ["--workers", "1", "--protocol", "uwsgi", "--worker-class", request.param],
+        app=app,
+        tcp=True,
+        ready=False,
     )
 
 
@@ -87,10 +91,11 @@ def test_bad_uwsgi_packets_get_their_status(uwsgi_server: Server, data: bytes, s
     assert parse_response(_exchange(uwsgi_server, data)).status == status
 
 
-def test_uwsgi_from_a_peer_not_allowed_is_403(server_factory: Factory) -> None:
+@pytest.mark.parametrize("kind", ["sync", "asgi"])
+def test_uwsgi_from_a_peer_not_allowed_is_403(server_factory: Factory, kind: str) -> None:
     server = server_factory(
-        ["--workers", "1", "--protocol", "uwsgi", "--uwsgi-allow-from", "10.9.8.7"],
-        app="servingapp:app",
+        ["--workers", "1", "--protocol", "uwsgi", "--uwsgi-allow-from", "10.9.8.7", "--worker-class", kind],
+        app="asgiapp:app" if kind == "asgi" else "servingapp:app",
         tcp=True,
         ready=False,
     )

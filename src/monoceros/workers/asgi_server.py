@@ -91,9 +91,13 @@ class AsgiServer:
         self.forwarded_trust = IPTrust(options.get("forwarded_allow_ips") or cfg.forwarded_allow_ips)
         self.proxy_trust = IPTrust(cfg.proxy_allow_ips)
         self.proxy_protocol: str = cfg.proxy_protocol
+        # --protocol uwsgi: requests come in uwsgi packets (nginx's uwsgi_pass), as for the WSGI workers.
+        self.uwsgi = cfg.protocol == "uwsgi"
+        self.uwsgi_trust = IPTrust(cfg.uwsgi_allow_ips)
         self.connections = ConnectionFactory(
             keep_alive=cfg.keepalive > 0,
             server=SERVER_HEADER if options.get("server_header", True) else None,
+            uwsgi=self.uwsgi,
             **parser_settings(cfg),
         )
         trust = self.forwarded_trust
@@ -247,7 +251,10 @@ class HTTPProtocol(asyncio.Protocol):
         peer_host = self.peer[0] if isinstance(self.peer, tuple) else (self.peer or "")
         self._trusted = server.forwarded_trust.allows(peer_host)
         proxy = server.proxy_protocol != "off" and server.proxy_trust.allows(peer_host)
-        self.http = server.connections(self._trusted, proxy)
+        if server.uwsgi:
+            self.http = server.connections(self._trusted, uwsgi_allowed=server.uwsgi_trust.allows(peer_host))
+        else:
+            self.http = server.connections(self._trusted, proxy)
         self._arm(server.request_timeout)
         if server.stopping:
             self.stop()
