@@ -14,7 +14,9 @@ from harness import Response, Server, pid_alive, wait_for
 FAST = ["--graceful-timeout", "3"]
 
 
-def test_hung_worker_is_aborted_then_replaced(server_factory: Callable[..., Server]) -> None:
+def test_hung_worker_is_aborted_then_replaced(
+    server_factory: Callable[..., Server], worker_class: str
+) -> None:
     server = server_factory([*FAST, "--timeout", "2", "--workers", "2"])
     server.wait_workers(2)
     results: list[Response | None] = []
@@ -29,6 +31,11 @@ def test_hung_worker_is_aborted_then_replaced(server_factory: Callable[..., Serv
     server.wait_workers(2)
     hung.join(20)
     assert victim not in server.workers()
+    # Before it went, it said where it was stuck and on what (the master's APP_SOURCE sleeps in /sleep).
+    if worker_class in ("sync", "gthread"):
+        report = next(ln for ln in server.log.split("\n[") if "Worker stuck past the timeout" in ln)
+        assert f"(pid {victim}); in flight: GET /sleep?30 from" in report
+        assert "time.sleep(float(query" in report and "Thread MainThread:" in report
 
 
 def test_import_error_stops_the_server_with_3(server_factory: Callable[..., Server], tmp_path: Path) -> None:

@@ -488,8 +488,8 @@ def test_a_blocked_event_loop_is_replaced_by_the_master(server_factory: Factory)
         wait_for(lambda: server.workers() and server.workers() != [worker], 20, "a new worker")
     assert "WORKER TIMEOUT" in server.log
     # Where the loop was stuck, and the request that stuck it
-    wait_for(lambda: "Event loop blocked past the timeout" in server.log, 10, "the stuck worker's stack")
-    assert "in flight: GET /block?30" in server.log
+    wait_for(lambda: "Worker stuck past the timeout" in server.log, 10, "the stuck worker's stack")
+    assert "in flight: GET /block?30 from" in server.log
     assert "time.sleep(float(query or" in server.log and "in _http" in server.log
     wait_for(lambda: server.try_request("/") is not None, 10, "the new worker to serve")
 

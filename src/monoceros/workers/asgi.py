@@ -26,9 +26,8 @@ import asyncio
 import signal
 import socket
 import sys
-import traceback
+import time
 from collections.abc import Sequence
-from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from monoceros.asgi.app import as_asgi3
@@ -169,24 +168,17 @@ class AsgiWorker(Worker):
         # the loop would never run. Python runs this one in the stuck code itself.
         signal.signal(signal.SIGABRT, self.handle_abort)
 
-    def handle_abort(self, sig: int, frame: FrameType | None) -> None:
-        """The master's heartbeat timeout: the loop is stuck (this handler runs inside the stuck code).
-        Say where, and which requests were in flight, before the worker goes."""
-        stack = "".join(traceback.format_stack(frame)) if frame is not None else "(no frame)\n"
+    def in_flight(self) -> list[str]:
         server = self.server
-        flight = []
-        if server is not None:
-            for proto in list(server.open):
-                cycle = proto.cycle
-                if cycle is not None:
-                    flight.append(f"{cycle.request.method} {cycle.request.target} from {proto.peer}")
-        self.log.error(
-            "Event loop blocked past the timeout (pid %s); in flight: %s; the loop is stuck at:\n%s",
-            self.pid,
-            ", ".join(flight) or "nothing",
-            stack.rstrip(),
-        )
-        super().handle_abort(sig, frame)
+        if server is None:
+            return []
+        now = time.perf_counter()
+        return [
+            f"{proto.cycle.request.method} {proto.cycle.request.target} from {proto.peer}"
+            f" ({now - proto.started:.1f}s)"
+            for proto in list(server.open)
+            if proto.cycle is not None
+        ]
 
     def _on_term(self) -> None:
         self.alive = False

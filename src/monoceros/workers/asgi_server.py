@@ -221,7 +221,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._reading = True
         self._paused_by: set[str] = set()
         self._writable: asyncio.Future[None] | None = None
-        self._started = 0.0
+        self.started = 0.0
         self._environ: Any = None
         self._keepalive_deadline = (
             False  # the deadline is the keep-alive one (the next request has not begun)
@@ -499,7 +499,7 @@ class HTTPProtocol(asyncio.Protocol):
             )
         if server.stopping or not worker.alive or worker.nr + 1 >= worker.max_requests:
             http.drain()
-        self._started = time.perf_counter()
+        self.started = time.perf_counter()
         websocket = server.websockets and is_upgrade(request)
         try:
             scope = self.scope.websocket(request) if websocket else self.scope.http(request)
@@ -586,7 +586,7 @@ class HTTPProtocol(asyncio.Protocol):
         server = self.server
         self.cycle = None
         request = cycle.request
-        server.access(self, request, cycle, not ok, time.perf_counter() - self._started)
+        server.access(self, request, cycle, not ok, time.perf_counter() - self.started)
         http = self.http
         keep = http.end_response(ok) if ok else self._end_failed()
         if not keep or self.closed:
@@ -653,7 +653,7 @@ class HTTPProtocol(asyncio.Protocol):
     def _switched(self, cycle: WebSocketCycle) -> None:
         self.ws = cycle
         self._resume("cycle")
-        self.server.access(self, cycle.request, cycle, False, time.perf_counter() - self._started)
+        self.server.access(self, cycle.request, cycle, False, time.perf_counter() - self.started)
 
     async def _run_websocket(self, cycle: WebSocketCycle, scope: dict[str, Any]) -> None:
         server = self.server

@@ -16,6 +16,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -93,6 +94,7 @@ class Worker:
         self.reloader: Reloader | None = None  # with `reload`, post-fork
         # How long kept-alive connections stay open once the worker is stopping (see the engine).
         self.stop_linger = STOP_KEEPALIVE_LINGER
+        self.engine: Any = None  # the serving loop, once `run()` made it (it knows what is in flight)
 
     def __str__(self) -> str:
         return f"<Worker {self.pid}>"
@@ -245,13 +247,39 @@ class Worker:
         sys.exit(0)
 
     def handle_abort(self, sig: int, frame: FrameType | None) -> None:
-        # sent by the master on a heartbeat timeout: unwind out of the stuck application
+        # sent by the master on a heartbeat timeout: say where the worker is stuck, then unwind out of it
         self.alive = False
+        try:
+            self.log.error(
+                "Worker stuck past the timeout (pid %s); in flight: %s; stacks:\n%s",
+                self.pid,
+                ", ".join(self.in_flight()) or "nothing",
+                stacks(frame),
+            )
+        except Exception:  # (the kill must go on whatever the log does; the master SIGKILLs in a second)
+            pass
         self.cfg.worker_abort(self)
         sys.exit(1)
 
+    def in_flight(self) -> list[str]:
+        """The requests being served now ("GET /path from peer (3.2s)"), for the stuck-worker report."""
+        engine = self.engine
+        return engine.in_flight() if engine is not None else []
+
     def handle_winch(self, sig: int, frame: FrameType | None) -> None:
         self.log.debug("worker: SIGWINCH ignored.")
+
+
+def stacks(frame: FrameType | None) -> str:
+    """Every thread's stack; the signalled thread's from ``frame`` (where it was interrupted)."""
+    me = threading.get_ident()
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    parts = []
+    for ident, current in sys._current_frames().items():
+        where = frame if ident == me else current
+        text = "".join(traceback.format_stack(where)) if where is not None else "  (no frame)\n"
+        parts.append(f"Thread {names.get(ident, ident)}:\n{text}")
+    return "".join(parts).rstrip()
 
 
 def _request_limit(max_requests: int, jitter: int) -> int:

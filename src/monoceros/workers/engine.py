@@ -505,6 +505,15 @@ class Engine:
             conn.deadline = self.now + self.keepalive
         return True
 
+    def in_flight(self) -> list[str]:
+        """The requests the app is running now, with their peer and age (the stuck-worker report)."""
+        now = self.clock()
+        return [
+            f"{conn.current.method} {conn.current.target} from {conn.peer} ({now - conn.busy_since:.1f}s)"
+            for conn in list(self.conns.values())
+            if conn.state == BUSY and conn.current is not None
+        ]
+
     def rearm(self, conn: Conn) -> None:
         """EPOLLONESHOT: watch for reads again unless the connection is elsewhere (busy, armed, closed)."""
         if not conn.armed and not conn.closed and conn.state != BUSY:

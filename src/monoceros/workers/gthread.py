@@ -41,4 +41,5 @@ class ThreadWorker(Worker):
         threads = max(1, int(self.cfg.threads))
         timeout = float(self.cfg.timeout)
         pool = ThreadPool(threads, warn_every=timeout if timeout > 0 else 0.0)
-        Engine(self, RequestRunner(self, multithread=True), pool).run()
+        self.engine = Engine(self, RequestRunner(self, multithread=True), pool)
+        self.engine.run()

@@ -50,7 +50,10 @@ class Inline:
         """Run the app for ``request``; True when the connection goes on reading (``Engine.app_done``)."""
         engine = self.engine
         conn.state = BUSY
+        conn.current = request  # (what a stuck-worker report names)
+        conn.busy_since = engine.now
         ok = self.run(conn, request, body.as_source() if body is not None else None)
+        conn.current = None
         engine.now = engine.clock()  # the call may have been long: deadlines count from its end
         return engine.app_done(conn, body, ok, live)
 

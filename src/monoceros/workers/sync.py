@@ -39,6 +39,7 @@ class SyncWorker(Worker):
         runner = RequestRunner(self, multithread=False)
         channel = self.shared
         if isinstance(channel, HandoffChannel):  # (the master made it: connections may move)
-            Engine(self, runner, InlineWithHandoff(channel)).run()
+            self.engine = Engine(self, runner, InlineWithHandoff(channel))
         else:
-            Engine(self, runner).run()
+            self.engine = Engine(self, runner)
+        self.engine.run()
