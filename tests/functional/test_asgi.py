@@ -343,6 +343,30 @@ def test_access_log_uses_gunicorns_atoms(server_factory: Factory) -> None:
     wait_for(lambda: line in server.log, 5, lambda: f"the access line in\n{server.log}")
 
 
+def test_statsd_counts_asgi_requests(server_factory: Factory) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        host, port = udp.getsockname()
+        server = start(server_factory, ["--statsd-host", f"{host}:{port}"])
+        get(server, "/")
+        get(server, "/nothing")  # a 500
+        udp.settimeout(0.5)
+        seen: list[str] = []
+
+        def counted() -> bool:
+            try:
+                while True:
+                    seen.extend(udp.recv(4096).decode().split("\n"))
+            except TimeoutError:
+                pass
+            return "gunicorn.request.status.500:1|c|@1.0" in seen
+
+        wait_for(counted, 10, lambda: f"the StatsD datagrams, got {seen}")
+    assert "gunicorn.request.status.200:1|c|@1.0" in seen
+    assert seen.count("gunicorn.requests:1|c|@1.0") >= 3  # (the start-up probe is one more)
+    assert any(line.startswith("gunicorn.request.duration:") for line in seen)
+
+
 # -- WebSockets ---------------------------------------------------------------------------------------
 
 

@@ -110,3 +110,34 @@ def test_a_misspelt_application_module_still_fails_to_boot(server_factory: Facto
     server = server_factory(["--workers", "1", "--reload"], app="no_such_module_here:app", ready=False)
     assert server.wait(15) == 3
     assert "No module named 'no_such_module_here'" in server.log
+
+
+ASGI_APP = """
+import os
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = ("{text} pid=%d" % os.getpid()).encode()
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+    await send({{"type": "http.response.start", "status": 200, "headers": headers}})
+    await send({{"type": "http.response.body", "body": body}})
+"""
+
+
+def test_reload_under_the_asgi_worker(server_factory: Factory, tmp_path: Path) -> None:
+    """The same cycle for -k asgi: an edit is served, a syntax error is a 500 (an ASGI error app, which the
+    lifespan in auto mode tolerates) until it is fixed."""
+    source = tmp_path / "editedasgi.py"
+    _write(source, ASGI_APP.format(text="v1"))
+    server = server_factory(
+        ["--workers", "1", "--reload", "--reload-engine", "poll", "--graceful-timeout", "5", "-k", "asgi"],
+        app="editedasgi:app",
+        env=NO_BYTECODE,
+    )
+    assert server.request().body.startswith(b"v1 ")
+    _write(source, ASGI_APP.format(text="v2") + "\ndef broken(:\n")
+    wait_for(lambda: server.try_request("/") is not None and server.request().status == 500, what="a 500")
+    assert b"SyntaxError" in server.request().body
+    _write(source, ASGI_APP.format(text="v3"))
+    wait_for(lambda: (_body(server) or b"").startswith(b"v3 "), timeout=10, what="the fixed code served")
