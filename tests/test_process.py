@@ -151,3 +151,41 @@ def test_daemonize_is_skipped_in_a_reexeced_master() -> None:
     code += "daemonize()\nprint(os.getpid() == p)\n"
     assert run_child(code, {"MONOCEROS_FD": "3"}).stdout.strip() == "True"
     assert run_child(code, {"GUNICORN_FD": "3"}).stdout.strip() == "True"
+
+
+# -- workers = auto: the CPUs this server may use ---------------------------------------------------
+
+
+def _cgroup(tmp_path: Path, files: dict[str, str]) -> str:
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+    return str(tmp_path)
+
+
+def test_available_cpus_reads_a_cgroup_v2_quota(tmp_path: Path) -> None:
+    import os
+
+    from monoceros.process import available_cpus
+
+    mine = len(os.sched_getaffinity(0))
+    root = _cgroup(tmp_path, {"cpu.max": "50000 100000"})  # half a CPU: one worker's worth
+    cpus, where = available_cpus(root)
+    assert cpus == 1
+    if mine >= 2:
+        assert where == "the cgroup's cpu.max (50000 per 100000 us: 1 CPUs)"
+    rounded = _cgroup(tmp_path / "r", {"cpu.max": "150000 100000"})  # 1.5 CPUs keep 2 busy
+    assert available_cpus(rounded)[0] == min(2, mine)
+    unlimited = _cgroup(tmp_path / "u", {"cpu.max": "max 100000"})
+    assert available_cpus(unlimited)[0] == mine and "affinity" in available_cpus(unlimited)[1]
+
+
+def test_available_cpus_reads_a_cgroup_v1_quota(tmp_path: Path) -> None:
+    from monoceros.process import available_cpus
+
+    root = _cgroup(tmp_path, {"cpu/cpu.cfs_quota_us": "50000", "cpu/cpu.cfs_period_us": "100000"})
+    assert available_cpus(root) == (1, "the cgroup's cpu.cfs_quota_us (50000 per 100000 us: 1 CPUs)")
+    none = _cgroup(tmp_path / "n", {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"})
+    assert "affinity" in available_cpus(none)[1]
+    assert "affinity" in available_cpus(str(tmp_path / "missing"))[1]

@@ -134,3 +134,52 @@ def _flush(stream: object) -> None:
             flush()
         except (OSError, ValueError):
             pass
+
+
+def available_cpus(cgroup_root: str = "/sys/fs/cgroup") -> tuple[int, str]:
+    """How many CPUs this process may use, and where that came from: the cgroup's CPU quota (v2
+    ``cpu.max``, v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``; a fraction counts as one), capped by
+    the CPUs it may run on (``os.sched_getaffinity``), else ``os.cpu_count()``."""
+    try:
+        affinity = len(os.sched_getaffinity(0))
+        where = f"{affinity} CPUs in this process's affinity mask"
+    except (AttributeError, OSError):
+        affinity = os.cpu_count() or 1
+        where = f"{affinity} CPUs"
+    quota = _cgroup_quota(cgroup_root)
+    if quota is not None:
+        cpus, how = quota
+        if cpus < affinity:
+            return cpus, how
+    return max(1, affinity), where
+
+
+def _cgroup_quota(root: str) -> tuple[int, str] | None:
+    def read(path: str) -> str | None:
+        try:
+            with open(path) as file:
+                return file.read().strip()
+        except OSError:
+            return None
+
+    v2 = read(os.path.join(root, "cpu.max"))
+    if v2 is not None:
+        limit, _, period = v2.partition(" ")
+        if limit != "max" and limit.isdigit() and period.isdigit() and int(period) > 0:
+            cpus = max(1, -(-int(limit) // int(period)))  # rounded up: 1.5 CPUs can keep 2 workers busy
+            return cpus, f"the cgroup's cpu.max ({limit} per {period} us: {cpus} CPUs)"
+        return None
+    for v1 in (os.path.join(root, "cpu"), os.path.join(root, "cpu,cpuacct"), root):
+        limit_text = read(os.path.join(v1, "cpu.cfs_quota_us"))
+        period_text = read(os.path.join(v1, "cpu.cfs_period_us"))
+        if limit_text is None or period_text is None:
+            continue
+        try:
+            quota_us, period_us = int(limit_text), int(period_text)
+        except ValueError:
+            return None
+        if quota_us <= 0 or period_us <= 0:
+            return None  # -1: no quota
+        cpus = max(1, -(-quota_us // period_us))
+        return cpus, f"the cgroup's cpu.cfs_quota_us ({quota_us} per {period_us} us: {cpus} CPUs)"
+    return None

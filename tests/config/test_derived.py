@@ -206,3 +206,21 @@ def test_unimplemented_in_use_lists_only_changed_unimplemented_settings() -> Non
 
 def test_env_derived_control_socket_default_is_not_reported_as_in_use(tmp_path: object) -> None:
     assert Config({"XDG_RUNTIME_DIR": str(tmp_path), "HOME": "/home/x"}).unimplemented_in_use() == []
+
+
+@pytest.mark.parametrize(
+    ("worker_class", "threads", "per_cpu", "extra"),
+    [("sync", 1, 2, 1), ("gthread", 4, 1, 0), ("sync", 4, 1, 0), ("asgi", 1, 1, 0)],
+)
+def test_workers_auto_by_kind(worker_class: str, threads: int, per_cpu: int, extra: int) -> None:
+    from monoceros.process import available_cpus
+
+    cpus = available_cpus()[0]
+    cfg = _cfg(workers="auto", worker_class=worker_class, threads=threads)
+    assert cfg.workers == per_cpu * cpus + extra
+    assert cfg.get("workers") == "auto"  # (what --print-config shows)
+
+
+def test_workers_rejects_other_words() -> None:
+    with pytest.raises(ConfigError, match="workers"):
+        _cfg(workers="many")

@@ -289,6 +289,7 @@ def start_server(
     env: dict[str, str] | None = None,
     bind: bool = True,
     files: Mapping[str, str] | None = None,
+    prefix: Sequence[str] = (),
 ) -> Server:
     """Start `python -m monoceros <args> <app>` in `workdir` (where `masterapp.py` and `files`, name to
     text, are written first).
@@ -296,7 +297,8 @@ def start_server(
     Bound to a Unix socket in a short temp dir, or with `tcp=True` to a TCP socket on 127.0.0.1 that
     this process binds and the server inherits (`--bind fd://N`), unless `args` bind an address
     themselves; when that address is a TCP port 0, `Server.address` is the one the master reports.
-    With `ready`, returns once a request was answered.
+    With `ready`, returns once a request was answered. `prefix` runs the master under a command that
+    execs it (`taskset -c 0`).
     """
     (workdir / "masterapp.py").write_text(APP_SOURCE)
     for name, text in (files or {}).items():
@@ -310,7 +312,7 @@ def start_server(
         bind_arg = f"fd://{inherited.fileno()}"
     else:
         address = bind_arg = f"unix:{short_tempdir() / 's.sock'}"
-    argv = [sys.executable, "-m", "monoceros"]
+    argv = [*prefix, sys.executable, "-m", "monoceros"]  # (a prefix such as `taskset -c 0` execs it)
     if bind and not given:
         argv += ["--bind", bind_arg]
     if worker_class:

@@ -186,3 +186,16 @@ def test_http_parser_fast_falls_back_with_a_warning(server_factory: Callable[...
     assert server.request().status == 200
     assert "http_parser = fast: there is no native parser yet; the Python parser is used." in server.log
     assert "'http_parser' is not implemented" not in server.log
+
+
+def test_workers_auto_sizes_to_the_cpus_it_may_use(server_factory: Callable[..., Server]) -> None:
+    """Under `taskset -c 0` (one CPU in the affinity mask), `WEB_CONCURRENCY=auto` with the sync worker is
+    2 x 1 + 1 = 3 workers, and the master says where the number came from."""
+    import shutil
+
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        pytest.skip("taskset is not installed")
+    server = server_factory([], env={"WEB_CONCURRENCY": "auto"}, ready=False, prefix=[taskset, "-c", "0"])
+    server.wait_workers(3)
+    server.wait_log("Workers: 3 (auto: 2 x 1 + 1 for the sync worker;")

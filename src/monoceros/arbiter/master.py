@@ -190,6 +190,9 @@ class Arbiter:
         self.log.debug("Arbiter booted")
         self.log.info("Listening at: %s (%s)", ",".join(str(lnr) for lnr in self.LISTENERS), self.pid)
         self.log.info("Using worker: %s", self.cfg.worker_class_str)
+        if self.cfg.get("workers") == "auto":
+            count, how = self.cfg.auto_workers()
+            self.log.info("Workers: %d (auto: %s)", count, how)
         systemd.sd_notify("READY=1\nSTATUS=Monoceros arbiter booted", self.log)
         check_config = getattr(self.worker_class, "check_config", None)
         if callable(check_config):

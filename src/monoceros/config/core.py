@@ -113,6 +113,25 @@ class Config(
         return uri
 
     @property
+    def workers(self) -> int:
+        """The number of workers; ``auto`` resolved for this machine and worker kind (``workers_source``)."""
+        value = self.get("workers")
+        return value if isinstance(value, int) else self.auto_workers()[0]
+
+    @workers.setter
+    def workers(self, value: object) -> None:
+        raise AttributeError("use cfg.set('workers', value) to change a setting")
+
+    def auto_workers(self) -> tuple[int, str]:
+        """``workers = auto``: (the count, how it was found)."""
+        from monoceros.process import available_cpus
+
+        cpus, where = available_cpus()
+        if self.worker_class_str in ("sync", "gunicorn.workers.sync.SyncWorker", resolve.WORKERS["sync"]):
+            return 2 * cpus + 1, f"2 x {cpus} + 1 for the sync worker; {where}"
+        return cpus, f"one per CPU for the {self.worker_class_str} worker; {where}"
+
+    @property
     def worker_class(self) -> type[Any]:
         cls = resolve.worker_class(self.get("worker_class"), self.threads)
         if hasattr(cls, "setup"):

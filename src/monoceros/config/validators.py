@@ -31,6 +31,13 @@ def to_int(value: object) -> int:
     return number
 
 
+def workers_count(value: object) -> int | str:
+    """A number of workers, or ``auto`` (sized to the machine when read, see ``Config.workers``)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    return to_int(value)
+
+
 def _int(value: object, base: int = 0) -> int:
     if isinstance(value, bool):
         raise InvalidType("is a boolean, not an integer")

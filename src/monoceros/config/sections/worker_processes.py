@@ -15,16 +15,21 @@ def _workers_from_env(env: Mapping[str, str]) -> tuple[object, str] | None:
 
 
 class WorkerProcessSettings(Section, title="Worker Processes"):
-    workers = Setting[int](
+    _workers = Setting[int | str](
+        name="workers",
         cli=["-w", "--workers"],
         meta="INT",
-        validator=v.to_int,
+        validator=v.workers_count,
         default=1,
         default_factory=_workers_from_env,
         default_doc="1, or $WEB_CONCURRENCY when set",
         implemented=True,
         doc="""The number of worker processes for handling requests. A common starting point is two to
-        four per CPU core; each worker is a separate process with its own copy of the application.""",
+        four per CPU core; each worker is a separate process with its own copy of the application.
+        `auto` (also as `WEB_CONCURRENCY=auto`) sizes it to the CPUs this server may use: the cgroup's
+        CPU quota (a container's limit), else the CPUs of its affinity mask; `2 × CPUs + 1` for the
+        `sync` worker, one per CPU for the threaded and ASGI workers. The master logs the number and
+        where it came from.""",
     )
     _worker_class = Setting[str | type](
         name="worker_class",
