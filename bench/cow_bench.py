@@ -55,9 +55,22 @@ def measure(src: Path, seconds: int, work: Path, port: int) -> tuple[int, int, i
         DJANGO_SETTINGS_MODULE="djangoproject.settings",
         DJANGO_TEST_DB=str(work / "db.sqlite3"),
     )
-    setup = "import django; django.setup(); from django.core.management import call_command; call_command('migrate', verbosity=0)"
+    setup = (
+        "import django; django.setup(); from django.core.management import call_command;"
+        " call_command('migrate', verbosity=0)"
+    )
     subprocess.run([PY, "-c", setup], check=True, cwd=work, env=env, timeout=300)
-    argv = [PY, "-m", "monoceros", "-w", "4", "--preload", "-b", f"127.0.0.1:{port}", "djangoproject.wsgi:application"]
+    argv = [
+        PY,
+        "-m",
+        "monoceros",
+        "-w",
+        "4",
+        "--preload",
+        "-b",
+        f"127.0.0.1:{port}",
+        "djangoproject.wsgi:application",
+    ]
     proc = subprocess.Popen(argv, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
@@ -90,7 +103,9 @@ def main() -> None:
             (work / name / "run").mkdir()
             results[name] = measure(src, seconds, work / name / "run", port)
     for name, (pss, uss, requests) in results.items():
-        print(f"{name}: 4 workers PSS {pss / 1024:.1f} MiB, USS {uss / 1024:.1f} MiB after {requests} requests")
+        print(
+            f"{name}: 4 workers PSS {pss / 1024:.1f} MiB, USS {uss / 1024:.1f} MiB after {requests} requests"
+        )
 
 
 if __name__ == "__main__":

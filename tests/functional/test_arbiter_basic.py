@@ -199,3 +199,24 @@ def test_workers_auto_sizes_to_the_cpus_it_may_use(server_factory: Callable[...,
     server = server_factory([], env={"WEB_CONCURRENCY": "auto"}, ready=False, prefix=[taskset, "-c", "0"])
     server.wait_workers(3)
     server.wait_log("Workers: 3 (auto: 2 x 1 + 1 for the sync worker;")
+
+
+FREEZE_APP = """
+import gc
+
+def app(environ, start_response):
+    body = b"frozen=%d" % gc.get_freeze_count()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_preloaded_app_is_frozen_for_copy_on_write(
+    server_factory: Callable[..., Server], preload: bool
+) -> None:
+    args = ["--workers", "1", *(["--preload"] if preload else [])]
+    server = server_factory(args, app="freezeapp:app", files={"freezeapp.py": FREEZE_APP})
+    frozen = int(server.request("/").body.split(b"=")[1])
+    # With --preload the master froze what it loaded (thousands of objects); without, nothing is frozen.
+    assert (frozen > 1000) if preload else (frozen == 0)
