@@ -13,6 +13,7 @@ from monoceros.config import Config
 from monoceros.config.setting import Registry
 
 IMPLEMENTED = {
+    "max_worker_memory",
     # the ASGI worker
     "asgi_loop",
     "asgi_lifespan",
@@ -126,6 +127,7 @@ IMPLEMENTED = {
 }
 # Settings of our own, which Gunicorn does not have.
 MONOCEROS_ONLY = {
+    "max_worker_memory",
     "ssl_reload_interval",
     "request_body_memory",
     "request_body_read_ahead",

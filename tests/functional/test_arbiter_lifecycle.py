@@ -141,3 +141,42 @@ def test_hup_applies_the_new_worker_count(server_factory: Callable[..., Server],
     assert len(new) == 3  # type: ignore[arg-type]
     assert server.request("/env?MASTER_TEST").body == b"two"
     assert server.stop() == 0
+
+
+LEAK_APP = """
+import os
+
+kept = []
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/leak":
+        kept.append(b"x" * (4 << 20))  # written, so the pages are really the worker's
+    body = ("pid=%d" % os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+def test_a_leaking_worker_is_recycled_without_a_failed_request(server_factory: Callable[..., Server]) -> None:
+    server = server_factory(
+        [*FAST, "--workers", "1", "--max-worker-memory", "60"],
+        app="leakapp:app",
+        files={"leakapp.py": LEAK_APP},
+    )
+    (first,) = server.wait_workers(1)
+    failures = 0
+    pids = set()
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        response = server.try_request("/leak")
+        if response is None or response.status != 200:
+            failures += 1
+            continue
+        pids.add(response.worker_pid)
+        if len(pids) > 1:
+            break
+    assert len(pids) > 1, "the leaking worker was never recycled"
+    assert failures == 0
+    server.wait_log("over max_worker_memory")
+    wait_for(lambda: not pid_alive(first), 10, "the old worker to exit")
+    assert server.log.count("Booting worker") == 2  # one replacement, no crash loop

@@ -27,6 +27,7 @@ from monoceros.arbiter import reexec as arbiter_reexec
 from monoceros.arbiter import reload as arbiter_reload
 from monoceros.arbiter import systemd
 from monoceros.arbiter.child import FORK_BLOCKED, log_worker_exit, run_worker
+from monoceros.arbiter.memory import MemoryWatch
 from monoceros.arbiter.pidfile import Pidfile
 from monoceros.arbiter.role import MasterRole
 from monoceros.arbiter.signals import HANDLED_SIGNALS, SignalQueue, signal_name
@@ -71,6 +72,7 @@ class Arbiter:
         self.LISTENERS: list[Listener] = []
         self._num_workers: int | None = None
         self._retiring: dict[int, float] = {}  # pid -> deadline for a worker asked to stop
+        self._memory_watch: MemoryWatch | None = None  # max_worker_memory, once it is set
         self._last_logged_count: int | None = None
         self._shutdown: _Shutdown | None = None
         self.SIG_QUEUE = SignalQueue()
@@ -240,6 +242,7 @@ class Arbiter:
                 if self._shutdown is not None:
                     return
             self.murder_workers()
+            self.recycle_workers()
             self.manage_workers()
 
     def dispatch(self, sig: int) -> None:
@@ -354,6 +357,26 @@ class Arbiter:
             return
         self._retiring[pid] = self._clock() + self.cfg.graceful_timeout
         self.kill_worker(pid, signal.SIGTERM)
+
+    def recycle_workers(self) -> None:
+        """``max_worker_memory``: retire (gracefully) a worker that stays over the limit; ``manage_workers``
+        forks its replacement at once, so capacity holds while the old one finishes its requests."""
+        watch = self._memory_watch
+        limit = self.cfg.max_worker_memory
+        if limit <= 0:
+            return
+        if watch is None or watch.limit != limit * 1024 * 1024:
+            watch = self._memory_watch = MemoryWatch(limit)
+        active = [pid for pid in self.WORKERS if pid not in self._retiring]
+        for pid, used in watch.check(active, self._clock()):
+            self.log.info(
+                "Worker (pid:%s) over max_worker_memory: %.1f MiB PSS > %d MiB; recycling it",
+                pid,
+                used / (1024 * 1024),
+                limit,
+                extra={"metric": "monoceros.workers.recycled.memory", "value": 1, "mtype": "counter"},
+            )
+            self.retire_worker(pid)
 
     def murder_workers(self) -> None:
         """SIGABRT a worker whose heartbeat is late, SIGKILL it if it is still there next time."""

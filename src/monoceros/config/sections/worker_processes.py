@@ -73,6 +73,18 @@ class WorkerProcessSettings(Section, title="Worker Processes"):
         doc="""Restart a worker after it has handled this many requests, a simple guard against memory
         leaks in the application. 0 never restarts workers for this reason.""",
     )
+    max_worker_memory = Setting[int](
+        cli=["--max-worker-memory"],
+        meta="MiB",
+        validator=v.to_int,
+        default=0,
+        implemented=True,
+        doc="""Recycle a worker whose memory stays above this many MiB: it finishes its requests and exits,
+        and a new worker is forked at once in its place. The figure is PSS (the worker's share of its pages,
+        so a preloaded app's shared pages count once across workers), sampled by the master about every 2
+        seconds per worker with ±20 % jitter; three samples in a row over the limit recycle it. 0 (the
+        default) never does. A Monoceros setting; Gunicorn has none.""",
+    )
     max_requests_jitter = Setting[int](
         cli=["--max-requests-jitter"],
         meta="INT",
