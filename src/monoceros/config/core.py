@@ -114,7 +114,7 @@ class Config(
 
     @property
     def workers(self) -> int:
-        """The number of workers; ``auto`` resolved for this machine and worker kind (``workers_source``)."""
+        """The number of workers; ``auto`` resolved for this machine and worker kind (``auto_workers``)."""
         value = self.get("workers")
         return value if isinstance(value, int) else self.auto_workers()[0]
 
