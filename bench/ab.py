@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from procs import cpu_ticks, stop, tree, wait_ready  # (bench/ is sys.path[0])
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,58 +65,6 @@ with open(CLOSE_LUA, "w") as f:
     f.write('wrk.headers["Connection"] = "close"\n')
 
 
-def children_map():
-    kids = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    s = f.read()
-            except OSError:
-                continue
-            rest = s[s.rindex(")") + 2 :].split()
-            kids.setdefault(int(rest[1]), []).append(int(d))
-    return kids
-
-
-def tree(pid):
-    kids, out, todo = children_map(), [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, []))
-    return out
-
-
-def cpu_ticks(pid):
-    total, pids = 0, tree(pid)
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                s = f.read()
-        except OSError:
-            continue
-        rest = s[s.rindex(")") + 2 :].split()  # rest[0] is field 3
-        total += int(rest[11]) + int(rest[12])  # fields 14, 15
-    return total, pids
-
-
-def wait_ready(port, proc, timeout=15):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server on {port} exited {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                if s.recv(100).startswith(b"HTTP/1.1 200"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server on {port} not ready")
-
-
 def start(name, extra):
     argv, env_add, port = SERVERS[name]
     cmd = ["taskset", "-c", "0"] + argv + COMMON + ["-b", f"127.0.0.1:{port}"] + extra + ["app:application"]
@@ -128,23 +76,6 @@ def start(name, extra):
     wait_ready(port, p)
     time.sleep(0.5)
     return p, cmd
-
-
-def stop(p):
-    try:
-        os.killpg(p.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
-    # make sure no stragglers in the group
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def wrk(port, conns, extra, dur):
