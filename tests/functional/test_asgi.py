@@ -50,6 +50,15 @@ def ws_url(server: Server, path: str) -> str:
     return f"ws://{server.address}{path}"
 
 
+async def closed_by_server(ws: Any) -> tuple[int | None, str | None]:
+    """Wait for the server's close frame: (code, reason); (None, None) if the connection just ended."""
+    try:
+        await ws.recv()
+    except ConnectionClosed as exc:
+        return (exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else (None, None)
+    return None, None
+
+
 def run(coro: Any) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 20))
 
@@ -406,11 +415,7 @@ def test_websocket_scope_subprotocol_and_compression(server: Server) -> None:
 def test_websocket_close_code_from_the_app(server: Server) -> None:
     async def talk() -> tuple[int | None, str | None]:
         async with websockets.connect(ws_url(server, "/ws/close")) as ws:
-            try:
-                await ws.recv()
-            except ConnectionClosed as exc:
-                return exc.rcvd.code if exc.rcvd else None, exc.rcvd.reason if exc.rcvd else None
-        return None, None
+            return await closed_by_server(ws)
 
     assert run(talk()) == (4001, "bye")
 
@@ -439,11 +444,7 @@ def test_websocket_message_over_the_limit_closes_1009(server_factory: Factory, e
             await ws.send("a" * 1000)
             assert await ws.recv() == "a" * 1000
             await ws.send("b" * 2000)
-            try:
-                await ws.recv()
-            except ConnectionClosed as exc:
-                return exc.rcvd.code if exc.rcvd else None
-        return None
+            return (await closed_by_server(ws))[0]
 
     assert run(talk()) == 1009
     wait_for(lambda: "ws disconnect 1009" in events(event_file), 5, "the app to be told")
@@ -488,11 +489,7 @@ def test_term_finishes_in_flight_requests_and_closes_websockets(server: Server, 
             await ws.send("x")
             await ws.recv()
             server.send(signal.SIGTERM)
-            try:
-                await ws.recv()
-            except ConnectionClosed as exc:
-                return exc.rcvd.code if exc.rcvd else None
-        return None
+            return (await closed_by_server(ws))[0]
 
     assert run(websocket_until_closed()) == 1001
     response = parse_response(recv_until_closed(busy, timeout=15))
