@@ -14,6 +14,7 @@ from monoceros.config.setting import Registry
 
 IMPLEMENTED = {
     "max_worker_memory",
+    "shutdown_delay",
     # the ASGI worker
     "asgi_loop",
     "asgi_lifespan",
@@ -128,6 +129,7 @@ IMPLEMENTED = {
 # Settings of our own, which Gunicorn does not have.
 MONOCEROS_ONLY = {
     "max_worker_memory",
+    "shutdown_delay",
     "ssl_reload_interval",
     "request_body_memory",
     "request_body_read_ahead",

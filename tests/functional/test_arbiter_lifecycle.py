@@ -180,3 +180,38 @@ def test_a_leaking_worker_is_recycled_without_a_failed_request(server_factory: C
     server.wait_log("over max_worker_memory")
     wait_for(lambda: not pid_alive(first), 10, "the old worker to exit")
     assert server.log.count("Booting worker") == 2  # one replacement, no crash loop
+
+
+def test_shutdown_delay_keeps_serving_new_connections_after_term(
+    server_factory: Callable[..., Server],
+) -> None:
+    """TERM with --shutdown-delay 2: new connections are accepted and served for the 2 s (a load balancer
+    that has not heard of the stop yet), then the graceful stop runs and the master exits 0."""
+    server = server_factory([*FAST, "--workers", "2", "--shutdown-delay", "2"])
+    server.wait_workers(2)
+    signalled = time.monotonic()
+    server.send(signal.SIGTERM)
+    server.wait_log("Stopping in 2 s (shutdown_delay)")
+    served = failed = 0
+    started = time.monotonic()
+    while time.monotonic() - started < 1.5:  # well inside the delay: every request must be answered
+        response = server.try_request("/", timeout=5)
+        if response is not None and response.status == 200:
+            served += 1
+        else:
+            failed += 1
+    assert failed == 0 and served > 10
+    assert server.wait(15) == 0
+    assert "shutdown_delay over: stopping" in server.log
+    # the delay was honoured, not cut short: the stop began 2 s after the signal
+    assert time.monotonic() - signalled >= 1.9
+
+
+def test_a_second_term_does_not_wait_for_the_delay(server_factory: Callable[..., Server]) -> None:
+    server = server_factory([*FAST, "--workers", "1", "--shutdown-delay", "60"])
+    server.send(signal.SIGTERM)
+    server.wait_log("Stopping in 60 s (shutdown_delay)")
+    started = time.monotonic()
+    server.send(signal.SIGTERM)
+    assert server.wait(15) == 0
+    assert time.monotonic() - started < 10

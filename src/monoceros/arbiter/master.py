@@ -73,6 +73,7 @@ class Arbiter:
         self._num_workers: int | None = None
         self._retiring: dict[int, float] = {}  # pid -> deadline for a worker asked to stop
         self._memory_watch: MemoryWatch | None = None  # max_worker_memory, once it is set
+        self._stop_at: float | None = None  # TERM with shutdown_delay: when the graceful stop begins
         self._last_logged_count: int | None = None
         self._shutdown: _Shutdown | None = None
         self.SIG_QUEUE = SignalQueue()
@@ -237,10 +238,16 @@ class Arbiter:
     def _loop(self) -> None:
         while self._shutdown is None:
             self.maybe_promote_master()
-            for sig in self.SIG_QUEUE.wait(timeout=1.0):
+            stop_at = self._stop_at
+            wait = 1.0 if stop_at is None else max(0.0, min(1.0, stop_at - self._clock()))
+            for sig in self.SIG_QUEUE.wait(timeout=wait):
                 self.dispatch(sig)
                 if self._shutdown is not None:
                     return
+            if self._stop_at is not None and self._clock() >= self._stop_at:
+                self.log.info("shutdown_delay over: stopping")
+                self._shutdown = _Shutdown(graceful=True)
+                return
             self.murder_workers()
             self.recycle_workers()
             self.manage_workers()
@@ -266,6 +273,14 @@ class Arbiter:
         self.reload()
 
     def handle_term(self) -> None:
+        delay = self.cfg.shutdown_delay
+        if delay > 0 and self._stop_at is None:
+            # A load balancer (a Kubernetes endpoints update) may go on sending new connections for a while
+            # after the signal: they are still accepted and served until the delay is over. A second TERM
+            # (or INT, QUIT) does not wait.
+            self._stop_at = self._clock() + delay
+            self.log.info("Stopping in %d s (shutdown_delay): still accepting and serving until then", delay)
+            return
         self._shutdown = _Shutdown(graceful=True)
 
     def handle_int(self) -> None:

@@ -112,6 +112,18 @@ class WorkerProcessSettings(Section, title="Worker Processes"):
         doc="""Seconds a worker gets to finish the requests in progress after being told to stop
         (TERM, HUP, a restart); once they have passed it is killed.""",
     )
+    shutdown_delay = Setting[int](
+        cli=["--shutdown-delay"],
+        meta="INT",
+        validator=v.to_int,
+        default=0,
+        implemented=True,
+        doc="""Seconds the master goes on accepting and serving after TERM before the graceful stop begins
+        (then `graceful_timeout` applies as usual). Behind a load balancer that learns of the stop late, such
+        as Kubernetes, whose endpoints update races the signal, new connections keep arriving for a moment:
+        with a delay they are served instead of refused. A second TERM, or INT or QUIT, stops at once. 0 (the
+        default) stops at once, as Gunicorn does. A Monoceros setting.""",
+    )
     keepalive = Setting[int](
         cli=["--keep-alive"],
         meta="INT",
