@@ -8,9 +8,16 @@ from typing import Any
 
 import pytest
 
-from monoceros.asgi import HTTPCycle, InvalidSchemeHeaders, ScopeBuilder, status_text
+from monoceros.asgi import HTTPCycle, ScopeBuilder, status_text
 from monoceros.asgi.scope import decode_path
-from monoceros.http import ConnectionFactory, Data, EndOfMessage, LocalProtocolError, Request
+from monoceros.http import (
+    ConnectionFactory,
+    Data,
+    EndOfMessage,
+    InvalidSchemeHeaders,
+    LocalProtocolError,
+    Request,
+)
 
 
 class Channel:

@@ -8,13 +8,12 @@ Nothing here touches a socket or the configuration: the worker (``monoceros.work
 from .app import as_asgi3, is_asgi3
 from .http import Channel, HTTPCycle, status_text
 from .lifespan import Lifespan, LifespanFailed, LifespanUnsupported
-from .scope import ConnectionScope, InvalidSchemeHeaders, ScopeBuilder
+from .scope import ConnectionScope, ScopeBuilder
 
 __all__ = [
     "Channel",
     "ConnectionScope",
     "HTTPCycle",
-    "InvalidSchemeHeaders",
     "Lifespan",
     "LifespanFailed",
     "LifespanUnsupported",

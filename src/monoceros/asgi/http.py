@@ -112,7 +112,6 @@ class HTTPCycle:
         "_trailers_asked",
         "_on_complete",
         "_headers_cache",
-        "__weakref__",
     )
 
     def __init__(

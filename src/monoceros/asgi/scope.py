@@ -26,20 +26,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from monoceros.http import ProxyInfo, RemoteProtocolError, Request
+from monoceros.http import ProxyInfo, Request, stated_scheme
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _VERSIONS = {(1, 1): "1.1", (1, 0): "1.0"}
 _MAX_NAMES = 1024  # header names are client-chosen: the cache of their lower-case bytes is bounded
 
 Address = tuple[str, int] | None
-
-
-class InvalidSchemeHeaders(RemoteProtocolError):
-    """A trusted peer's secure-scheme headers disagree (400, as for WSGI)."""
-
-    def __init__(self) -> None:
-        super().__init__(400, "Contradictory scheme headers")
 
 
 def address(sockaddr: Any) -> Address:
@@ -114,7 +107,7 @@ class ConnectionScope:
             "server": server,
         }
 
-    def _common(self, request: Request) -> tuple[dict[str, Any], str, Address]:
+    def _common(self, request: Request) -> tuple[dict[str, Any], str]:
         builder = self._builder
         names = builder.names
         fields = request.headers
@@ -142,16 +135,16 @@ class ConnectionScope:
         scope["client"] = client
         if builder.state is not None:
             scope["state"] = builder.state()
-        return scope, scheme, client
+        return scope, scheme
 
     def http(self, request: Request) -> dict[str, Any]:
-        scope, scheme, _ = self._common(request)
+        scope, scheme = self._common(request)
         scope["method"] = request.method
         scope["scheme"] = scheme
         return scope
 
     def websocket(self, request: Request) -> dict[str, Any]:
-        scope, scheme, _ = self._common(request)
+        scope, scheme = self._common(request)
         scope["type"] = "websocket"
         scope["scheme"] = "wss" if scheme == "https" else "ws"
         protocols: list[str] = []
@@ -165,22 +158,14 @@ class ConnectionScope:
         """Scheme and client as a trusted peer states them."""
         builder = self._builder
         secure = builder.secure
-        stated = None
-        forwarded_for = forwarded_proto = None
-        for name, value in headers:
-            expected = secure.get(name)
-            if expected is not None:
-                this = "https" if value == expected else "http"
-                if stated is not None and this != stated:
-                    raise InvalidSchemeHeaders()
-                stated = this
-            elif name == "X-FORWARDED-FOR":
-                forwarded_for = value if forwarded_for is None else forwarded_for + "," + value
-            elif name == "X-FORWARDED-PROTO":
-                forwarded_proto = value
-        if stated is not None:
-            scheme = stated
+        scheme = stated_scheme(headers, secure) or scheme
         if builder.proxy_headers:
+            forwarded_for = forwarded_proto = None
+            for name, value in headers:
+                if name == "X-FORWARDED-FOR":
+                    forwarded_for = value if forwarded_for is None else forwarded_for + "," + value
+                elif name == "X-FORWARDED-PROTO":
+                    forwarded_proto = value
             if forwarded_proto is not None and "X-FORWARDED-PROTO" not in secure:
                 proto = forwarded_proto.rsplit(",", 1)[-1].strip().lower()
                 if proto in ("http", "https", "ws", "wss"):

@@ -22,6 +22,7 @@ from ._errors import (
     InvalidProxyLine,
     InvalidRequestLine,
     InvalidRequestMethod,
+    InvalidSchemeHeaders,
     LimitRequestHeaders,
     LimitRequestLine,
     LocalProtocolError,
@@ -43,6 +44,7 @@ from ._events import (
     Sentinel,
 )
 from ._parser import RequestParser
+from ._semantics import stated_scheme
 from ._state import (
     CLOSED,
     DONE,
@@ -87,6 +89,7 @@ __all__ = [
     "InvalidProxyLine",
     "InvalidRequestLine",
     "InvalidRequestMethod",
+    "InvalidSchemeHeaders",
     "LimitRequestHeaders",
     "LimitRequestLine",
     "LocalProtocolError",
@@ -106,4 +109,5 @@ __all__ = [
     "error_response",
     "http_date",
     "interim_response",
+    "stated_scheme",
 ]

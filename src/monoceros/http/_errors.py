@@ -32,6 +32,13 @@ class LocalProtocolError(ProtocolError):
     """We (the application or the server) asked to send something invalid."""
 
 
+class InvalidSchemeHeaders(RemoteProtocolError):
+    """A trusted peer sent secure-scheme headers that disagree (400, as Gunicorn)."""
+
+    def __init__(self, reason: str = "Contradictory scheme headers") -> None:
+        super().__init__(400, reason)
+
+
 class _ParseError(RemoteProtocolError):
     """A request parsing error with a fixed status: build it from the reason alone."""
 

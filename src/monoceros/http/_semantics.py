@@ -14,7 +14,13 @@ from typing import NamedTuple
 
 from ._abnf import HOST_RE, QUOTED_STRING, TOKEN
 from ._caches import HOSTS_SIZE, NAMES_SIZE
-from ._errors import ExpectationFailed, InvalidHeader, InvalidHeaderName, UnsupportedTransferCoding
+from ._errors import (
+    ExpectationFailed,
+    InvalidHeader,
+    InvalidHeaderName,
+    InvalidSchemeHeaders,
+    UnsupportedTransferCoding,
+)
 from ._events import Request
 
 
@@ -328,3 +334,20 @@ def build_trailers(raw: list[tuple[str, str]], policy: HeaderPolicy) -> list[tup
             continue
         trailers.append((name, value))
     return trailers
+
+
+def stated_scheme(headers: list[tuple[str, str]], secure: dict[str, str]) -> str | None:
+    """The scheme a trusted peer's ``secure_scheme_headers`` state (``secure``: UPPER-CASE name -> the value
+    that means https), None when it sent none of them; ``InvalidSchemeHeaders`` when they disagree. The same
+    rule for the WSGI environ and the ASGI scope."""
+    stated = None
+    for name, value in headers:
+        expected = secure.get(name)
+        if expected is None:
+            continue
+        this = "https" if value == expected else "http"
+        if stated is None:
+            stated = this
+        elif this != stated:
+            raise InvalidSchemeHeaders()
+    return stated

@@ -116,7 +116,7 @@ class AsgiServer:
         self.flow = FlowControl.for_timeout(cfg.timeout)
         self.grace = max(0.0, float(cfg.asgi_disconnect_grace_period))
         self.ws_max_size = int(options.get("ws_max_size") or cfg.websocket_max_message_size)
-        self.websockets = options.get("ws", "auto") != "none" and _have_wsproto()
+        self.websockets = options.get("ws", "auto") != "none" and HAVE_WSPROTO
         self.ws_compression = options.get("ws_per_message_deflate", True)
         self.pre_request = None if cfg.is_default("pre_request") else cfg.pre_request
         self.post_request = None if cfg.is_default("post_request") else cfg.post_request
@@ -193,10 +193,6 @@ except ImportError:  # no wsproto (the `asgi` extra): upgrade requests are serve
     HAVE_WSPROTO = False
 else:
     HAVE_WSPROTO = True
-
-
-def _have_wsproto() -> bool:
-    return HAVE_WSPROTO
 
 
 class HTTPProtocol(asyncio.Protocol):

@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from monoceros.http import ProxyInfo, Request
+from monoceros.http import ProxyInfo, Request, stated_scheme
 
-from .errors import ConfigurationProblem, InvalidSchemeHeaders
+from .errors import ConfigurationProblem
 from .filewrapper import FileWrapper
 from .types import WSGIEnviron
 
@@ -172,7 +172,9 @@ class ConnectionEnviron:
                 env[key] = value
         for key in self._scheme_keys:
             if key in env:
-                env["wsgi.url_scheme"] = self._scheme(request.headers, env["wsgi.url_scheme"])
+                env["wsgi.url_scheme"] = (
+                    stated_scheme(request.headers, self._secure) or env["wsgi.url_scheme"]
+                )
                 break
         self._paths(env, request)
         if self._unix_name is not None:
@@ -180,21 +182,6 @@ class ConnectionEnviron:
         if proxy_info is not None:
             env.update(self._proxy_keys(proxy_info))
         return env
-
-    def _scheme(self, headers: list[tuple[str, str]], scheme: str) -> str:
-        """The scheme the trusted peer's secure-scheme headers state; they must all agree."""
-        secure = self._secure
-        stated = None
-        for name, value in headers:
-            expected = secure.get(name)
-            if expected is None:
-                continue
-            this = "https" if value == expected else "http"
-            if stated is None:
-                stated = this
-            elif this != stated:
-                raise InvalidSchemeHeaders()
-        return scheme if stated is None else stated
 
     def _paths(self, env: WSGIEnviron, request: Request) -> None:
         path = request.path

@@ -6,14 +6,10 @@ error page without knowing this layer. Names follow the Gunicorn classes they co
 
 from __future__ import annotations
 
-from monoceros.http import ProtocolError, RemoteProtocolError
+from monoceros.http import InvalidSchemeHeaders, ProtocolError
 
-
-class InvalidSchemeHeaders(RemoteProtocolError):
-    """A trusted peer sent secure-scheme headers that disagree (400, as Gunicorn)."""
-
-    def __init__(self, reason: str = "Contradictory scheme headers") -> None:
-        super().__init__(400, reason)
+# InvalidSchemeHeaders is monoceros.http's (the ASGI scope applies the same rule); named here as before.
+__all__ = ["ConfigurationProblem", "InvalidSchemeHeaders"]
 
 
 class ConfigurationProblem(ProtocolError):
