@@ -30,6 +30,7 @@ from monoceros.arbiter.child import FORK_BLOCKED, log_worker_exit, run_worker
 from monoceros.arbiter.memory import MemoryWatch
 from monoceros.arbiter.pidfile import Pidfile
 from monoceros.arbiter.role import MasterRole
+from monoceros.arbiter.rollout import Rollout, batch_size
 from monoceros.arbiter.signals import HANDLED_SIGNALS, SignalQueue, signal_name
 from monoceros.arbiter.sockets import close_sockets, create_sockets
 from monoceros.config import Config
@@ -73,6 +74,14 @@ class Arbiter:
         self._num_workers: int | None = None
         self._retiring: dict[int, float] = {}  # pid -> deadline for a worker asked to stop
         self._memory_watch: MemoryWatch | None = None  # max_worker_memory, once it is set
+        # Readiness: a worker is ready once its heartbeat moved from the stamp it was forked with (its first
+        # notify(), sent when the app is loaded and it listens).
+        self._born: dict[int, float] = {}  # pid -> the heartbeat stamp at fork, until it is ready
+        self._ready: set[int] = set()
+        self._steady = False  # past the first start: its workers all were ready once, or a HUP came
+        self._rollout: Rollout | None = None  # a HUP's rolling replacement of the workers, while it runs
+        self._spawn_after = 0.0  # after a boot failure that did not halt: no fork before this time
+        self._spawn_backoff = 0.0
         self._stop_at: float | None = None  # TERM with shutdown_delay: when the graceful stop begins
         self._last_logged_count: int | None = None
         self._shutdown: _Shutdown | None = None
@@ -239,7 +248,9 @@ class Arbiter:
         while self._shutdown is None:
             self.maybe_promote_master()
             stop_at = self._stop_at
-            wait = 1.0 if stop_at is None else max(0.0, min(1.0, stop_at - self._clock()))
+            wait = 0.1 if self._rollout is not None else 1.0  # a rollout steps as soon as workers are ready
+            if stop_at is not None:
+                wait = max(0.0, min(wait, stop_at - self._clock()))
             for sig in self.SIG_QUEUE.wait(timeout=wait):
                 self.dispatch(sig)
                 if self._shutdown is not None:
@@ -311,6 +322,7 @@ class Arbiter:
             self.log.debug("SIGWINCH ignored. Not daemonized")
             return
         self.log.info("graceful stop of workers")
+        self._rollout = None
         self.num_workers = 0
         self.kill_workers(signal.SIGTERM)
 
@@ -320,12 +332,19 @@ class Arbiter:
         """Fork or retire workers so that exactly `num_workers` are active (not retiring)."""
         if self._shutdown is not None:
             return
+        self._note_ready()
         active = sorted((w for pid, w in self.WORKERS.items() if pid not in self._retiring), key=_age)
-        for _ in range(self.num_workers - len(active)):
-            self.spawn_worker()
-            time.sleep(0.1 * random.random())
-        for worker in active[: max(len(active) - self.num_workers, 0)]:
-            self.retire_worker(worker.pid)
+        oldest_first = [
+            pid for pid, w in sorted(self.WORKERS.items(), key=_item_age) if pid not in self._retiring
+        ]
+        if self._rollout is not None:
+            self._step_rollout(self._rollout, oldest_first)
+        elif self._clock() >= self._spawn_after:
+            for _ in range(self.num_workers - len(active)):
+                self.spawn_worker()
+                time.sleep(0.1 * random.random())
+            for worker in active[: max(len(active) - self.num_workers, 0)]:
+                self.retire_worker(worker.pid)
         count = len(self.WORKERS) - len(self._retiring)
         if count != self._last_logged_count:
             self._last_logged_count = count
@@ -337,6 +356,64 @@ class Arbiter:
             backlog = sum(max(0, lst.backlog()) for lst in self.LISTENERS)
             extra = {"metric": "monoceros.backlog", "value": backlog, "mtype": "histogram"}
             self.log.debug(f"socket backlog: {backlog}", extra=extra)
+
+    def _note_ready(self) -> None:
+        """Move the workers whose first heartbeat arrived from `_born` to `_ready`."""
+        for pid, stamp in list(self._born.items()):
+            worker = self.WORKERS.get(pid)
+            try:
+                moved = worker is not None and worker.tmp.last_update() != stamp
+            except (OSError, ValueError):
+                moved = False
+            if moved:
+                del self._born[pid]
+                self._ready.add(pid)
+                self._spawn_backoff = 0.0
+        if not self._steady and self.num_workers and len(self._ready) >= self.num_workers:
+            self._steady = True
+
+    def is_ready(self, pid: int) -> bool:
+        """Whether worker `pid` has loaded the app and sent its first heartbeat."""
+        return pid in self._ready
+
+    # -- the rolling reload (the plan is in arbiter_rollout) --------------------------------------
+
+    def begin_rollout(self) -> None:
+        """Replace every worker alive now, a batch at a time (HUP)."""
+        old = [pid for pid in self.WORKERS if pid not in self._retiring]
+        batch = batch_size(self.cfg.reload_batch, self.num_workers)
+        self._rollout = Rollout(old, batch)
+        self._steady = True
+        self._spawn_after = 0.0
+        self.log.info("Rolling reload: replacing %d workers, %d at a time", len(old), batch)
+
+    def _step_rollout(self, rollout: Rollout, active: list[int]) -> None:
+        step = rollout.plan(active, self._ready, self.num_workers)
+        for pid in step.retire:
+            self.retire_worker(pid)
+        for _ in range(step.spawn):
+            rollout.new.add(self.spawn_worker())
+        if step.done:
+            self._rollout = None
+            self.log.info("Rolling reload done: %d workers replaced", rollout.replaced)
+
+    def _rollout_failed(self, pid: int, code: int | None) -> None:
+        rollout, self._rollout = self._rollout, None
+        assert rollout is not None
+        how = "was killed" if code is None else f"exited with code {code}"
+        kept = len(rollout.old & set(self.WORKERS))
+        self.log.error(
+            "Rolling reload stopped: the new worker (pid:%s) %s before it was ready; the %d workers of the"
+            " previous generation go on serving (fix the error and send HUP again)",
+            pid,
+            how,
+            kept,
+        )
+        for other in rollout.new - {
+            pid
+        }:  # the rest of its batch would fail alike: not kept in place of old ones
+            if other in self.WORKERS and other not in self._ready:
+                self.retire_worker(other)
 
     def prepare_shared(self) -> None:
         """Ask the worker class what its workers share (``Worker.shared_state``), before any is forked; what
@@ -353,6 +430,7 @@ class Arbiter:
             self.worker_age, self.pid, self.LISTENERS, self.app, self.timeout / 2.0, self.cfg, self.log
         )
         worker.tmp.grant_boot_grace(self.boot_grace)
+        born = worker.tmp.last_update()
         worker.shared = self.shared
         self.cfg.pre_fork(self, worker)
         # Signals wait (blocked) across the fork: one sent to the new pid before the child has dropped the
@@ -364,6 +442,7 @@ class Arbiter:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         worker.pid = pid
         self.WORKERS[pid] = worker
+        self._born[pid] = born
         return pid
 
     def retire_worker(self, pid: object) -> None:
@@ -427,6 +506,7 @@ class Arbiter:
                 continue
             worker = self.WORKERS.pop(pid, None)
             self._retiring.pop(pid, None)
+            self._born.pop(pid, None)
             if worker is None:
                 # not ours (we may be PID 1 in a container): reap quietly, never halt for it
                 self.log.debug("Reaped unknown child process (pid:%s, status:%s)", pid, status)
@@ -435,11 +515,33 @@ class Arbiter:
 
     def _worker_exited(self, worker: Worker, pid: int, status: int) -> None:
         code = log_worker_exit(self.log, pid, status)
+        was_ready = pid in self._ready
+        self._ready.discard(pid)
+        rollout = self._rollout
+        if rollout is not None and pid in rollout.new and not was_ready and self._shutdown is None:
+            self._rollout_failed(pid, code)
         if code in (WORKER_BOOT_ERROR, APP_LOAD_ERROR) and self._shutdown is None:
-            reason = "Worker failed to boot." if code == WORKER_BOOT_ERROR else "App failed to load."
-            self._shutdown = _Shutdown(graceful=True, reason=reason, exit_status=code)
+            self._boot_failed(code)
         worker.tmp.close()
         self.cfg.child_exit(self, worker)
+
+    def _boot_failed(self, code: int) -> None:
+        # Gunicorn halts the server on any boot failure. So does this master until its first generation has
+        # booted; after that (a HUP's new code, a replacement after max_requests), while booted workers go on
+        # serving, it keeps them and tries again later (1 s, doubling up to a minute), instead of refusing
+        # every request from then on.
+        serving = sum(1 for pid in self.WORKERS if pid in self._ready and pid not in self._retiring)
+        if self._steady and serving:
+            self._spawn_backoff = min(60.0, max(1.0, self._spawn_backoff * 2))
+            self._spawn_after = self._clock() + self._spawn_backoff
+            self.log.error(
+                "A new worker failed to boot; %d booted workers go on serving; the next try in %.0f s",
+                serving,
+                self._spawn_backoff,
+            )
+            return
+        reason = "Worker failed to boot." if code == WORKER_BOOT_ERROR else "App failed to load."
+        self._shutdown = _Shutdown(graceful=True, reason=reason, exit_status=code)
 
     def kill_workers(self, sig: int) -> None:
         for pid in list(self.WORKERS):
@@ -452,6 +554,8 @@ class Arbiter:
             # gone without us reaping it (someone else waited for it)
             worker = self.WORKERS.pop(pid, None)
             self._retiring.pop(pid, None)
+            self._born.pop(pid, None)
+            self._ready.discard(pid)
             if worker is not None:
                 worker.tmp.close()
                 self.cfg.worker_exit(self, worker)
@@ -523,3 +627,7 @@ def _config_of(app: WSGIApplication) -> Config:
 
 def _age(worker: Worker) -> int:
     return worker.age
+
+
+def _item_age(item: tuple[int, Worker]) -> int:
+    return item[1].age

@@ -1,10 +1,12 @@
 """HUP: reload the configuration, start a new generation of workers, retire the old one.
 
 The order is Gunicorn's: undo `raw_env`, reload the settings, re-run the master's setup, reopen the
-logs, re-bind only if `bind` changed, `on_reload(server)`, rewrite the pidfile, fork `workers` new
-workers; `manage_workers()` then sends SIGTERM to the oldest surplus ones, which finish their
-requests and exit. Unlike Gunicorn, a configuration that fails to load leaves the master running
-with the one it has (Gunicorn's master exits).
+logs, re-bind only if `bind` changed, `on_reload(server)`, rewrite the pidfile. Then, unlike Gunicorn
+(which forks all new workers and stops the old ones at once), the workers are replaced by a rolling
+reload (`arbiter_rollout`): an old worker is told to stop only once a new one has booted in its place,
+and a new generation that fails to boot leaves the old one serving. Also unlike Gunicorn, a
+configuration that fails to load leaves the master running with the one it has (Gunicorn's master
+exits).
 """
 
 from __future__ import annotations
@@ -51,8 +53,7 @@ def reload(server: Arbiter) -> None:
     server.cfg.on_reload(server)
     _rewrite_pidfile(server)
     set_proctitle(f"master [{server.proc_name}]")
-    for _ in range(server.cfg.workers):
-        server.spawn_worker()
+    server.begin_rollout()
     server.manage_workers()
 
 

@@ -124,6 +124,21 @@ class WorkerProcessSettings(Section, title="Worker Processes"):
         with a delay they are served instead of refused. A second TERM, or INT or QUIT, stops at once. 0 (the
         default) stops at once, as Gunicorn does. A Monoceros setting.""",
     )
+    reload_batch = Setting[int](
+        cli=["--reload-batch"],
+        meta="INT",
+        validator=v.to_int,
+        default=0,
+        default_doc="0 (a quarter of the workers, at least 1)",
+        implemented=True,
+        doc="""How many workers a HUP replaces at a time. The master forks that many new workers, waits until
+        they have loaded the app and listen, retires as many old ones, and goes on with the next batch, so at
+        every moment at least `workers` booted workers accept connections, at the cost of at most this many
+        extra processes while it rolls. 0 (the default) means a quarter of `workers`, rounded up: 4 steps
+        whatever the size, and at most 25 % more memory. If a new worker fails to boot, the rollout stops and
+        the old workers go on serving (with the error in the log); the next HUP tries again. Gunicorn instead
+        stops the old workers as soon as the new ones are forked. A Monoceros setting.""",
+    )
     keepalive = Setting[int](
         cli=["--keep-alive"],
         meta="INT",
