@@ -15,6 +15,8 @@ from monoceros.config.setting import Registry
 IMPLEMENTED = {
     "max_worker_memory",
     "shutdown_delay",
+    "reload_batch",
+    "request_timeout",
     # the ASGI worker
     "asgi_loop",
     "asgi_lifespan",
@@ -130,6 +132,8 @@ IMPLEMENTED = {
 MONOCEROS_ONLY = {
     "max_worker_memory",
     "shutdown_delay",
+    "reload_batch",
+    "request_timeout",
     "ssl_reload_interval",
     "request_body_memory",
     "request_body_read_ahead",

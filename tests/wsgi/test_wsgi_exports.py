@@ -19,6 +19,7 @@ EXPECTED = {
     "IPTrust",
     "InputStream",
     "InvalidSchemeHeaders",
+    "RequestTimeout",
     "ResponseInfo",
     "StartResponse",
     "Transport",

@@ -31,6 +31,24 @@ def to_int(value: object) -> int:
     return number
 
 
+def to_seconds(value: object) -> float:
+    """A non-negative number of seconds; fractions allowed (``0.5``)."""
+    if isinstance(value, bool):
+        raise InvalidType("is a boolean, not a number of seconds")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise InvalidType("is not a number of seconds") from None
+    else:
+        raise InvalidType("is not a number of seconds")
+    if not number >= 0 or number == float("inf"):  # (also refuses NaN)
+        raise InvalidValue("must be a finite number of seconds, 0 or more")
+    return number
+
+
 def workers_count(value: object) -> int | str:
     """A number of workers, or ``auto`` (sized to the machine when read, see ``Config.workers``)."""
     if isinstance(value, str) and value.strip().lower() == "auto":

@@ -42,6 +42,7 @@ from monoceros.http import (
     Request,
 )
 from monoceros.observability.sink import AccessSink, sink_for
+from monoceros.workers.deadline import task_stack
 from monoceros.workers.flow import FlowControl
 from monoceros.workers.serving import parser_settings
 from monoceros.wsgi import EnvironBuilder, IPTrust
@@ -113,6 +114,9 @@ class AsgiServer:
         self.tls = bool(cfg.is_ssl)
         self.keepalive = float(cfg.keepalive)
         self.request_timeout = float(cfg.timeout) if cfg.timeout > 0 else 30.0
+        self.app_timeout = float(
+            cfg.request_timeout
+        )  # request_timeout: the deadline of an HTTP request's call
         self.flow = FlowControl.for_timeout(cfg.timeout)
         self.grace = max(0.0, float(cfg.asgi_disconnect_grace_period))
         self.ws_max_size = int(options.get("ws_max_size") or cfg.websocket_max_message_size)
@@ -152,6 +156,9 @@ class AsgiServer:
         """Close the connections whose deadline passed (called about once a second)."""
         for proto in [p for p in self.open if p.deadline and p.deadline <= now]:
             proto.expire()
+        if self.app_timeout:
+            for proto in [p for p in self.open if p.app_deadline and p.app_deadline <= now]:
+                proto.app_expired(now)
 
     def closed(self, proto: HTTPProtocol) -> None:
         self.open.discard(proto)
@@ -229,6 +236,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._lingering = False  # our side is shut: what arrives is dropped until the client closes
         self._body_wait = False  # the app waits for body bytes (the deadline is the stall bound)
         self._linger_end = 0.0
+        self.app_deadline = 0.0  # request_timeout: when the app's call for this request is cancelled
+        self._timed_out = False  # the app's call was cancelled for request_timeout
 
     # -- asyncio's side -------------------------------------------------------------------------
 
@@ -512,6 +521,9 @@ class HTTPProtocol(asyncio.Protocol):
             return
         cycle = HTTPCycle(http, request, self, self._response_complete, server.headers_cache)
         self.cycle = cycle
+        if server.app_timeout:
+            self._timed_out = False
+            self.app_deadline = self.loop.time() + server.app_timeout
         self._spawn(self._run_http(cycle, scope))
 
     def _spawn(self, coro: Any) -> None:
@@ -536,7 +548,9 @@ class HTTPProtocol(asyncio.Protocol):
             await server.app(scope, cycle.receive, cycle.send)
         except BaseException as exc:
             failed = True
-            if cycle.disconnected:
+            if self._timed_out and isinstance(exc, asyncio.CancelledError) and self.cycle is cycle:
+                pass  # request_timeout: logged with the app's stack when it was cancelled
+            elif cycle.disconnected:
                 # The client left first (the app was told so): what the app raised then is its way of
                 # giving up on that client, not a failure of the application.
                 server.log.debug(
@@ -563,14 +577,49 @@ class HTTPProtocol(asyncio.Protocol):
             self._failed(cycle)
 
     def _failed(self, cycle: HTTPCycle) -> None:
-        """The app raised or returned early: a 500 if nothing of the response went out, else close."""
+        """The app raised or returned early: a 500 (504 for request_timeout) if nothing of the response went
+        out, else close."""
         if self.cycle is not cycle:
             return
         if not cycle.head_sent and not self.closed and not cycle.disconnected:
-            cycle.status = "500 Internal Server Error"
+            if self._timed_out:
+                cycle.status = "504 Gateway Timeout"
+                page = self.http.refuse(504, "The application did not answer in time.")
+            else:
+                cycle.status = "500 Internal Server Error"
+                page = self.http.refuse(500)
             cycle.headers = []
-            self.write(self.http.refuse(500))
+            self.write(page)
         self._finish(cycle, ok=False)
+
+    def app_expired(self, now: float) -> None:
+        """request_timeout passed (the worker's sweep): cancel the app's call, logging where it was; if it
+        has not ended a second later (it caught the cancellation), give the connection up."""
+        task, cycle = self._task, self.cycle
+        if not isinstance(cycle, HTTPCycle) or task is None or task.done():
+            self.app_deadline = 0.0
+            return
+        log = self.server.log
+        if self._timed_out:
+            self.app_deadline = 0.0
+            log.error(
+                "The app ignored the cancellation of %s: its connection is closed", cycle.request.target
+            )
+            self.abort()
+            return
+        self._timed_out = True
+        self.app_deadline = now + 1.0
+        where = task_stack(task)
+        log.error(
+            "Request timed out after %g s (request_timeout): %s %s from %s; its task is cancelled, the worker"
+            " goes on. Where it was:\n%s",
+            self.server.app_timeout,
+            cycle.request.method,
+            cycle.request.target,
+            self.peer,
+            where.rstrip(),
+        )
+        task.cancel()
 
     def _response_complete(self, cycle: HTTPCycle) -> None:
         self._finish(cycle, ok=True)

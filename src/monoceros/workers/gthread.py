@@ -40,6 +40,10 @@ class ThreadWorker(Worker):
     def run(self) -> None:
         threads = max(1, int(self.cfg.threads))
         timeout = float(self.cfg.timeout)
-        pool = ThreadPool(threads, warn_every=timeout if timeout > 0 else 0.0)
+        pool = ThreadPool(
+            threads,
+            warn_every=timeout if timeout > 0 else 0.0,
+            request_timeout=float(self.cfg.request_timeout),
+        )
         self.engine = Engine(self, RequestRunner(self, multithread=True), pool)
         self.engine.run()

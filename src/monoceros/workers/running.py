@@ -17,12 +17,16 @@ from __future__ import annotations
 import os
 import queue
 import select
+import socket
 import threading
 from collections import deque
 from typing import TYPE_CHECKING
 
+from monoceros.http import error_response
 from monoceros.workers.connection import BUSY, Conn
+from monoceros.workers.deadline import ThreadDeadlines
 from monoceros.workers.handoff import BusyGuard, HandoffChannel, Inbox, receive_connection, send_connection
+from monoceros.wsgi import RequestTimeout
 
 if TYPE_CHECKING:
     from monoceros.http import Request
@@ -135,15 +139,22 @@ class ThreadPool(Inline):
 
     oneshot = select.EPOLLONESHOT
 
-    def __init__(self, threads: int, warn_every: float) -> None:
+    def __init__(self, threads: int, warn_every: float, request_timeout: float = 0.0) -> None:
         self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.done: deque[_Done] = deque()
         self.wake_pending = False
         self.warn_every = warn_every
+        self.request_timeout = request_timeout
+        self.deadlines: ThreadDeadlines | None = None  # with request_timeout, once attached
         self.threads = [
             threading.Thread(target=self._work, name=f"monoceros-app-{n}", daemon=True)
             for n in range(threads)
         ]
+
+    def attach(self, engine: Engine) -> None:
+        super().attach(engine)
+        if self.request_timeout > 0:
+            self.deadlines = ThreadDeadlines(self.request_timeout, engine.clock)
 
     def start(self) -> None:
         for thread in self.threads:
@@ -177,6 +188,8 @@ class ThreadPool(Inline):
             engine.rearm(conn)
 
     def tick(self, now: float) -> None:
+        if self.deadlines is not None:
+            self._enforce(self.deadlines, now)
         if not self.warn_every:
             return
         for conn in list(self.engine.conns.values()):
@@ -189,19 +202,51 @@ class ThreadPool(Inline):
                     conn.current.path,
                 )
 
+    def _enforce(self, deadlines: ThreadDeadlines, now: float) -> None:
+        log = self.engine.log
+        interrupted, stuck = deadlines.check(now)
+        for conn, stack, age in interrupted:
+            request = conn.current
+            log.error(
+                "Request past request_timeout (%g s) after %.1f s: %s %s from %s; interrupting its thread."
+                " Where it was:\n%s",
+                deadlines.seconds,
+                age,
+                request.method if request is not None else "-",
+                request.target if request is not None else "-",
+                conn.peer,
+                stack.rstrip(),
+            )
+        for conn in stuck:
+            # The thread is in C code that does not return (time.sleep, a C extension): the loop answers
+            # for it. Holding the GIL, and with the head not built yet, the thread cannot be writing now;
+            # after the shutdown its own writes fail, and it hands the connection back once back in Python.
+            log.error("The thread of %s did not return to Python: its client is answered for it", conn.peer)
+            writer = getattr(conn.http, "writer", None)
+            try:
+                if writer is not None and not writer.head_sent and not conn.out:
+                    conn.sock.send(error_response(504, "The application did not answer in time."))
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def _work(self) -> None:
         jobs, done, run, log = self.jobs, self.done, self.run, self.engine.log
         wake_fd = self.engine.worker.PIPE[1]
+        deadlines = self.deadlines
         while True:
             job = jobs.get()
             if job is None:
                 return
             conn, request, body, live = job
-            try:
-                ok = run(conn, request, body.as_source() if body is not None else None)
-            except BaseException:  # a thread must always hand its connection back
-                log.exception("Error handling request %s", request.path)
-                ok = False
+            if deadlines is None:
+                try:
+                    ok = run(conn, request, body.as_source() if body is not None else None)
+                except BaseException:  # a thread must always hand its connection back
+                    log.exception("Error handling request %s", request.path)
+                    ok = False
+            else:
+                ok = self._run_timed(deadlines, conn, request, body)
             done.append((conn, body, ok, live))
             if not self.wake_pending:
                 self.wake_pending = True
@@ -209,3 +254,22 @@ class ThreadPool(Inline):
                     os.write(wake_fd, b"\0")
                 except BlockingIOError:
                     pass  # the pipe is full: the loop is awake anyway
+
+    def _run_timed(
+        self, deadlines: ThreadDeadlines, conn: Conn, request: Request, body: BufferedBody | None
+    ) -> bool:
+        ok = False
+        try:
+            deadlines.begin(conn)
+            try:
+                ok = self.run(conn, request, body.as_source() if body is not None else None)
+            except BaseException:  # (a RequestTimeout that arrived outside run_app too)
+                self.engine.log.exception("Error handling request %s", request.path)
+                ok = False
+            finally:
+                deadlines.end()
+        except RequestTimeout:
+            # raised just after the call, before `end` took it back: the request is over all the same
+            deadlines.end()
+            ok = False
+        return ok

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from monoceros import SERVER_SOFTWARE
 from monoceros.http import Connection, ConnectionFactory, ProtocolError, Request
 from monoceros.observability.sink import AccessSink, sink_for
-from monoceros.wsgi import EnvironBuilder, IPTrust, input_for, run_app
+from monoceros.wsgi import EnvironBuilder, IPTrust, RequestTimeout, ResponseInfo, input_for, run_app
 from monoceros.wsgi.environ import ConnectionEnviron
 from monoceros.wsgi.types import BodySource
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from monoceros.config import Config
     from monoceros.workers.base import Worker
     from monoceros.workers.connection import Conn
+    from monoceros.workers.deadline import MainThreadDeadline
     from monoceros.workers.engine import Listening
 
 SERVER_HEADER = b"monoceros"
@@ -86,6 +87,8 @@ class RequestRunner:
         self.log_access = self.sink.enabled
         self.access_queue = self.sink.queue
         self.time_requests = self.sink.timed
+        # request_timeout for an app running in the main thread (the sync worker sets it); None: no limit
+        self.deadline: MainThreadDeadline | None = None
 
     # -- per connection -------------------------------------------------------------------------
 
@@ -138,8 +141,14 @@ class RequestRunner:
             self.log.debug("%s %s", request.method, request.path)
         info = None
         started = time.perf_counter() if self.time_requests else 0.0
+        deadline = self.deadline
         try:
-            info = run_app(self.app, environ, request, writer, conn, self.log)
+            if deadline is None:
+                info = run_app(self.app, environ, request, writer, conn, self.log)
+            else:
+                info = self._run_app_timed(deadline, environ, request, writer, conn)
+                if info is None:
+                    return False
         except OSError:
             return False  # the client is gone; run_app already closed the app's iterable
         finally:
@@ -155,6 +164,21 @@ class RequestRunner:
             else:
                 self.sink.record(info, request, environ, elapsed)
         return not info.failed
+
+    def _run_app_timed(
+        self, deadline: MainThreadDeadline, environ: dict[str, Any], request: Request, writer: Any, conn: Conn
+    ) -> ResponseInfo | None:
+        """run_app under `request_timeout` (the sync worker: SIGALRM in this, the main, thread)."""
+        try:
+            deadline.arm()
+            info = run_app(self.app, environ, request, writer, conn, self.log)
+            deadline.disarm()
+            return info
+        except RequestTimeout:
+            # The timer fired just as run_app returned (inside it, run_app answers the timeout itself): the
+            # response went out, only its record is lost; the connection closes to be safe.
+            deadline.disarm()
+            return None
 
     def _post_request(self, request: Request, environ: dict[str, Any], info: object) -> None:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from monoceros.workers.base import SharedState, Worker
+from monoceros.workers.deadline import MainThreadDeadline
 from monoceros.workers.engine import Engine
 from monoceros.workers.handoff import HandoffChannel
 from monoceros.workers.running import InlineWithHandoff
@@ -37,6 +38,8 @@ class SyncWorker(Worker):
 
     def run(self) -> None:
         runner = RequestRunner(self, multithread=False)
+        if self.cfg.request_timeout > 0:
+            runner.deadline = MainThreadDeadline(float(self.cfg.request_timeout))
         channel = self.shared
         if isinstance(channel, HandoffChannel):  # (the master made it: connections may move)
             self.engine = Engine(self, runner, InlineWithHandoff(channel))

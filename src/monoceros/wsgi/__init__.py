@@ -5,7 +5,7 @@ This layer sees no sockets and no configuration object: the worker hands it plai
 """
 
 from .environ import ConnectionEnviron, EnvironBuilder
-from .errors import ConfigurationProblem, InvalidSchemeHeaders
+from .errors import ConfigurationProblem, InvalidSchemeHeaders, RequestTimeout
 from .filewrapper import FileWrapper
 from .input import EMPTY_INPUT, EmptyInput, InputStream, input_for
 from .response import ResponseInfo, run_app
@@ -24,6 +24,7 @@ __all__ = [
     "IPTrust",
     "InputStream",
     "InvalidSchemeHeaders",
+    "RequestTimeout",
     "ResponseInfo",
     "StartResponse",
     "Transport",

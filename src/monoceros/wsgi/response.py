@@ -11,6 +11,8 @@
   usual small response. Other iterables are streamed, one write per item. ``wsgi.file_wrapper`` results
   (our exact class, over a regular file) are sent with ``Transport.sendfile``, copied when it cannot.
 * The iterable's ``close()`` is always called, whatever happened.
+* ``RequestTimeout`` (the worker's ``request_timeout``, raised into the app) is logged with the stack it
+  interrupted and answered with a 504 page, or ends the connection when the head is out.
 * Failures: an exception before the head was sent is logged and answered with a 500 page; after, it is
   logged and the connection must close. A vanished client (``OSError`` from the transport) is not the app's
   fault: logged at debug level, no page. A body shorter than its Content-Length also forces a close (the
@@ -28,6 +30,7 @@ from typing import IO
 
 from monoceros.http import Request, ResponseWriter, error_response, interim_response
 
+from .errors import RequestTimeout
 from .filewrapper import FileWrapper, real_fileno
 from .types import ErrorLog, OptExcInfo, StartResponse, Transport, Write, WSGIApp, WSGIEnviron
 
@@ -304,6 +307,30 @@ class ResponseInfo:
         except OSError:
             self.client_gone = True
 
+    def time_out(self, log: ErrorLog, request: Request, exc: RequestTimeout) -> None:
+        """``request_timeout`` interrupted the app: log where it was, answer 504 if nothing was sent yet
+        (else the connection closes, which is all a client can be told once the head is out)."""
+        self._ended = True
+        log.error(
+            "Request timed out after %g s (request_timeout): %s %s; the worker goes on. Where it was:",
+            exc.seconds,
+            request.method,
+            request.target,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        if self.headers_sent or self.client_gone:
+            return
+        page = error_response(504, "The application did not answer in time.")
+        self.status = "504 Gateway Timeout"
+        self.headers = []
+        self.headers_sent = True
+        self.bytes_sent = len(page) - page.index(b"\r\n\r\n") - 4
+        self.status_code = 504
+        try:
+            self._transport.write(page)
+        except OSError:
+            self.client_gone = True
+
     def settle(self, failed: bool) -> ResponseInfo:
         """Copy the writer's final word (status code, bytes, what its framing allows) into the public fields.
         ``keep_alive`` is a record of the framing for the log and tests; the connection decides
@@ -352,5 +379,8 @@ def run_app(
                     close()
     except Exception:
         response.fail(log, request)
+        return response.settle(failed=True)
+    except RequestTimeout as exc:
+        response.time_out(log, request, exc)
         return response.settle(failed=True)
     return response.settle(failed=False)

@@ -103,6 +103,23 @@ class WorkerProcessSettings(Section, title="Worker Processes"):
         doc="""Workers that have not reported to the master for this many seconds are killed and
         replaced. For the `sync` worker this bounds the time of one request. 0 disables the check.""",
     )
+    request_timeout = Setting[float](
+        cli=["--request-timeout"],
+        meta="SECONDS",
+        validator=v.to_seconds,
+        default=0.0,
+        implemented=True,
+        doc="""A deadline for each request, without killing the worker: an application call still running
+        after this many seconds is interrupted, answered with `504 Gateway Timeout` (or its connection closed
+        when the response head is already out), and its stack is logged. sync interrupts the main thread
+        (SIGALRM: pure-Python code and blocking calls such as `time.sleep` or a socket read alike); gthread
+        raises the interrupt into the pool thread, which takes effect at its next Python bytecode; if the
+        thread is blocked in C a second later, the client gets its 504 from the loop and the thread's own
+        output is discarded when it returns; ASGI cancels the request's task. Checked about once a second
+        (gthread, ASGI) or to the millisecond (sync). A C call that never returns to Python cannot be
+        interrupted: the heartbeat `timeout` still applies. WebSocket sessions are not limited. 0 (the
+        default) sets no deadline. A Monoceros setting; Gunicorn's `timeout` is a heartbeat, not this.""",
+    )
     graceful_timeout = Setting[int](
         cli=["--graceful-timeout"],
         meta="INT",
