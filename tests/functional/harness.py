@@ -10,6 +10,7 @@ master or a worker behind.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
@@ -19,10 +20,12 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 
@@ -455,3 +458,71 @@ def short_tempdir() -> Path:
 
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+class Failure(NamedTuple):
+    at: float  # (time.monotonic())
+    exc: Exception
+    keep_alive: bool  # a client that keeps its connection alive
+    connected: float  # when the connection had been established; 0.0: the failure was in connect()
+
+
+class Load:
+    """Client threads sending requests until stopped: half open a connection per request, half keep one
+    alive (http.client reconnects after a response that said `Connection: close`). Every error counts."""
+
+    def __init__(self, address: str, clients: int = 6) -> None:
+        self.host, port = address.rsplit(":", 1)
+        self.port = int(port)
+        self.done = threading.Event()
+        self.ok = 0
+        self.failures: list[str] = []
+        self.failed: list[Failure] = []
+        self.bodies: set[str] = set()
+        self.slowest = 0.0
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(i % 2 == 0,)) for i in range(clients)]
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        for thread in self.threads:
+            thread.join(30)
+
+    def _run(self, keep_alive: bool) -> None:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=20)
+        connected = 0.0  # when the connection in use was established (0: not yet)
+        while not self.done.is_set():
+            try:
+                headers = {} if keep_alive else {"Connection": "close"}
+                sent = time.monotonic()
+                if conn.sock is None:
+                    connected = 0.0
+                    conn.connect()
+                    connected = time.monotonic()
+                conn.request("GET", "/", headers=headers)
+                response = conn.getresponse()
+                body = response.read().decode()
+                if response.status != 200:
+                    raise AssertionError(f"status {response.status}: {body}")
+                if not keep_alive or response.will_close:
+                    conn.close()
+                took = time.monotonic() - sent
+                with self.lock:
+                    self.slowest = max(self.slowest, took)
+                    self.ok += 1
+                    self.bodies.add(body.split()[0])
+            except Exception as exc:  # noqa: BLE001 (every kind of failure is what is counted)
+                with self.lock:
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
+                    self.failed.append(Failure(time.monotonic(), exc, keep_alive, connected))
+                conn.close()
+        conn.close()
+
+    def served(self) -> int:
+        with self.lock:
+            return self.ok

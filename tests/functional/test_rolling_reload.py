@@ -4,15 +4,13 @@ after the fix rolls forward."""
 
 from __future__ import annotations
 
-import http.client
 import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from harness import Server, wait_for
+from harness import Load, Server, wait_for
 
 Factory = Callable[..., Server]
 
@@ -48,60 +46,6 @@ KINDS = {
     "gthread": ["--worker-class", "gthread", "--threads", "4"],
     "asgi": ["--worker-class", "asgi"],
 }
-
-
-class Load:
-    """Client threads sending requests until stopped: half open a connection per request, half keep one
-    alive (http.client reconnects after a response that said `Connection: close`). Every error counts."""
-
-    def __init__(self, address: str, clients: int = 6) -> None:
-        self.host, port = address.rsplit(":", 1)
-        self.port = int(port)
-        self.done = threading.Event()
-        self.ok = 0
-        self.failures: list[str] = []
-        self.bodies: set[str] = set()
-        self.slowest = 0.0
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, args=(i % 2 == 0,)) for i in range(clients)]
-
-    def __enter__(self) -> Load:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.done.set()
-        for thread in self.threads:
-            thread.join(30)
-
-    def _run(self, keep_alive: bool) -> None:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=20)
-        while not self.done.is_set():
-            try:
-                headers = {} if keep_alive else {"Connection": "close"}
-                sent = time.monotonic()
-                conn.request("GET", "/", headers=headers)
-                response = conn.getresponse()
-                body = response.read().decode()
-                if response.status != 200:
-                    raise AssertionError(f"status {response.status}: {body}")
-                if not keep_alive:
-                    conn.close()
-                took = time.monotonic() - sent
-                with self.lock:
-                    self.slowest = max(self.slowest, took)
-                    self.ok += 1
-                    self.bodies.add(body.split()[0])
-            except Exception as exc:  # noqa: BLE001 (every kind of failure is what is counted)
-                with self.lock:
-                    self.failures.append(f"{type(exc).__name__}: {exc}")
-                conn.close()
-        conn.close()
-
-    def served(self) -> int:
-        with self.lock:
-            return self.ok
 
 
 def _rolling_run(server_factory: Factory, tmp_path: Path, kind: str, seconds: float, every: float) -> None:

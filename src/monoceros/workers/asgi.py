@@ -282,6 +282,9 @@ class AsgiWorker(Worker):
         self._listen(False)
         for listener in self.sockets:
             self._accept(listener, limit=None)  # what waits in the backlog is still served
+            # ...and nothing more may queue behind it: when the last copy of a listening socket closes, the
+            # kernel resets what waits in its backlog, and this worker may be the last (its siblings stopped).
+            listener.close()
         if self._adopting:  # (their protocols must exist before the stop is told to them)
             await asyncio.wait(list(self._adopting), timeout=max(1.0, server.request_timeout))
         server.stop()
