@@ -17,6 +17,7 @@ IMPLEMENTED = {
     "shutdown_delay",
     "reload_batch",
     "request_timeout",
+    "metrics_bind",
     # the ASGI worker
     "asgi_loop",
     "asgi_lifespan",
@@ -134,6 +135,7 @@ MONOCEROS_ONLY = {
     "shutdown_delay",
     "reload_batch",
     "request_timeout",
+    "metrics_bind",
     "ssl_reload_interval",
     "request_body_memory",
     "request_body_read_ahead",

@@ -27,7 +27,9 @@ from monoceros.arbiter import reexec as arbiter_reexec
 from monoceros.arbiter import reload as arbiter_reload
 from monoceros.arbiter import systemd
 from monoceros.arbiter.child import FORK_BLOCKED, log_worker_exit, run_worker
+from monoceros.arbiter.endpoint import Endpoint
 from monoceros.arbiter.memory import MemoryWatch
+from monoceros.arbiter.observe import Observer
 from monoceros.arbiter.pidfile import Pidfile
 from monoceros.arbiter.role import MasterRole
 from monoceros.arbiter.rollout import Rollout, batch_size
@@ -35,6 +37,7 @@ from monoceros.arbiter.signals import HANDLED_SIGNALS, SignalQueue, signal_name
 from monoceros.arbiter.sockets import close_sockets, create_sockets
 from monoceros.config import Config
 from monoceros.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, AppImportError, HaltServer
+from monoceros.observability.metrics import StatsSlot
 from monoceros.process import daemonize, set_proctitle
 
 if TYPE_CHECKING:
@@ -82,6 +85,10 @@ class Arbiter:
         self._rollout: Rollout | None = None  # a HUP's rolling replacement of the workers, while it runs
         self._spawn_after = 0.0  # after a boot failure that did not halt: no fork before this time
         self._spawn_backoff = 0.0
+        self._exit_reasons: dict[int, str] = {}  # pid -> why the master ended it (the metrics' reason)
+        self.observer = Observer()  # what /metrics counts beyond the live workers
+        self.endpoint: Endpoint | None = None  # --metrics-bind
+        self._stopping = False  # stop() began: /readyz says so
         self._stop_at: float | None = None  # TERM with shutdown_delay: when the graceful stop begins
         self._last_logged_count: int | None = None
         self._shutdown: _Shutdown | None = None
@@ -204,6 +211,7 @@ class Arbiter:
         self.init_signals()
         if not self.LISTENERS:
             self.LISTENERS = self._open_listeners()
+        self._open_endpoint()
         self.prepare_shared()
         self.log.debug("Arbiter booted")
         self.log.info("Listening at: %s (%s)", ",".join(str(lnr) for lnr in self.LISTENERS), self.pid)
@@ -216,6 +224,27 @@ class Arbiter:
         if callable(check_config):
             check_config(self.cfg, self.log)
         self.cfg.when_ready(self)
+
+    def _open_endpoint(self, reloading: bool = False) -> None:
+        """--metrics-bind: /metrics, /healthz and /readyz, served by this loop (re-bound on HUP if changed;
+        an address that cannot be bound stops the start, and is logged on a HUP)."""
+        address = self.cfg.metrics_bind
+        current = self.endpoint
+        if current is not None and current.configured == address:
+            return
+        if current is not None:
+            current.close()
+            self.endpoint = None
+        if not address:
+            return
+        try:
+            self.endpoint = Endpoint(address, lambda path: self.observer.handle(self, path))
+        except (OSError, ValueError) as exc:
+            if reloading:
+                self.log.error("metrics_bind: cannot listen at %s: %s; no metrics endpoint", address, exc)
+                return
+            raise RuntimeError(f"metrics_bind: cannot listen at {address}: {exc}") from None
+        self.log.info("Metrics at: http://%s/metrics (and /healthz, /readyz)", self.endpoint.address)
 
     def _open_listeners(self) -> list[Listener]:
         inherited = arbiter_reexec.pop_inherited_fds(os.environ)
@@ -241,6 +270,9 @@ class Arbiter:
     def forget_after_fork(self) -> None:
         """In a forked worker: drop what only the master uses."""
         self.SIG_QUEUE.close()
+        if self.endpoint is not None:
+            self.endpoint.forget()
+            self.endpoint = None
 
     # -- the main loop ---------------------------------------------------------------------------
 
@@ -251,7 +283,7 @@ class Arbiter:
             wait = 0.1 if self._rollout is not None else 1.0  # a rollout steps as soon as workers are ready
             if stop_at is not None:
                 wait = max(0.0, min(wait, stop_at - self._clock()))
-            for sig in self.SIG_QUEUE.wait(timeout=wait):
+            for sig in self._wait(wait):
                 self.dispatch(sig)
                 if self._shutdown is not None:
                     return
@@ -262,6 +294,19 @@ class Arbiter:
             self.murder_workers()
             self.recycle_workers()
             self.manage_workers()
+
+    def _wait(self, timeout: float) -> list[int]:
+        """Sleep on the signal queue, serving the metrics endpoint meanwhile."""
+        endpoint = self.endpoint
+        if endpoint is None:
+            return self.SIG_QUEUE.wait(timeout=timeout)
+        endpoint.sweep(self._clock())
+        return self.SIG_QUEUE.wait(timeout, endpoint.readers(), endpoint.writers())
+
+    @property
+    def draining(self) -> bool:
+        """TERM (or another stop) has been received: the server is going (what /readyz reports)."""
+        return self._stop_at is not None or self._shutdown is not None or self._stopping
 
     def dispatch(self, sig: int) -> None:
         """Run the handler of one queued signal."""
@@ -344,7 +389,7 @@ class Arbiter:
                 self.spawn_worker()
                 time.sleep(0.1 * random.random())
             for worker in active[: max(len(active) - self.num_workers, 0)]:
-                self.retire_worker(worker.pid)
+                self.retire_worker(worker.pid, "scaled_down")
         count = len(self.WORKERS) - len(self._retiring)
         if count != self._last_logged_count:
             self._last_logged_count = count
@@ -390,7 +435,7 @@ class Arbiter:
     def _step_rollout(self, rollout: Rollout, active: list[int]) -> None:
         step = rollout.plan(active, self._ready, self.num_workers)
         for pid in step.retire:
-            self.retire_worker(pid)
+            self.retire_worker(pid, "reload")
         for _ in range(step.spawn):
             rollout.new.add(self.spawn_worker())
         if step.done:
@@ -413,7 +458,7 @@ class Arbiter:
             pid
         }:  # the rest of its batch would fail alike: not kept in place of old ones
             if other in self.WORKERS and other not in self._ready:
-                self.retire_worker(other)
+                self.retire_worker(other, "boot_failed")
 
     def prepare_shared(self) -> None:
         """Ask the worker class what its workers share (``Worker.shared_state``), before any is forked; what
@@ -432,6 +477,8 @@ class Arbiter:
         worker.tmp.grant_boot_grace(self.boot_grace)
         born = worker.tmp.last_update()
         worker.shared = self.shared
+        if self.endpoint is not None:
+            worker.stats = StatsSlot()
         self.cfg.pre_fork(self, worker)
         # Signals wait (blocked) across the fork: one sent to the new pid before the child has dropped the
         # master's handlers would run a copy of them and be lost; the child unblocks once it has its own.
@@ -445,10 +492,12 @@ class Arbiter:
         self._born[pid] = born
         return pid
 
-    def retire_worker(self, pid: object) -> None:
-        """Ask a worker to finish its work and exit; SIGKILL it after `graceful_timeout`."""
+    def retire_worker(self, pid: object, reason: str = "scaled_down") -> None:
+        """Ask a worker to finish its work and exit; SIGKILL it after `graceful_timeout`. ``reason`` is what
+        the restart counter of the metrics says of it."""
         if not isinstance(pid, int) or pid in self._retiring:
             return
+        self._exit_reasons.setdefault(pid, reason)
         self._retiring[pid] = self._clock() + self.cfg.graceful_timeout
         self.kill_worker(pid, signal.SIGTERM)
 
@@ -470,7 +519,7 @@ class Arbiter:
                 limit,
                 extra={"metric": "monoceros.workers.recycled.memory", "value": 1, "mtype": "counter"},
             )
-            self.retire_worker(pid)
+            self.retire_worker(pid, "memory")
 
     def murder_workers(self) -> None:
         """SIGABRT a worker whose heartbeat is late, SIGKILL it if it is still there next time."""
@@ -483,6 +532,7 @@ class Arbiter:
                     self.kill_worker(pid, signal.SIGKILL)
                 else:
                     self.log.critical("WORKER TIMEOUT (pid:%s)", pid)
+                    self._exit_reasons[pid] = "timeout"
                     worker.aborted = True
                     self.kill_worker(pid, signal.SIGABRT)
 
@@ -515,6 +565,9 @@ class Arbiter:
 
     def _worker_exited(self, worker: Worker, pid: int, status: int) -> None:
         code = log_worker_exit(self.log, pid, status)
+        # (getattr: a worker class written for Gunicorn's API has no stats slot)
+        self.observer.worker_gone(getattr(worker, "stats", None), self._exit_reason(pid, code))
+        worker.stats = None
         was_ready = pid in self._ready
         self._ready.discard(pid)
         rollout = self._rollout
@@ -524,6 +577,16 @@ class Arbiter:
             self._boot_failed(code)
         worker.tmp.close()
         self.cfg.child_exit(self, worker)
+
+    def _exit_reason(self, pid: int, code: int | None) -> str:
+        told = self._exit_reasons.pop(pid, None)
+        if told is not None:
+            return told
+        if code is None:
+            return "signal"
+        if code in (WORKER_BOOT_ERROR, APP_LOAD_ERROR):
+            return "boot_failed"
+        return "crash" if code else "max_requests"  # (a worker that ends by itself with 0: its request limit)
 
     def _boot_failed(self, code: int) -> None:
         # Gunicorn halts the server on any boot failure. So does this master until its first generation has
@@ -557,6 +620,10 @@ class Arbiter:
             self._born.pop(pid, None)
             self._ready.discard(pid)
             if worker is not None:
+                self.observer.worker_gone(
+                    getattr(worker, "stats", None), self._exit_reasons.pop(pid, "crash")
+                )
+                worker.stats = None
                 worker.tmp.close()
                 self.cfg.worker_exit(self, worker)
 
@@ -586,11 +653,14 @@ class Arbiter:
             log("Reason: %s", shutdown.reason)
         if self.pidfile is not None:
             self.pidfile.unlink()
+        if self.endpoint is not None:
+            self.endpoint.close()
         self.cfg.on_exit(self)
         sys.exit(shutdown.exit_status)
 
     def stop(self, graceful: bool = True) -> None:
         """Close the listeners, ask every worker to stop, SIGKILL what is left at the deadline."""
+        self._stopping = True
         unlink = self.reexec_pid == self.master_pid == 0 and not self.systemd and not self.cfg.reuse_port
         close_sockets(self.LISTENERS, unlink)
         self.LISTENERS = []
@@ -598,7 +668,7 @@ class Arbiter:
         deadline = self._clock() + self.cfg.graceful_timeout
         while self.WORKERS and self._clock() < deadline:
             # CHLD wakes us early; INT/QUIT during a graceful stop turn it into a quick one
-            for sig in self.SIG_QUEUE.wait(timeout=0.1):
+            for sig in self._wait(0.1):
                 if graceful and sig in (signal.SIGINT, signal.SIGQUIT):
                     self.log.info("Quick shutdown requested")
                     graceful = False

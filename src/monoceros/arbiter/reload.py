@@ -50,6 +50,7 @@ def reload(server: Arbiter) -> None:
     server.log.reopen_files()
     if old_address != server.cfg.address:
         _rebind(server)
+    server._open_endpoint(reloading=True)
     server.cfg.on_reload(server)
     _rewrite_pidfile(server)
     set_proctitle(f"master [{server.proc_name}]")

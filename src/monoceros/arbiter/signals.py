@@ -12,6 +12,7 @@ import collections
 import os
 import select
 import signal
+from collections.abc import Callable, Mapping
 
 # The signals the master handles, as in Gunicorn (CHLD is installed separately).
 HANDLED_SIGNALS: tuple[signal.Signals, ...] = (
@@ -63,13 +64,28 @@ class SignalQueue:
             signals.append(self._pending.popleft())
         return signals
 
-    def wait(self, timeout: float) -> list[int]:
-        """Sleep until a signal arrives or `timeout` seconds pass, then return the queued signals."""
+    def wait(
+        self,
+        timeout: float,
+        readers: Mapping[int, Callable[[], None]] | None = None,
+        writers: Mapping[int, Callable[[], None]] | None = None,
+    ) -> list[int]:
+        """Sleep until a signal arrives or `timeout` seconds pass, then return the queued signals. Also
+        watched: ``readers`` and ``writers`` (fd -> what to call once it is ready; the master's endpoints),
+        whose callbacks run here, before the signals are returned."""
         if not self._pending:
             try:
-                select.select([self._read_fd], [], [], timeout)
+                ready, writable, _ = select.select(
+                    [self._read_fd, *(readers or ())], list(writers or ()), [], timeout
+                )
             except InterruptedError:
-                pass
+                ready, writable = [], []
+            for fd in writable:
+                if writers is not None and fd in writers:
+                    writers[fd]()
+            for fd in ready:
+                if readers is not None and fd in readers:
+                    readers[fd]()
         self._drain_pipe()
         return self.get_nowait()
 

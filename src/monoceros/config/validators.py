@@ -235,6 +235,20 @@ def statsd_address(value: object) -> str | None:
     return text
 
 
+def metrics_address(value: object) -> str | None:
+    """Where the master serves /metrics: ``HOST:PORT`` or ``unix:PATH`` (not an inherited descriptor)."""
+    text = to_opt_str(value)
+    if text is None or not text.strip():
+        return None
+    try:
+        parsed = parse_address(text.strip(), default_port=9100)
+    except InvalidValue:
+        raise InvalidValue("is not an address: use HOST:PORT or unix:PATH") from None
+    if isinstance(parsed, int):
+        raise InvalidValue("is a file descriptor: use HOST:PORT or unix:PATH")
+    return text.strip()
+
+
 def files_or_patterns(value: object) -> list[str]:
     return _each(to_str_list(value), _file_or_pattern)
 

@@ -272,6 +272,7 @@ class AsgiWorker(Worker):
                 pass
             self._wake.clear()
             server.sweep(loop.time())
+            server.publish()
             if not self._accepting and len(server.open) < self.max_conns:
                 self._listen(True)
         await self._stop(loop)

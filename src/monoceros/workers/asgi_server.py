@@ -41,6 +41,7 @@ from monoceros.http import (
     RemoteProtocolError,
     Request,
 )
+from monoceros.observability.metrics import StatsSlot, parse_request_start
 from monoceros.observability.sink import AccessSink, sink_for
 from monoceros.workers.deadline import task_stack
 from monoceros.workers.flow import FlowControl
@@ -132,6 +133,7 @@ class AsgiServer:
         self.on_room: Any = None  # called when a connection closed (the worker may accept again)
         self._flush_due = False  # a flush of the access lines is scheduled
         self.headers_cache: dict[Any, list[tuple[str, str]]] = {}  # the apps' response header lists
+        self.stats: StatsSlot | None = worker.stats  # --metrics-bind: the counters shared with the master
 
     def protocol(self) -> HTTPProtocol:
         return HTTPProtocol(self)
@@ -174,6 +176,9 @@ class AsgiServer:
             worker.reached_max_requests()
 
     def access(self, proto: HTTPProtocol, request: Request, cycle: Any, failed: bool, seconds: float) -> None:
+        stats = self.stats
+        if stats is not None:
+            self._count(stats, proto, request, cycle, seconds)
         if self.post_request is not None or self.sink.enabled:
             status = cycle.status or "500 Internal Server Error"
             info = AsgiResponse(status, cycle.headers, cycle.bytes_sent, failed)
@@ -192,6 +197,34 @@ class AsgiServer:
                         self.loop.call_soon(self._flush_access)  # once per round of the loop's events
                 else:
                     self.sink.record(info, request, environ, seconds)
+
+    def _count(
+        self, stats: StatsSlot, proto: HTTPProtocol, request: Request, cycle: Any, seconds: float
+    ) -> None:
+        status = cycle.status
+        code = int(status[:3]) if status and status[:3].isdigit() else 500
+        queued = None
+        for name, value in request.headers:
+            if name == "X-REQUEST-START":
+                if proto._trusted:  # a router's word: from the peers trusted with forwarded headers only
+                    queued = parse_request_start(value, time.time() - seconds)
+                break
+        stats.count(request.method, code, seconds, cycle.bytes_sent, queued)
+
+    def publish(self) -> None:
+        """Put what is in flight into the shared stats (the worker's heartbeat loop, about once a second)."""
+        stats = self.stats
+        if stats is None:
+            return
+        busy = [proto for proto in self.open if isinstance(proto.cycle, HTTPCycle)]
+        oldest = min(busy, key=lambda proto: proto.started, default=None)
+        if oldest is None or oldest.cycle is None:
+            stats.publish(len(busy), None)
+        else:
+            request = oldest.cycle.request
+            since = time.monotonic() - (time.perf_counter() - oldest.started)
+            stats.publish(len(busy), (request.method, request.target, since))
+        stats.connections(len(self.open))
 
 
 try:

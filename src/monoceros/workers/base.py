@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from monoceros.arbiter.sockets import Listener
     from monoceros.config import Config
     from monoceros.observability.logger import Logger
+    from monoceros.observability.metrics import StatsSlot
 
 
 class SharedState(Protocol):
@@ -95,6 +96,8 @@ class Worker:
         # How long kept-alive connections stay open once the worker is stopping (see the engine).
         self.stop_linger = STOP_KEEPALIVE_LINGER
         self.engine: Any = None  # the serving loop, once `run()` made it (it knows what is in flight)
+        # --metrics-bind: this worker's counters, in memory shared with the master (which sets it pre-fork)
+        self.stats: StatsSlot | None = None
 
     def __str__(self) -> str:
         return f"<Worker {self.pid}>"

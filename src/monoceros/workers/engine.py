@@ -207,6 +207,8 @@ class Engine:
         """Heartbeat, parent check, deadlines. False when the loop should end."""
         worker = self.worker
         worker.notify()
+        if worker.stats is not None:
+            worker.stats.connections(len(self.conns))
         if not worker.parent_alive():
             worker.alive = False
         if not worker.alive and not self.stopping:

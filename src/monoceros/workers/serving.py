@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from monoceros import SERVER_SOFTWARE
 from monoceros.http import Connection, ConnectionFactory, ProtocolError, Request
+from monoceros.observability.metrics import StatsSlot, parse_request_start
 from monoceros.observability.sink import AccessSink, sink_for
 from monoceros.wsgi import EnvironBuilder, IPTrust, RequestTimeout, ResponseInfo, input_for, run_app
 from monoceros.wsgi.environ import ConnectionEnviron
@@ -89,6 +91,9 @@ class RequestRunner:
         self.time_requests = self.sink.timed
         # request_timeout for an app running in the main thread (the sync worker sets it); None: no limit
         self.deadline: MainThreadDeadline | None = None
+        # --metrics-bind: the worker's shared counters (the master made them); pool threads share one slot
+        self.stats: StatsSlot | None = worker.stats
+        self.stats_lock = threading.Lock() if multithread and worker.stats is not None else None
 
     # -- per connection -------------------------------------------------------------------------
 
@@ -142,6 +147,8 @@ class RequestRunner:
         info = None
         started = time.perf_counter() if self.time_requests else 0.0
         deadline = self.deadline
+        stats = self.stats
+        begun = self._stats_begin(stats, request) if stats is not None else 0.0
         try:
             if deadline is None:
                 info = run_app(self.app, environ, request, writer, conn, self.log)
@@ -157,6 +164,8 @@ class RequestRunner:
                 worker.reached_max_requests()
             if self.post_request is not None:
                 self._post_request(request, environ, info)
+            if stats is not None:
+                self._stats_end(stats, request, info, environ, conn, begun)
         if self.log_access:
             elapsed = time.perf_counter() - started if self.time_requests else 0.0
             if self.access_queue is not None:
@@ -164,6 +173,39 @@ class RequestRunner:
             else:
                 self.sink.record(info, request, environ, elapsed)
         return not info.failed
+
+    def _stats_begin(self, stats: StatsSlot, request: Request) -> float:
+        now = time.monotonic()
+        lock = self.stats_lock
+        if lock is None:
+            stats.begin(request.method, request.target, now)
+        else:
+            with lock:
+                stats.begin(request.method, request.target, now)
+        return now
+
+    def _stats_end(
+        self,
+        stats: StatsSlot,
+        request: Request,
+        info: ResponseInfo | None,
+        environ: dict[str, Any],
+        conn: Conn,
+        begun: float,
+    ) -> None:
+        seconds = time.monotonic() - begun
+        stamp = environ.get("HTTP_X_REQUEST_START")
+        # the queue time is a router's word: taken from the peers trusted with forwarded headers only
+        queued = None
+        if stamp is not None and self.forwarded_trust.allows(conn.peer):
+            queued = parse_request_start(stamp, time.time() - seconds)
+        status, sent = (info.status_code, info.bytes_sent) if info is not None else (0, 0)
+        lock = self.stats_lock
+        if lock is None:
+            stats.end(request.method, status, seconds, sent, queued)
+        else:
+            with lock:
+                stats.end(request.method, status, seconds, sent, queued)
 
     def _run_app_timed(
         self, deadline: MainThreadDeadline, environ: dict[str, Any], request: Request, writer: Any, conn: Conn

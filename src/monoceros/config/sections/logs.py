@@ -164,6 +164,22 @@ class LoggingSettings(Section, title="Logging"):
         doc="""Send metrics to the StatsD server at this address (`HOST:PORT`, default port 8125, or
         `unix://PATH`).""",
     )
+    metrics_bind = Setting[str | None](
+        cli=["--metrics-bind"],
+        meta="ADDRESS",
+        validator=v.metrics_address,
+        default=None,
+        implemented=True,
+        doc="""Serve Prometheus metrics from the master at `http://ADDRESS/metrics` (`HOST:PORT`, default port
+        9100, or `unix:PATH`), with `/healthz` (200 while the master runs) and `/readyz` (200 once at least
+        half the workers have booted, 503 from the moment a stop begins, `shutdown_delay` included) for
+        load balancers and Kubernetes probes. Counters are summed over every worker that ever ran, so they
+        never drop when a worker is replaced: requests by method and status class, a request-duration
+        histogram, response bytes, in-flight requests, open connections, worker restarts by reason, each
+        worker's RSS, the listen backlog, and the queue time a trusted router states in `X-Request-Start`
+        (`t=` seconds, milliseconds or microseconds, as nginx's `t=${msec}`). Off by default. A Monoceros
+        setting.""",
+    )
     dogstatsd_tags = Setting[str](
         cli=["--dogstatsd-tags"],
         meta="DOGSTATSD_TAGS",
