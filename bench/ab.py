@@ -50,6 +50,8 @@ def export(rev: str) -> str:
         ["git", "-C", str(ROOT), "rev-parse", "--short", rev], capture_output=True, text=True, check=True
     ).stdout.strip()
     dest = WORK / sha
+    if dest.exists():  # (the same revision twice: an A/B of a setting)
+        return str(dest / "src")
     dest.mkdir()
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha, "src"], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)

@@ -31,7 +31,14 @@ ALLOWED: dict[str, set[str]] = {
 }
 BASE_MODULES = {"monoceros", "monoceros.errors", "monoceros.process"}
 # Modules at the top of the tree: the command line and Gunicorn-shaped import paths kept as aliases.
-TOP_MODULES = {"monoceros.cli", "monoceros.__main__", "monoceros.glogging", "monoceros.instrument"}
+TOP_MODULES = {
+    "monoceros.cli",
+    "monoceros.__main__",
+    "monoceros.glogging",
+    "monoceros.instrument",
+    "monoceros.ctl",
+    "monoceros.top",
+}
 
 
 def package_of(module: str) -> str:

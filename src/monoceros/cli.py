@@ -22,7 +22,18 @@ PROG = "monoceros"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    loaded = _load(sys.argv[1:] if argv is None else argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["ctl"]:  # the control socket's client, and the live view on it
+        from monoceros import ctl
+
+        ctl.main(args[1:])
+        return
+    if args[:1] == ["top"]:
+        from monoceros import top
+
+        top.main(args[1:])
+        return
+    loaded = _load(args)
     for warning in loaded.warnings:
         print(f"Warning: {warning}", file=sys.stderr)
     cfg, app_uri = loaded.cfg, loaded.app_uri

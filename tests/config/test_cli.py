@@ -169,14 +169,15 @@ def test_print_config_shows_every_setting_with_value_and_source(run_cli: RunCli,
     assert lines["default_proc_name"] == ("app:x", "APP_MODULE")
     names = [name for name, _ in _parse_print_config(out.stdout)]
     assert names == sorted(names)
-    # What does not exist here shows no value (no control socket is ever created)
-    assert lines["control_socket"] == ("", "not implemented in Monoceros")
+    # What does not exist here shows no value (there are no dirty workers)
+    assert lines["dirty_workers"] == ("", "not implemented in Monoceros")
+    assert lines["control_socket"] == ("None", "default")  # (one per instance, named when the server starts)
 
 
 def test_print_config_says_a_set_unimplemented_setting_is_ignored(run_cli: RunCli) -> None:
-    out = run_cli("--print-config", "--control-socket", "/tmp/x.ctl", "--no-control-socket", "app:x")
+    out = run_cli("--print-config", "--dirty-workers", "2", "--no-control-socket", "app:x")
     lines = dict(_parse_print_config(out.stdout))
-    assert lines["control_socket"] == ("/tmp/x.ctl", "command line; not implemented in Monoceros: ignored")
+    assert lines["dirty_workers"] == ("2", "command line; not implemented in Monoceros: ignored")
     assert lines["control_socket_disable"] == ("True", "command line")
 
 

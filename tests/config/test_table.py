@@ -18,6 +18,8 @@ IMPLEMENTED = {
     "reload_batch",
     "request_timeout",
     "metrics_bind",
+    "control_socket",
+    "control_socket_mode",
     # the ASGI worker
     "asgi_loop",
     "asgi_lifespan",

@@ -325,6 +325,7 @@ def start_server(
     environ = dict(os.environ)
     environ["PYTHONPATH"] = os.pathsep.join([str(HERE), str(HERE.parent), environ.get("PYTHONPATH", "")])
     environ["PYTHONUNBUFFERED"] = "1"
+    environ["XDG_RUNTIME_DIR"] = str(workdir)  # the per-instance control socket goes there, not in ~
     environ.update(env or {})
     try:
         with open(log_path, "wb") as log:

@@ -27,6 +27,8 @@ from monoceros.arbiter import reexec as arbiter_reexec
 from monoceros.arbiter import reload as arbiter_reload
 from monoceros.arbiter import systemd
 from monoceros.arbiter.child import FORK_BLOCKED, log_worker_exit, run_worker
+from monoceros.arbiter.commands import Commands
+from monoceros.arbiter.control import ControlServer, control_socket_path
 from monoceros.arbiter.endpoint import Endpoint
 from monoceros.arbiter.memory import MemoryWatch
 from monoceros.arbiter.observe import Observer
@@ -88,6 +90,13 @@ class Arbiter:
         self._exit_reasons: dict[int, str] = {}  # pid -> why the master ended it (the metrics' reason)
         self.observer = Observer()  # what /metrics counts beyond the live workers
         self.endpoint: Endpoint | None = None  # --metrics-bind
+        self.control: ControlServer | None = None  # the control socket
+        self.control_path = ""  # where it listens ("" when it does not)
+        self.reloads = 0
+        self._slots: dict[int, int] = {}  # pid -> its slot (1..workers): what `ctl show workers` numbers
+        self._released: dict[int, int] = {}  # pid -> the slot a stopping worker gave up
+        self._vacated: dict[int, float] = {}  # slot -> when it was last given up
+        self.slot_exits: dict[int, dict[str, Any]] = {}  # slot -> how the last worker in it ended
         self._stopping = False  # stop() began: /readyz says so
         self._stop_at: float | None = None  # TERM with shutdown_delay: when the graceful stop begins
         self._last_logged_count: int | None = None
@@ -212,6 +221,7 @@ class Arbiter:
         if not self.LISTENERS:
             self.LISTENERS = self._open_listeners()
         self._open_endpoint()
+        self._open_control()
         self.prepare_shared()
         self.log.debug("Arbiter booted")
         self.log.info("Listening at: %s (%s)", ",".join(str(lnr) for lnr in self.LISTENERS), self.pid)
@@ -246,6 +256,21 @@ class Arbiter:
             raise RuntimeError(f"metrics_bind: cannot listen at {address}: {exc}") from None
         self.log.info("Metrics at: http://%s/metrics (and /healthz, /readyz)", self.endpoint.address)
 
+    def _open_control(self) -> None:
+        """The control socket (unless `control_socket_disable`); a path another live server answers on is
+        left to it (two instances never fight over one socket), and tried again once this master is the
+        only one (after a USR2 upgrade)."""
+        if self.control is not None or self.cfg.control_socket_disable:
+            return
+        path = control_socket_path(self.cfg, self.LISTENERS)
+        try:
+            self.control = ControlServer(path, self.cfg.control_socket_mode, Commands(self))
+        except OSError as exc:
+            self.log.warning("Control socket not started at %s: %s", path, exc)
+            return
+        self.control_path = path
+        self.log.info("Control socket listening at %s", path)
+
     def _open_listeners(self) -> list[Listener]:
         inherited = arbiter_reexec.pop_inherited_fds(os.environ)
         count = systemd.listen_fds()
@@ -273,6 +298,9 @@ class Arbiter:
         if self.endpoint is not None:
             self.endpoint.forget()
             self.endpoint = None
+        if self.control is not None:
+            self.control.forget()
+            self.control = None
 
     # -- the main loop ---------------------------------------------------------------------------
 
@@ -296,12 +324,33 @@ class Arbiter:
             self.manage_workers()
 
     def _wait(self, timeout: float) -> list[int]:
-        """Sleep on the signal queue, serving the metrics endpoint meanwhile."""
-        endpoint = self.endpoint
-        if endpoint is None:
+        """Sleep on the signal queue, serving the metrics endpoint and the control socket meanwhile."""
+        served = [s for s in (self.endpoint, self.control) if s is not None]
+        if not served:
             return self.SIG_QUEUE.wait(timeout=timeout)
-        endpoint.sweep(self._clock())
-        return self.SIG_QUEUE.wait(timeout, endpoint.readers(), endpoint.writers())
+        readers: dict[int, Callable[[], None]] = {}
+        writers: dict[int, Callable[[], None]] = {}
+        now = time.monotonic()
+        for server in served:
+            server.sweep(now)
+            readers.update(server.readers())
+            writers.update(server.writers())
+        return self.SIG_QUEUE.wait(timeout, readers, writers)
+
+    @property
+    def stats_enabled(self) -> bool:
+        """Whether workers get shared stats slots: for the metrics endpoint or the control socket."""
+        return self.endpoint is not None or self.control is not None
+
+    def slot_of(self, pid: int) -> int | None:
+        return self._slots.get(pid)
+
+    def worker_state(self, pid: int) -> str:
+        if pid in self._retiring:
+            return "stopping"
+        if pid in self._ready:
+            return "ready"
+        return "booting"
 
     @property
     def draining(self) -> bool:
@@ -326,6 +375,7 @@ class Arbiter:
 
     def handle_hup(self) -> None:
         self.log.info("Hang up: %s", self.master_name)
+        self.reloads += 1
         self.reload()
 
     def handle_term(self) -> None:
@@ -477,7 +527,7 @@ class Arbiter:
         worker.tmp.grant_boot_grace(self.boot_grace)
         born = worker.tmp.last_update()
         worker.shared = self.shared
-        if self.endpoint is not None:
+        if self.stats_enabled:
             worker.stats = StatsSlot()
         self.cfg.pre_fork(self, worker)
         # Signals wait (blocked) across the fork: one sent to the new pid before the child has dropped the
@@ -490,6 +540,7 @@ class Arbiter:
         worker.pid = pid
         self.WORKERS[pid] = worker
         self._born[pid] = born
+        self._slots[pid] = self._free_slot()
         return pid
 
     def retire_worker(self, pid: object, reason: str = "scaled_down") -> None:
@@ -498,6 +549,7 @@ class Arbiter:
         if not isinstance(pid, int) or pid in self._retiring:
             return
         self._exit_reasons.setdefault(pid, reason)
+        self._release_slot(pid)
         self._retiring[pid] = self._clock() + self.cfg.graceful_timeout
         self.kill_worker(pid, signal.SIGTERM)
 
@@ -565,8 +617,10 @@ class Arbiter:
 
     def _worker_exited(self, worker: Worker, pid: int, status: int) -> None:
         code = log_worker_exit(self.log, pid, status)
+        reason = self._exit_reason(pid, code)
+        self._note_exit(pid, worker, reason, status)
         # (getattr: a worker class written for Gunicorn's API has no stats slot)
-        self.observer.worker_gone(getattr(worker, "stats", None), self._exit_reason(pid, code))
+        self.observer.worker_gone(getattr(worker, "stats", None), reason)
         worker.stats = None
         was_ready = pid in self._ready
         self._ready.discard(pid)
@@ -577,6 +631,46 @@ class Arbiter:
             self._boot_failed(code)
         worker.tmp.close()
         self.cfg.child_exit(self, worker)
+
+    def _free_slot(self) -> int:
+        # The slot vacated last, so that a replacement sits where the worker it replaces was (and `ctl show
+        # workers` says why that one ended); else the lowest slot never used.
+        taken = set(self._slots.values())
+        free = [slot for slot in self._vacated if slot not in taken]
+        if free:
+            return max(free, key=lambda slot: self._vacated[slot])
+        return next(
+            n
+            for n in range(1, len(taken) + len(self._vacated) + 2)
+            if n not in taken and n not in self._vacated
+        )
+
+    def _release_slot(self, pid: int) -> None:
+        """A worker told to stop gives its slot up at once: its replacement (forked now) takes it."""
+        slot = self._slots.pop(pid, None)
+        if slot is not None:
+            self._released[pid] = slot
+            self._vacated[slot] = time.monotonic()
+
+    def _note_exit(self, pid: int, worker: Worker, reason: str, status: int | None) -> None:
+        slot = self._released.pop(pid, None)
+        if slot is None:
+            slot = self._slots.pop(pid, None)
+            if slot is None:
+                return
+            self._vacated[slot] = time.monotonic()
+        exit_info: dict[str, Any] = {
+            "pid": pid,
+            "age": worker.age,
+            "reason": reason,
+            "at": round(time.time(), 3),
+        }
+        if status is not None:
+            if os.WIFSIGNALED(status):
+                exit_info["signal"] = signal.Signals(os.WTERMSIG(status)).name
+            else:
+                exit_info["code"] = os.waitstatus_to_exitcode(status)
+        self.slot_exits[slot] = exit_info
 
     def _exit_reason(self, pid: int, code: int | None) -> str:
         told = self._exit_reasons.pop(pid, None)
@@ -620,9 +714,9 @@ class Arbiter:
             self._born.pop(pid, None)
             self._ready.discard(pid)
             if worker is not None:
-                self.observer.worker_gone(
-                    getattr(worker, "stats", None), self._exit_reasons.pop(pid, "crash")
-                )
+                reason = self._exit_reasons.pop(pid, "crash")
+                self._note_exit(pid, worker, reason, None)
+                self.observer.worker_gone(getattr(worker, "stats", None), reason)
                 worker.stats = None
                 worker.tmp.close()
                 self.cfg.worker_exit(self, worker)
@@ -655,6 +749,8 @@ class Arbiter:
             self.pidfile.unlink()
         if self.endpoint is not None:
             self.endpoint.close()
+        if self.control is not None:
+            self.control.close()
         self.cfg.on_exit(self)
         sys.exit(shutdown.exit_status)
 

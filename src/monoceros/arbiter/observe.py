@@ -30,6 +30,7 @@ RESTART_REASONS = (
     "crash",
     "signal",
     "boot_failed",
+    "killed",
 )
 
 

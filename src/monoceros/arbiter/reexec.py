@@ -131,3 +131,4 @@ def maybe_promote(server: Arbiter) -> None:
     if server.pidfile is not None and server.cfg.pidfile is not None:
         server.pidfile.rename(server.cfg.pidfile)
     set_proctitle(f"master [{server.proc_name}]")
+    server._open_control()  # the old master's control socket is gone with it: this one takes the path

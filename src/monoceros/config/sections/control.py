@@ -1,31 +1,25 @@
-"""Section "Control": the local control socket for live administration (accepted, not implemented yet)."""
+"""Section "Control": the local control socket for live administration (Gunicorn 27's protocol)."""
 
 from __future__ import annotations
-
-import os
-from collections.abc import Mapping
 
 from monoceros.config import validators as v
 from monoceros.config.setting import Section, Setting
 
 
-def _control_socket_path(env: Mapping[str, str]) -> tuple[object, str] | None:
-    runtime_dir = env.get("XDG_RUNTIME_DIR")
-    if runtime_dir and os.path.isdir(runtime_dir):
-        return os.path.join(runtime_dir, "monoceros.ctl"), "env XDG_RUNTIME_DIR"
-    home = env.get("HOME") or os.path.expanduser("~")
-    return os.path.join(home, ".monoceros", "monoceros.ctl"), "default"
-
-
 class ControlSettings(Section, title="Control"):
-    control_socket = Setting[str](
+    control_socket = Setting[str | None](
         cli=["--control-socket"],
         meta="PATH",
-        validator=v.to_str,
-        default="~/.monoceros/monoceros.ctl",
-        default_factory=_control_socket_path,
-        default_doc="$XDG_RUNTIME_DIR/monoceros.ctl, else ~/.monoceros/monoceros.ctl",
-        doc="""The Unix socket on which the server accepts control commands.""",
+        validator=v.to_opt_str,
+        default=None,
+        default_doc="per instance: $XDG_RUNTIME_DIR/monoceros/BIND.ctl, else ~/.monoceros/BIND.ctl",
+        implemented=True,
+        doc="""The Unix socket on which the master takes control commands (`monoceros ctl`, `monoceros top`,
+        and Gunicorn 27's `gunicornc -s PATH`, whose protocol it speaks). By default the path is per instance,
+        named after the first listener (`127.0.0.1-8000.ctl`, `unix-run-app.sock.ctl`), so that two servers
+        on one machine never share it (Gunicorn's single default path does: the second server takes it over).
+        A path on which another live server answers is left alone (a warning is logged); a stale socket file
+        is replaced. A relative path is taken from the working directory.""",
     )
     control_socket_mode = Setting[int](
         cli=["--control-socket-mode"],
@@ -33,7 +27,9 @@ class ControlSettings(Section, title="Control"):
         validator=v.octal_int,
         default=0o600,
         default_doc="0o600",
-        doc="""The permissions of the control socket; a leading 0 means octal.""",
+        implemented=True,
+        doc="""The permissions of the control socket; a leading 0 means octal. The socket is created with no
+        more than 0600 and then given this mode; its directory, when created, is 0700.""",
     )
     control_socket_disable = Setting[bool](
         cli=["--no-control-socket"],
@@ -41,7 +37,5 @@ class ControlSettings(Section, title="Control"):
         validator=v.to_bool,
         default=False,
         implemented=True,
-        doc="""Do not create the control socket. Monoceros has no control socket yet, so this is always in
-        effect; the flag is accepted (without a warning) because every Gunicorn 27 deployment that does not
-        want the socket passes it.""",
+        doc="""Do not create the control socket.""",
     )
