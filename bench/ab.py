@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ab.py BASE [HEAD]      # git revisions; HEAD defaults to the work tree's HEAD
     RUNS=5 DUR=5s SCEN=sync-ka-c10,gthread-ka-c100 .venv/bin/python bench/ab.py 7396bef
-    HEAD_ARGS="--metrics-bind 127.0.0.1:19100" .venv/bin/python bench/ab.py HEAD HEAD   # a setting's cost
+    BASE_ARGS=--no-control-socket HEAD_ARGS="--metrics-bind :19100" .venv/bin/python bench/ab.py HEAD HEAD
 
 Each revision's ``src`` is exported with ``git archive`` and run from there (``PYTHONPATH``), one worker on
 CPU 0, wrk with one thread on CPU 1. The three servers of a scenario run at once and their runs rotate, so
@@ -70,7 +70,7 @@ with open(CLOSE_LUA, "w") as f:
 
 def start(name, extra):
     argv, env_add, port = SERVERS[name]
-    own = os.environ.get("HEAD_ARGS", "").split() if name == "head" else []
+    own = os.environ.get(f"{name.upper()}_ARGS", "").split() if name in ("base", "head") else []
     cmd = (
         ["taskset", "-c", "0"]
         + argv

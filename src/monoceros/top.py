@@ -91,7 +91,7 @@ class View:
 
     def _totals(self, requests: dict[str, Any], stats: dict[str, Any], last: Any, span: float) -> str:
         if not requests.get("enabled"):
-            return "request counters are off in this server"
+            return "request counters are off: start the server with --metrics-bind to see rates and latency"
         rate = p50 = p99 = errors4 = errors5 = None
         if last and span > 0:
             before = last[1]

@@ -117,7 +117,7 @@ def test_worker_add_remove_kill_follow_the_live_count(server_factory: Factory) -
 
 
 def test_show_workers_names_the_request_in_progress(server_factory: Factory) -> None:
-    server = server_factory(["--workers", "1"])
+    server = server_factory(["--workers", "1", "--metrics-bind", "127.0.0.1:0"])
     slow = threading.Thread(target=lambda: server.request("/sleep?3", timeout=30))
     slow.start()
     server.wait_log("app: /sleep?3 started")
@@ -209,7 +209,7 @@ def _read_pty(fd: int, until: Callable[[str], bool], timeout: float = 20.0) -> s
 
 
 def test_top_draws_the_workers_in_a_terminal(server_factory: Factory) -> None:
-    server = server_factory(["--workers", "2"])
+    server = server_factory(["--workers", "2", "--metrics-bind", "127.0.0.1:0"])
     pids = server.wait_workers(2)
     path = control_path(server)
     for _ in range(20):
@@ -236,7 +236,7 @@ def test_top_draws_the_workers_in_a_terminal(server_factory: Factory) -> None:
 
 
 def test_top_once_prints_rates_and_latency(server_factory: Factory) -> None:
-    server = server_factory(["--workers", "1"])
+    server = server_factory(["--workers", "1", "--metrics-bind", "127.0.0.1:0"])
     done = threading.Event()
 
     def load() -> None:

@@ -163,6 +163,7 @@ class Commands:
 
     def workers(self) -> list[dict[str, Any]]:
         arbiter = self.arbiter
+        asked = self._ask_current()
         now = time.monotonic()
         out = []
         for pid, worker in sorted(arbiter.WORKERS.items(), key=lambda item: item[1].age):
@@ -188,16 +189,38 @@ class Commands:
             stats = getattr(worker, "stats", None)
             if stats is not None:
                 values = stats.values
-                entry["requests"] = int(values[m.SERVED])
-                entry["in_flight"] = int(values[m.IN_FLIGHT])
+                entry["requests"] = stats.served() if arbiter.counting else None
+                entry["in_flight"] = stats.in_flight()
                 entry["connections"] = int(values[m.CONNECTIONS])
-                since = values[m.BUSY_SINCE]
-                text = stats.current()
-                if since and text:
+                current = stats.current() if pid in asked else None
+                if current is not None:
+                    text, since = current
                     method, _, target = text.partition(" ")
                     entry["current"] = {"method": method, "path": target, "seconds": round(now - since, 3)}
             out.append(entry)
         return out
+
+    def _ask_current(self, wait: float = 0.2) -> set[int]:
+        """Ask the busy workers which request they serve (a signal: nothing is written per request); wait a
+        moment for their answers. The pids that answered."""
+        slots = {
+            pid: stats
+            for pid, worker in self.arbiter.WORKERS.items()
+            if (stats := getattr(worker, "stats", None)) is not None and stats.in_flight()
+        }
+        before = {pid: stats.values[m.CURRENT_SEQ] for pid, stats in slots.items()}
+        for pid in slots:
+            try:
+                os.kill(pid, m.PUBLISH_SIGNAL)
+            except OSError:
+                pass
+        deadline = time.monotonic() + wait
+        answered: set[int] = set()
+        while len(answered) < len(slots) and time.monotonic() < deadline:
+            answered = {pid for pid, stats in slots.items() if stats.values[m.CURRENT_SEQ] != before[pid]}
+            if len(answered) < len(slots):
+                time.sleep(0.005)
+        return answered
 
     def config(self) -> dict[str, Any]:
         cfg = self.arbiter.cfg
@@ -244,7 +267,7 @@ class Commands:
         buckets = values[m.DURATION : m.DURATION + len(m.DURATION_BOUNDS) + 1]
         return {
             "time": time.monotonic(),
-            "enabled": bool(slots) or arbiter.stats_enabled,
+            "enabled": arbiter.counting,
             "requests": {klass: int(count) for klass, count in by_class.items()},
             "total": int(sum(by_class.values())),
             "duration_bounds": list(m.DURATION_BOUNDS),

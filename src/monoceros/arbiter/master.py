@@ -342,6 +342,11 @@ class Arbiter:
         """Whether workers get shared stats slots: for the metrics endpoint or the control socket."""
         return self.endpoint is not None or self.control is not None
 
+    @property
+    def counting(self) -> bool:
+        """Whether the workers count requests (only for --metrics-bind: it costs a little per request)."""
+        return self.endpoint is not None
+
     def slot_of(self, pid: int) -> int | None:
         return self._slots.get(pid)
 

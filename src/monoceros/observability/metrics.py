@@ -14,6 +14,8 @@ while its duration is not yet added (two stores): a scrape is a snapshot within 
 from __future__ import annotations
 
 import mmap
+import signal
+from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 
@@ -34,19 +36,46 @@ BYTES = DURATION_SUM + 1
 QUEUE = BYTES + 1  # the request queue time's buckets, +Inf, sum
 QUEUE_SUM = QUEUE + len(QUEUE_BOUNDS) + 1
 COUNTERS = QUEUE_SUM + 1  # everything before this is a counter (folded into Totals at exit)
-IN_FLIGHT = COUNTERS
+IN_FLIGHT = COUNTERS  # requests in the app now (threaded and async kinds publish it)
 CONNECTIONS = IN_FLIGHT + 1
-BUSY_SINCE = CONNECTIONS + 1  # monotonic start of the request being served (0: idle)
-SERVED = BUSY_SINCE + 1  # requests this worker has served
-FIELDS = SERVED + 1
-# After the doubles: the current request as "METHOD target" (latin-1), its length in the first byte pair.
+BUSY_SINCE = CONNECTIONS + 1  # monotonic start of the request the sync worker is running (0: idle)
+CURRENT_SINCE = BUSY_SINCE + 1  # the start of the request named in the text below
+CURRENT_SEQ = CURRENT_SINCE + 1  # bumped each time the text is written (the master waits for it)
+FIELDS = CURRENT_SEQ + 1
+# After the doubles: a request being served as "METHOD target" (latin-1), its length in the first two bytes.
 TEXT_AT = FIELDS * 8
 TEXT_MAX = 254
 SIZE = TEXT_AT + 2 + TEXT_MAX
+# The signal that asks a worker to write the request it is serving now into its slot (`ctl show workers`):
+# the text costs nothing per request, and the handler runs even while a sync worker's app is busy.
+PUBLISH_SIGNAL = signal.SIGRTMIN + 3
 
 
 def method_index(method: str) -> int:
     return _METHOD_INDEX.get(method, _OTHER)
+
+
+class Tally:
+    """A worker's counters (one per thread for gthread), kept in a plain list: an increment there costs a
+    fraction of one into shared memory. ``StatsSlot.publish`` copies them out about once a second and at
+    exit, so a scrape may lag a second behind, and a worker killed with SIGKILL loses its last second."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts = [0.0] * COUNTERS
+
+    def add(self, method: str, status: int, seconds: float, body_bytes: int, queued: float | None) -> None:
+        counts = self.counts
+        klass = status // 100 - 1
+        if 0 <= klass < 5:
+            counts[_METHOD_INDEX.get(method, _OTHER) * 5 + klass] += 1
+        counts[DURATION + bisect_left(DURATION_BOUNDS, seconds)] += 1
+        counts[DURATION_SUM] += seconds
+        counts[BYTES] += body_bytes
+        if queued is not None:
+            counts[QUEUE + bisect_left(QUEUE_BOUNDS, queued)] += 1
+            counts[QUEUE_SUM] += queued
 
 
 class StatsSlot:
@@ -60,47 +89,25 @@ class StatsSlot:
 
     # -- the worker's side ----------------------------------------------------------------------------
 
-    def begin(self, method: str, target: str, now: float) -> None:
-        """A request is being served from ``now`` (what `ctl show workers` and `top` display)."""
-        values = self.values
-        values[IN_FLIGHT] += 1
-        values[BUSY_SINCE] = now
-        text = f"{method} {target}".encode("latin-1", "replace")[:TEXT_MAX]
-        mem = self.mem
-        mem[TEXT_AT + 2 : TEXT_AT + 2 + len(text)] = text
-        mem[TEXT_AT : TEXT_AT + 2] = len(text).to_bytes(2, "little")
+    def publish(self, tallies: Iterable[Tally]) -> None:
+        """Copy the counters out (they are totals since the worker started)."""
+        summed = [0.0] * COUNTERS
+        for tally in tallies:
+            for index, value in enumerate(tally.counts):
+                summed[index] += value
+        self.values[:COUNTERS] = array("d", summed)
 
-    def end(self, method: str, status: int, seconds: float, body_bytes: int, queued: float | None) -> None:
-        """The request begun last is over: count it."""
-        self.count(method, status, seconds, body_bytes, queued)
+    def write_current(self, current: tuple[str, str, float] | None) -> None:
+        """The request being served now, as (method, target, since), or None when idle."""
         values = self.values
-        values[IN_FLIGHT] -= 1
-        values[BUSY_SINCE] = 0.0
-
-    def count(self, method: str, status: int, seconds: float, body_bytes: int, queued: float | None) -> None:
-        """Count one request that is over (the ASGI worker's way: its loop publishes what is in flight)."""
-        values = self.values
-        klass = status // 100 - 1
-        if 0 <= klass < 5:
-            values[REQUESTS + method_index(method) * 5 + klass] += 1
-        values[DURATION + bisect_left(DURATION_BOUNDS, seconds)] += 1
-        values[DURATION_SUM] += seconds
-        values[BYTES] += body_bytes
-        if queued is not None:
-            values[QUEUE + bisect_left(QUEUE_BOUNDS, queued)] += 1
-            values[QUEUE_SUM] += queued
-        values[SERVED] += 1
-
-    def publish(self, in_flight: int, oldest: tuple[str, str, float] | None) -> None:
-        """What is in flight now, and the oldest request of it as (method, target, since)."""
-        values = self.values
-        values[IN_FLIGHT] = in_flight
-        if oldest is None:
-            values[BUSY_SINCE] = 0.0
-            return
-        method, target, since = oldest
-        self.begin(method, target, since)
-        values[IN_FLIGHT] = in_flight
+        if current is None:
+            values[CURRENT_SINCE] = 0.0
+        else:
+            method, target, since = current
+            text = f"{method} {target}".encode("latin-1", "replace")[:TEXT_MAX]
+            self.mem[TEXT_AT : TEXT_AT + 2 + len(text)] = len(text).to_bytes(2, "little") + text
+            values[CURRENT_SINCE] = since
+        values[CURRENT_SEQ] += 1
 
     def connections(self, count: int) -> None:
         """How many connections the worker has open (published by its loop about once a second)."""
@@ -108,15 +115,20 @@ class StatsSlot:
 
     # -- the master's side ----------------------------------------------------------------------------
 
-    def current(self) -> str:
-        """The request being served as "METHOD target", "" when idle."""
-        if not self.values[BUSY_SINCE]:
-            return ""
-        length = int.from_bytes(self.mem[TEXT_AT : TEXT_AT + 2], "little")
-        return self.mem[TEXT_AT + 2 : TEXT_AT + 2 + min(length, TEXT_MAX)].decode("latin-1")
+    def served(self) -> int:
+        return int(sum(self.values[DURATION : DURATION + len(DURATION_BOUNDS) + 1]))
 
-    def snapshot(self) -> list[float]:
-        return list(self.values)
+    def in_flight(self) -> int:
+        values = self.values
+        return max(int(values[IN_FLIGHT]), 1 if values[BUSY_SINCE] else 0)
+
+    def current(self) -> tuple[str, float] | None:
+        """("METHOD target", since) of the request named last, None when idle."""
+        since = self.values[CURRENT_SINCE]
+        if not since:
+            return None
+        length = int.from_bytes(self.mem[TEXT_AT : TEXT_AT + 2], "little")
+        return self.mem[TEXT_AT + 2 : TEXT_AT + 2 + min(length, TEXT_MAX)].decode("latin-1"), since
 
     def close(self) -> None:
         self.values.release()
@@ -139,13 +151,14 @@ class Totals:
 
 
 def aggregate(totals: Totals, live: Iterable[StatsSlot]) -> list[float]:
-    """Counters over every worker that ever ran; gauges over the live ones."""
+    """Counters over every worker that ever ran; in flight and connections over the live ones."""
     summed = list(totals.values) + [0.0] * (FIELDS - COUNTERS)
     for slot in live:
         values = slot.values
-        for index in range(FIELDS):
-            if index not in (BUSY_SINCE,):
-                summed[index] += values[index]
+        for index in range(COUNTERS):
+            summed[index] += values[index]
+        summed[IN_FLIGHT] += slot.in_flight()
+        summed[CONNECTIONS] += values[CONNECTIONS]
     return summed
 
 

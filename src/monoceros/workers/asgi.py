@@ -168,6 +168,9 @@ class AsgiWorker(Worker):
         # the loop would never run. Python runs this one in the stuck code itself.
         signal.signal(signal.SIGABRT, self.handle_abort)
 
+    def current_request(self) -> tuple[str, str, float] | None:
+        return self.server.current() if self.server is not None else None
+
     def in_flight(self) -> list[str]:
         server = self.server
         if server is None:
@@ -311,6 +314,7 @@ class AsgiWorker(Worker):
             except (LifespanFailed, asyncio.TimeoutError) as exc:
                 self.log.error("ASGI lifespan shutdown failed: %s", exc or "timed out")
         server.sink.flush()
+        server.publish()  # the last requests' counts, before the master folds them in
 
     def _room(self) -> None:
         """A connection closed: below the `worker_connections` cap again, accept again."""

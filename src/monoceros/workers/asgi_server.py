@@ -41,7 +41,7 @@ from monoceros.http import (
     RemoteProtocolError,
     Request,
 )
-from monoceros.observability.metrics import StatsSlot, parse_request_start
+from monoceros.observability.metrics import IN_FLIGHT, StatsSlot, Tally, parse_request_start
 from monoceros.observability.sink import AccessSink, sink_for
 from monoceros.workers.deadline import task_stack
 from monoceros.workers.flow import FlowControl
@@ -133,7 +133,9 @@ class AsgiServer:
         self.on_room: Any = None  # called when a connection closed (the worker may accept again)
         self._flush_due = False  # a flush of the access lines is scheduled
         self.headers_cache: dict[Any, list[tuple[str, str]]] = {}  # the apps' response header lists
-        self.stats: StatsSlot | None = worker.stats  # --metrics-bind: the counters shared with the master
+        self.stats: StatsSlot | None = worker.stats  # the counters shared with the master (metrics, ctl)
+        self.tally = Tally()
+        self.counting = bool(cfg.metrics_bind)  # request counts: for the metrics endpoint only
 
     def protocol(self) -> HTTPProtocol:
         return HTTPProtocol(self)
@@ -177,7 +179,7 @@ class AsgiServer:
 
     def access(self, proto: HTTPProtocol, request: Request, cycle: Any, failed: bool, seconds: float) -> None:
         stats = self.stats
-        if stats is not None:
+        if stats is not None and self.counting:
             self._count(stats, proto, request, cycle, seconds)
         if self.post_request is not None or self.sink.enabled:
             status = cycle.status or "500 Internal Server Error"
@@ -209,21 +211,25 @@ class AsgiServer:
                 if proto._trusted:  # a router's word: from the peers trusted with forwarded headers only
                     queued = parse_request_start(value, time.time() - seconds)
                 break
-        stats.count(request.method, code, seconds, cycle.bytes_sent, queued)
+        self.tally.add(request.method, code, seconds, cycle.bytes_sent, queued)
 
-    def publish(self) -> None:
-        """Put what is in flight into the shared stats (the worker's heartbeat loop, about once a second)."""
-        stats = self.stats
-        if stats is None:
-            return
+    def current(self) -> tuple[str, str, float] | None:
+        """The oldest HTTP request in progress, as (method, target, since on the monotonic clock)."""
         busy = [proto for proto in self.open if isinstance(proto.cycle, HTTPCycle)]
         oldest = min(busy, key=lambda proto: proto.started, default=None)
         if oldest is None or oldest.cycle is None:
-            stats.publish(len(busy), None)
-        else:
-            request = oldest.cycle.request
-            since = time.monotonic() - (time.perf_counter() - oldest.started)
-            stats.publish(len(busy), (request.method, request.target, since))
+            return None
+        since = time.monotonic() - (time.perf_counter() - oldest.started)
+        return oldest.cycle.request.method, oldest.cycle.request.target, since
+
+    def publish(self) -> None:
+        """Put the counters and what is in flight into the shared stats (the heartbeat loop, about once a
+        second, and at the stop)."""
+        stats = self.stats
+        if stats is None:
+            return
+        stats.publish([self.tally])
+        stats.values[IN_FLIGHT] = sum(1 for proto in self.open if isinstance(proto.cycle, HTTPCycle))
         stats.connections(len(self.open))
 
 

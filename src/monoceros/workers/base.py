@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from monoceros.app.reloader import Reloader, ReloaderUnavailable, engine_name
 from monoceros.config.errors import ConfigError
+from monoceros.observability.metrics import PUBLISH_SIGNAL
 from monoceros.workers import tls
 from monoceros.workers.workertmp import WorkerTmp
 
@@ -227,6 +228,9 @@ class Worker:
         signal.signal(signal.SIGWINCH, self.handle_winch)
         signal.signal(signal.SIGUSR1, self.handle_usr1)
         signal.signal(signal.SIGABRT, self.handle_abort)
+        if self.stats is not None:
+            signal.signal(PUBLISH_SIGNAL, self.handle_publish)
+            signal.siginterrupt(PUBLISH_SIGNAL, False)
         # a graceful stop or a log reopen must not make a blocking call in the app fail
         signal.siginterrupt(signal.SIGTERM, False)
         signal.siginterrupt(signal.SIGUSR1, False)
@@ -268,6 +272,17 @@ class Worker:
         """The requests being served now ("GET /path from peer (3.2s)"), for the stuck-worker report."""
         engine = self.engine
         return engine.in_flight() if engine is not None else []
+
+    def handle_publish(self, sig: int, frame: FrameType | None) -> None:
+        """The master asks which request this worker is serving (`ctl show workers`): write it to the slot."""
+        stats = self.stats
+        if stats is not None:
+            stats.write_current(self.current_request())
+
+    def current_request(self) -> tuple[str, str, float] | None:
+        """The oldest request being served now, as (method, target, since); None when idle."""
+        engine = self.engine
+        return engine.current() if engine is not None else None
 
     def handle_winch(self, sig: int, frame: FrameType | None) -> None:
         self.log.debug("worker: SIGWINCH ignored.")

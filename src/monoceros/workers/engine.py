@@ -179,6 +179,7 @@ class Engine:
             for conn in list(conns.values()):
                 self.close(conn)
             self.epoll.close()
+            self.runner.drain_counts()  # the last requests' counts, before the master folds them in
             if sink is not None:
                 sink.flush()
 
@@ -209,6 +210,7 @@ class Engine:
         worker.notify()
         if worker.stats is not None:
             worker.stats.connections(len(self.conns))
+            self.runner.drain_counts()
         if not worker.parent_alive():
             worker.alive = False
         if not worker.alive and not self.stopping:
@@ -515,6 +517,16 @@ class Engine:
             for conn in list(self.conns.values())
             if conn.state == BUSY and conn.current is not None
         ]
+
+    def current(self) -> tuple[str, str, float] | None:
+        """The oldest request the app is running now, as (method, target, since)."""
+        busy = [c for c in list(self.conns.values()) if c.state == BUSY and c.current is not None]
+        if not busy:
+            return None
+        oldest = min(busy, key=lambda c: c.busy_since)
+        request = oldest.current
+        assert request is not None
+        return request.method, request.target, oldest.busy_since
 
     def rearm(self, conn: Conn) -> None:
         """EPOLLONESHOT: watch for reads again unless the connection is elsewhere (busy, armed, closed)."""

@@ -23,6 +23,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from monoceros.http import error_response
+from monoceros.observability.metrics import BUSY_SINCE, IN_FLIGHT
 from monoceros.workers.connection import BUSY, Conn
 from monoceros.workers.deadline import ThreadDeadlines
 from monoceros.workers.handoff import BusyGuard, HandoffChannel, Inbox, receive_connection, send_connection
@@ -43,6 +44,8 @@ class Inline:
     def attach(self, engine: Engine) -> None:
         self.engine = engine
         self.run = engine.runner.run
+        stats = engine.worker.stats
+        self.slot_values = stats.values if stats is not None else None  # (the master reads who is busy)
 
     def start(self) -> None:
         """Before the loop runs."""
@@ -56,7 +59,13 @@ class Inline:
         conn.state = BUSY
         conn.current = request  # (what a stuck-worker report names)
         conn.busy_since = engine.now
-        ok = self.run(conn, request, body.as_source() if body is not None else None)
+        slot_values = self.slot_values
+        if slot_values is None:
+            ok = self.run(conn, request, body.as_source() if body is not None else None)
+        else:
+            slot_values[BUSY_SINCE] = engine.now
+            ok = self.run(conn, request, body.as_source() if body is not None else None)
+            slot_values[BUSY_SINCE] = 0.0
         conn.current = None
         engine.now = engine.clock()  # the call may have been long: deadlines count from its end
         return engine.app_done(conn, body, ok, live)
@@ -170,15 +179,20 @@ class ThreadPool(Inline):
         conn.current = request
         conn.busy_since = now
         conn.warn_at = now + self.warn_every
+        if self.slot_values is not None:
+            self.slot_values[IN_FLIGHT] += 1  # (the loop's thread alone writes it)
         self.jobs.put((conn, request, body, live))
         return False
 
     def woken(self) -> None:
         self.wake_pending = False
         engine, done = self.engine, self.done
+        slot_values = self.slot_values
         while done:
             conn, body, ok, live = done.popleft()
             conn.current = None
+            if slot_values is not None:
+                slot_values[IN_FLIGHT] -= 1
             if conn.closed:
                 if body is not None:
                     body.close()
