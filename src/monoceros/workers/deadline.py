@@ -117,6 +117,10 @@ class ThreadDeadlines:
         self.expired = Expired
         self.calls: dict[int, _Call] = {}  # thread id -> its call
         self.lock = threading.Lock()
+        # Under a tracing function (coverage, a debugger) CPython may deliver the interrupt inside the tracer,
+        # and the thread then spins with the GIL held, stopping the whole worker: then no thread is
+        # interrupted, and only the loop's answer for a stuck call (after GRACE) applies.
+        self.interrupts = sys.gettrace() is None and threading.gettrace() is None
 
     def begin(self, conn: Any) -> None:
         call = _Call(conn, self.clock())
@@ -141,7 +145,8 @@ class ThreadDeadlines:
                     if now - call.started >= self.seconds:
                         call.interrupted = now
                         interrupted.append((call.conn, thread_stack(ident), now - call.started))
-                        raise_in_thread(ident, self.expired)
+                        if self.interrupts:
+                            raise_in_thread(ident, self.expired)
                 elif call.interrupted > 0 and now - call.interrupted >= self.GRACE:
                     call.interrupted = -1.0  # answered for: once
                     stuck.append(call.conn)
