@@ -92,7 +92,13 @@ def test_counters_match_the_requests_made(server_factory: Factory, kind: str) ->
             sock.sendall(b"DELETE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             while sock.recv(65536):
                 pass
-    _published(address, lambda s: requests_total(s, method="GET", status="2xx") == base_get + 25)
+    _published(
+        address,
+        lambda s: (
+            requests_total(s, method="GET", status="2xx") == base_get + 25
+            and requests_total(s, method="DELETE") == 5
+        ),
+    )
     after = scrape(address)
     assert requests_total(after, method="DELETE") == 5
     count = after[("monoceros_request_duration_seconds_count", ())]

@@ -136,8 +136,14 @@ class Commands:
         if target == "all":
             arbiter = self.arbiter
             web = [
-                {"pid": w["pid"], "type": "web", "age": w["age"], "booted": w["booted"], **_heartbeat(w)}
-                for w in self.workers()
+                {
+                    "pid": w["pid"],
+                    "type": "web",
+                    "age": w["age"],
+                    "booted": w["booted"],
+                    "last_heartbeat": w["last_heartbeat"],
+                }
+                for w in self.workers(ask_current=False)
             ]
             role = "master" if not arbiter.master_pid else "new master"
             return {
@@ -161,9 +167,9 @@ class Commands:
             return self.requests()
         raise ValueError(f"Unknown show target: {rest[0]}")
 
-    def workers(self) -> list[dict[str, Any]]:
+    def workers(self, ask_current: bool = True) -> list[dict[str, Any]]:
         arbiter = self.arbiter
-        asked = self._ask_current()
+        asked = self._ask_current() if ask_current else set()
         now = time.monotonic()
         out = []
         for pid, worker in sorted(arbiter.WORKERS.items(), key=lambda item: item[1].age):
@@ -258,8 +264,7 @@ class Commands:
 
     def requests(self) -> dict[str, Any]:
         arbiter = self.arbiter
-        slots = [s for w in arbiter.WORKERS.values() if (s := getattr(w, "stats", None)) is not None]
-        values = m.aggregate(arbiter.observer.totals, slots)
+        values = arbiter.observer.summed(arbiter)
         by_class = {klass: 0.0 for klass in m.STATUS_CLASSES}
         for mi in range(len(m.METHODS)):
             for si, klass in enumerate(m.STATUS_CLASSES):
@@ -312,10 +317,6 @@ class Commands:
                 return {"success": False, "error": str(exc)}
             return {"success": True, "killed": pid}
         raise ValueError(f"Unknown worker action: {rest[0]}")
-
-
-def _heartbeat(entry: dict[str, Any]) -> dict[str, Any]:
-    return {"last_heartbeat": entry["last_heartbeat"]}
 
 
 def _listener(listener: Any) -> dict[str, Any]:

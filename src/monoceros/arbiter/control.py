@@ -7,7 +7,7 @@ answered in order. So Gunicorn's own client, ``gunicornc -s PATH``, works unchan
 
 Unlike Gunicorn's, which runs in a thread with its own event loop and is torn down and rebuilt around
 every fork (dropping open connections each time a worker is forked), this one runs in the master's main
-loop, non-blocking like the metrics endpoint: a fork never touches it, and its commands run where the
+loop, a ``PolledServer`` like the metrics endpoint: a fork never touches it, and its commands run where the
 master's state is changed anyway. What a command does is in ``arbiter_commands``.
 """
 
@@ -17,11 +17,12 @@ import json
 import os
 import re
 import socket
-import stat
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from monoceros.observability.polled import Client, PolledServer, is_socket
 
 MAX_MESSAGE = 1 << 20  # commands are a few bytes; Gunicorn allows 16 MiB, nothing needs more than this
 IDLE_SECONDS = 300.0  # as Gunicorn: a connection without a complete message for this long is closed
@@ -49,19 +50,11 @@ def unframe(buffer: bytes) -> tuple[Any, bytes] | None:
     return json.loads(buffer[4 : 4 + length].decode()), buffer[4 + length :]
 
 
-class _Client:
-    __slots__ = ("sock", "inbox", "outbox", "deadline", "closing")
+class ControlServer(PolledServer):
+    """Length-prefixed JSON requests, any number per connection, answered in order by ``dispatch``."""
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self.sock = sock
-        self.inbox = b""
-        self.outbox = b""
-        self.deadline = deadline
-        self.closing = False
-
-
-class ControlServer:
-    """The listening socket and the clients connected to it."""
+    max_clients = MAX_CLIENTS
+    idle_seconds = IDLE_SECONDS
 
     def __init__(self, path: str, mode: int, dispatch: Dispatch) -> None:
         self.path = path
@@ -70,7 +63,7 @@ class ControlServer:
         if directory and not os.path.isdir(directory):
             os.makedirs(directory, mode=0o700, exist_ok=True)
         if os.path.lexists(path):
-            if not _is_socket(path):
+            if not is_socket(path):
                 raise OSError(f"{path} exists and is not a socket")
             if _answers(path):
                 raise OSError(f"another server answers on {path}")
@@ -86,79 +79,15 @@ class ControlServer:
             os.umask(old_umask)
         os.chmod(path, mode)
         sock.listen(16)
-        sock.setblocking(False)
-        self.sock = sock
-        self.clients: dict[int, _Client] = {}
+        super().__init__(sock, path)
 
-    def readers(self) -> dict[int, Callable[[], None]]:
-        watch: dict[int, Callable[[], None]] = {self.sock.fileno(): self._accept}
-        for fd, client in self.clients.items():
-            watch[fd] = lambda client=client: self._read(client)  # type: ignore[misc]
-        return watch
-
-    def writers(self) -> dict[int, Callable[[], None]]:
-        return {
-            fd: (lambda client=client: self._write(client))  # type: ignore[misc]
-            for fd, client in self.clients.items()
-            if client.outbox
-        }
-
-    def sweep(self, now: float) -> None:
-        for client in [c for c in self.clients.values() if c.deadline <= now]:
-            self._close(client)
-
-    def close(self) -> None:
-        """Stop serving and remove the socket file (when it is still ours)."""
-        self.forget()
-        try:
-            if os.path.exists(self.path) and _is_socket(self.path):
-                os.unlink(self.path)
-        except OSError:
-            pass
-
-    def forget(self) -> None:
-        """Close every descriptor (in a forked worker, or before close)."""
-        for client in list(self.clients.values()):
-            client.sock.close()
-        self.clients.clear()
-        self.sock.close()
-
-    # -- the steps -----------------------------------------------------------------------------------
-
-    def _accept(self) -> None:
-        for _ in range(8):
-            try:
-                sock, _ = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return  # (out of descriptors: tried again on the next pass)
-            if len(self.clients) >= MAX_CLIENTS:
-                sock.close()
-                continue
-            sock.setblocking(False)
-            self.clients[sock.fileno()] = _Client(sock, time.monotonic() + IDLE_SECONDS)
-
-    def _read(self, client: _Client) -> None:
-        try:
-            data = client.sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._close(client)
-            return
-        if not data:
-            client.closing = True
-            if not client.outbox:
-                self._close(client)
-            return
-        client.inbox += data
+    def received(self, client: Client) -> None:
         client.deadline = time.monotonic() + IDLE_SECONDS
         while True:
             try:
                 taken = unframe(client.inbox)
             except (ValueError, UnicodeDecodeError):
-                self._close(client)  # as Gunicorn: a malformed message ends the connection unanswered
+                self.drop(client)  # as Gunicorn: a malformed message ends the connection unanswered
                 return
             if taken is None:
                 return
@@ -166,29 +95,12 @@ class ControlServer:
             try:
                 answer = self.dispatch(message)
             except ValueError:
-                self._close(client)  # not a request object at all: unanswered, as Gunicorn does
+                self.drop(client)  # not a request object at all: unanswered, as Gunicorn does
                 return
             client.outbox += frame(answer)
-            self._write(client)
+            self.flush(client)
             if client.sock.fileno() < 0:
                 return
-
-    def _write(self, client: _Client) -> None:
-        try:
-            sent = client.sock.send(client.outbox)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._close(client)
-            return
-        client.outbox = client.outbox[sent:]
-        if not client.outbox and client.closing:
-            self._close(client)
-
-    def _close(self, client: _Client) -> None:
-        fd = client.sock.fileno()
-        self.clients.pop(fd, None)
-        client.sock.close()
 
 
 def runtime_dir(env: Mapping[str, str] = os.environ) -> str:
@@ -213,13 +125,6 @@ def control_socket_path(cfg: Any, listeners: Sequence[object]) -> str:
     if configured:
         return os.path.abspath(os.path.expanduser(str(configured)))
     return os.path.join(runtime_dir(), instance_name(listeners) + ".ctl")
-
-
-def _is_socket(path: str) -> bool:
-    try:
-        return stat.S_ISSOCK(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 def _answers(path: str) -> bool:

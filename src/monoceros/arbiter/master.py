@@ -29,7 +29,6 @@ from monoceros.arbiter import systemd
 from monoceros.arbiter.child import FORK_BLOCKED, log_worker_exit, run_worker
 from monoceros.arbiter.commands import Commands
 from monoceros.arbiter.control import ControlServer, control_socket_path
-from monoceros.arbiter.endpoint import Endpoint
 from monoceros.arbiter.memory import MemoryWatch
 from monoceros.arbiter.observe import Observer
 from monoceros.arbiter.pidfile import Pidfile
@@ -39,6 +38,7 @@ from monoceros.arbiter.signals import HANDLED_SIGNALS, SignalQueue, signal_name
 from monoceros.arbiter.sockets import close_sockets, create_sockets
 from monoceros.config import Config
 from monoceros.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, AppImportError, HaltServer
+from monoceros.observability.endpoint import Endpoint
 from monoceros.observability.metrics import StatsSlot
 from monoceros.process import daemonize, set_proctitle
 
@@ -91,7 +91,6 @@ class Arbiter:
         self.observer = Observer()  # what /metrics counts beyond the live workers
         self.endpoint: Endpoint | None = None  # --metrics-bind
         self.control: ControlServer | None = None  # the control socket
-        self.control_path = ""  # where it listens ("" when it does not)
         self.reloads = 0
         self._slots: dict[int, int] = {}  # pid -> its slot (1..workers): what `ctl show workers` numbers
         self._released: dict[int, int] = {}  # pid -> the slot a stopping worker gave up
@@ -268,7 +267,6 @@ class Arbiter:
         except OSError as exc:
             self.log.warning("Control socket not started at %s: %s", path, exc)
             return
-        self.control_path = path
         self.log.info("Control socket listening at %s", path)
 
     def _open_listeners(self) -> list[Listener]:
@@ -336,6 +334,11 @@ class Arbiter:
             readers.update(server.readers())
             writers.update(server.writers())
         return self.SIG_QUEUE.wait(timeout, readers, writers)
+
+    @property
+    def control_path(self) -> str:
+        """Where the control socket listens ("" when it does not)."""
+        return self.control.path if self.control is not None else ""
 
     @property
     def stats_enabled(self) -> bool:
@@ -434,11 +437,9 @@ class Arbiter:
             return
         self._note_ready()
         active = sorted((w for pid, w in self.WORKERS.items() if pid not in self._retiring), key=_age)
-        oldest_first = [
-            pid for pid, w in sorted(self.WORKERS.items(), key=_item_age) if pid not in self._retiring
-        ]
         if self._rollout is not None:
-            self._step_rollout(self._rollout, oldest_first)
+            # (every worker in the table has its forked pid, an int: the isinstance only tells mypy)
+            self._step_rollout(self._rollout, [w.pid for w in active if isinstance(w.pid, int)])
         elif self._clock() >= self._spawn_after:
             for _ in range(self.num_workers - len(active)):
                 self.spawn_worker()
@@ -798,7 +799,3 @@ def _config_of(app: WSGIApplication) -> Config:
 
 def _age(worker: Worker) -> int:
     return worker.age
-
-
-def _item_age(item: tuple[int, Worker]) -> int:
-    return item[1].age

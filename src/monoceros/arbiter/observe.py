@@ -60,9 +60,13 @@ class Observer:
             return (200 if ready else 503), "text/plain", (why + "\n").encode()
         return 404, "text/plain", b"not found: /metrics, /healthz and /readyz are here\n"
 
-    def metrics(self, arbiter: Arbiter) -> bytes:
+    def summed(self, arbiter: Arbiter) -> list[float]:
+        """The counters over every worker that ever ran, the gauges over the live ones."""
         slots = [slot for w in arbiter.WORKERS.values() if (slot := getattr(w, "stats", None)) is not None]
-        values = m.aggregate(self.totals, slots)
+        return m.aggregate(self.totals, slots)
+
+    def metrics(self, arbiter: Arbiter) -> bytes:
+        values = self.summed(arbiter)
         requests = Family("monoceros_requests_total", "counter", "Requests served, by method and status.")
         for mi, method in enumerate(m.METHODS):
             for si, klass in enumerate(m.STATUS_CLASSES):

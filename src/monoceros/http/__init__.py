@@ -8,7 +8,7 @@ The public names are listed in ``__all__``; everything else lives in ``_private`
 from ._caches import Caches
 from ._connection import CONTINUE, Connection, ConnectionFactory
 from ._date import http_date
-from ._errorpage import error_response
+from ._errorpage import TIMEOUT_DETAIL, error_response
 from ._errors import (
     ChunkMissingTerminator,
     ExpectationFailed,
@@ -106,6 +106,7 @@ __all__ = [
     "UnsupportedTransferCoding",
     "UwsgiParser",
     "InvalidUwsgiHeader",
+    "TIMEOUT_DETAIL",
     "error_response",
     "http_date",
     "interim_response",

@@ -51,6 +51,10 @@ def reason_phrase(status: int) -> str:
     return phrase
 
 
+# What a 504 for `request_timeout` says, whichever worker kind answers it.
+TIMEOUT_DETAIL = "The application did not answer in time."
+
+
 def error_response(status: int, detail: str = "") -> bytes:
     """Build a whole ``HTTP/1.1`` error response: head and an HTML page naming ``detail``.
 

@@ -51,10 +51,6 @@ SIZE = TEXT_AT + 2 + TEXT_MAX
 PUBLISH_SIGNAL = signal.SIGRTMIN + 3
 
 
-def method_index(method: str) -> int:
-    return _METHOD_INDEX.get(method, _OTHER)
-
-
 class Tally:
     """A worker's counters (one per thread for gthread), kept in a plain list: an increment there costs a
     fraction of one into shared memory. ``StatsSlot.publish`` copies them out about once a second and at

@@ -33,6 +33,7 @@ from monoceros.asgi.scope import ConnectionScope, ScopeBuilder
 from monoceros.http import (
     NEED_DATA,
     PAUSED,
+    TIMEOUT_DETAIL,
     ConnectionClosed,
     ConnectionFactory,
     Data,
@@ -115,9 +116,8 @@ class AsgiServer:
         self.tls = bool(cfg.is_ssl)
         self.keepalive = float(cfg.keepalive)
         self.request_timeout = float(cfg.timeout) if cfg.timeout > 0 else 30.0
-        self.app_timeout = float(
-            cfg.request_timeout
-        )  # request_timeout: the deadline of an HTTP request's call
+        # request_timeout: the deadline of an HTTP request's call (0: none)
+        self.app_timeout = float(cfg.request_timeout)
         self.flow = FlowControl.for_timeout(cfg.timeout)
         self.grace = max(0.0, float(cfg.asgi_disconnect_grace_period))
         self.ws_max_size = int(options.get("ws_max_size") or cfg.websocket_max_message_size)
@@ -135,7 +135,7 @@ class AsgiServer:
         self.headers_cache: dict[Any, list[tuple[str, str]]] = {}  # the apps' response header lists
         self.stats: StatsSlot | None = worker.stats  # the counters shared with the master (metrics, ctl)
         self.tally = Tally()
-        self.counting = bool(cfg.metrics_bind)  # request counts: for the metrics endpoint only
+        self.counting = self.stats is not None and bool(cfg.metrics_bind)  # for the metrics endpoint only
 
     def protocol(self) -> HTTPProtocol:
         return HTTPProtocol(self)
@@ -178,9 +178,8 @@ class AsgiServer:
             worker.reached_max_requests()
 
     def access(self, proto: HTTPProtocol, request: Request, cycle: Any, failed: bool, seconds: float) -> None:
-        stats = self.stats
-        if stats is not None and self.counting:
-            self._count(stats, proto, request, cycle, seconds)
+        if self.counting:
+            self._count(proto, request, cycle, seconds)
         if self.post_request is not None or self.sink.enabled:
             status = cycle.status or "500 Internal Server Error"
             info = AsgiResponse(status, cycle.headers, cycle.bytes_sent, failed)
@@ -200,9 +199,7 @@ class AsgiServer:
                 else:
                     self.sink.record(info, request, environ, seconds)
 
-    def _count(
-        self, stats: StatsSlot, proto: HTTPProtocol, request: Request, cycle: Any, seconds: float
-    ) -> None:
+    def _count(self, proto: HTTPProtocol, request: Request, cycle: Any, seconds: float) -> None:
         status = cycle.status
         code = int(status[:3]) if status and status[:3].isdigit() else 500
         queued = None
@@ -228,7 +225,8 @@ class AsgiServer:
         stats = self.stats
         if stats is None:
             return
-        stats.publish([self.tally])
+        if self.counting:
+            stats.publish([self.tally])
         stats.values[IN_FLIGHT] = sum(1 for proto in self.open if isinstance(proto.cycle, HTTPCycle))
         stats.connections(len(self.open))
 
@@ -623,7 +621,7 @@ class HTTPProtocol(asyncio.Protocol):
         if not cycle.head_sent and not self.closed and not cycle.disconnected:
             if self._timed_out:
                 cycle.status = "504 Gateway Timeout"
-                page = self.http.refuse(504, "The application did not answer in time.")
+                page = self.http.refuse(504, TIMEOUT_DETAIL)
             else:
                 cycle.status = "500 Internal Server Error"
                 page = self.http.refuse(500)

@@ -22,7 +22,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING
 
-from monoceros.http import error_response
+from monoceros.http import TIMEOUT_DETAIL, error_response
 from monoceros.observability.metrics import BUSY_SINCE, IN_FLIGHT
 from monoceros.workers.connection import BUSY, Conn
 from monoceros.workers.deadline import ThreadDeadlines
@@ -60,11 +60,10 @@ class Inline:
         conn.current = request  # (what a stuck-worker report names)
         conn.busy_since = engine.now
         slot_values = self.slot_values
-        if slot_values is None:
-            ok = self.run(conn, request, body.as_source() if body is not None else None)
-        else:
+        if slot_values is not None:
             slot_values[BUSY_SINCE] = engine.now
-            ok = self.run(conn, request, body.as_source() if body is not None else None)
+        ok = self.run(conn, request, body.as_source() if body is not None else None)
+        if slot_values is not None:
             slot_values[BUSY_SINCE] = 0.0
         conn.current = None
         engine.now = engine.clock()  # the call may have been long: deadlines count from its end
@@ -239,7 +238,7 @@ class ThreadPool(Inline):
             writer = getattr(conn.http, "writer", None)
             try:
                 if writer is not None and not writer.head_sent and not conn.out:
-                    conn.sock.send(error_response(504, "The application did not answer in time."))
+                    conn.sock.send(error_response(504, TIMEOUT_DETAIL))
                 conn.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass

@@ -28,7 +28,7 @@ import stat
 from collections.abc import Iterable, Sequence
 from typing import IO
 
-from monoceros.http import Request, ResponseWriter, error_response, interim_response
+from monoceros.http import TIMEOUT_DETAIL, Request, ResponseWriter, error_response, interim_response
 
 from .errors import RequestTimeout
 from .filewrapper import FileWrapper, real_fileno
@@ -296,16 +296,7 @@ class ResponseInfo:
         log.exception("Error handling request %s", request.target)
         if self.headers_sent:
             return  # a truncated response: only closing the connection tells the client
-        page = error_response(500)
-        self.status = _ERROR_STATUS
-        self.headers = []
-        self.headers_sent = True
-        self.bytes_sent = len(page) - page.index(b"\r\n\r\n") - 4
-        self.status_code = 500
-        try:
-            self._transport.write(page)
-        except OSError:
-            self.client_gone = True
+        self._error_page(500, _ERROR_STATUS, error_response(500))
 
     def time_out(self, log: ErrorLog, request: Request, exc: RequestTimeout) -> None:
         """``request_timeout`` interrupted the app: log where it was, answer 504 if nothing was sent yet
@@ -320,12 +311,15 @@ class ResponseInfo:
         )
         if self.headers_sent or self.client_gone:
             return
-        page = error_response(504, "The application did not answer in time.")
-        self.status = "504 Gateway Timeout"
+        self._error_page(504, "504 Gateway Timeout", error_response(504, TIMEOUT_DETAIL))
+
+    def _error_page(self, code: int, status: str, page: bytes) -> None:
+        """Send our own error ``page`` in place of the app's response, and record it as the response."""
+        self.status = status
         self.headers = []
         self.headers_sent = True
         self.bytes_sent = len(page) - page.index(b"\r\n\r\n") - 4
-        self.status_code = 504
+        self.status_code = code
         try:
             self._transport.write(page)
         except OSError:
