@@ -74,7 +74,23 @@ def test_worker_class_dotted_path_is_imported_lazily_and_set_up() -> None:
     assert FakeWorker.setup_calls == before + 1
 
 
-@pytest.mark.parametrize("name", ["gevent", "eventlet", "tornado", "gevent_pywsgi"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gevent",
+        "gevent_wsgi",
+        "gevent_pywsgi",
+        "gunicorn.workers.ggevent.GeventWorker",
+        "gunicorn.workers.ggevent.GeventPyWSGIWorker",
+    ],
+)
+def test_gevent_names_are_the_native_worker(name: str) -> None:
+    pytest.importorskip("gevent")
+    cls = _cfg(worker_class=name).worker_class
+    assert (cls.__module__, cls.__name__) == ("monoceros.workers.green", "GeventWorker")
+
+
+@pytest.mark.parametrize("name", ["eventlet", "tornado"])
 def test_gunicorn_worker_names_not_available_yet(name: str) -> None:
     with pytest.raises(ConfigError, match=f"worker_class: '{name}' is not available in Monoceros yet"):
         _ = _cfg(worker_class=name).worker_class

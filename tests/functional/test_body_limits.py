@@ -22,10 +22,14 @@ from harness import Server, parse_response, read_response, recv_until_closed
 
 Factory = Callable[..., Server]
 SPOOL_SIZE = 2 << 20
-KINDS = [["--worker-class", "sync"], ["--worker-class", "gthread", "--threads", "2"]]
+KINDS = [
+    ["--worker-class", "sync"],
+    ["--worker-class", "gthread", "--threads", "2"],
+    ["--worker-class", "gevent"],
+]
 
 
-@pytest.fixture(params=KINDS, ids=["sync", "gthread"])
+@pytest.fixture(params=KINDS, ids=["sync", "gthread", "gevent"])
 def kind(request: pytest.FixtureRequest) -> list[str]:
     return list(request.param)
 

@@ -56,7 +56,9 @@ def exchange(server: Server, data: bytes) -> bytes:
 
 
 @pytest.mark.parametrize(
-    "kind", [["sync"], ["gthread", "--threads", "2"], ["asgi"]], ids=["sync", "gthread", "asgi"]
+    "kind",
+    [["sync"], ["gthread", "--threads", "2"], ["asgi"], ["gevent"]],
+    ids=["sync", "gthread", "asgi", "gevent"],
 )
 def test_mutated_requests_get_a_clean_answer(server_factory: Factory, kind: list[str]) -> None:
     app = "asgiapp:app" if kind == ["asgi"] else "servingapp:app"

@@ -119,10 +119,14 @@ def _total(clients: list[KeepAliveClient]) -> int:
     return sum(len(client.served) for client in clients)
 
 
-KINDS = [["--worker-class", "sync"], ["--worker-class", "gthread", "--threads", "2"]]
+KINDS = [
+    ["--worker-class", "sync"],
+    ["--worker-class", "gthread", "--threads", "2"],
+    ["--worker-class", "gevent"],
+]
 
 
-@pytest.fixture(params=KINDS, ids=["sync", "gthread"])
+@pytest.fixture(params=KINDS, ids=["sync", "gthread", "gevent"])
 def kind(request: pytest.FixtureRequest) -> list[str]:
     return list(request.param)
 

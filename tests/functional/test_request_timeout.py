@@ -72,6 +72,7 @@ KINDS = {
     "sync": ["--worker-class", "sync"],
     "gthread": ["--worker-class", "gthread", "--threads", "1"],
     "asgi": ["--worker-class", "asgi"],
+    "gevent": ["--worker-class", "gevent"],
 }
 
 
@@ -124,7 +125,7 @@ def test_gthread_frees_the_thread_stuck_in_python(server_factory: Factory) -> No
     assert "Where it was" in server.log and "spin_forever" in server.log
 
 
-@pytest.mark.parametrize("kind", ["sync", "gthread"])
+@pytest.mark.parametrize("kind", ["sync", "gthread", "gevent"])
 def test_a_timeout_after_the_head_closes_the_connection(server_factory: Factory, kind: str) -> None:
     if TRACED and kind == "gthread":
         pytest.skip("a traced gthread worker does not interrupt its threads")

@@ -18,6 +18,7 @@ KINDS = [
     ["--worker-class", "sync"],
     ["--worker-class", "gthread", "--threads", "2"],
     ["--worker-class", "asgi"],
+    ["--worker-class", "gevent"],
 ]
 
 
@@ -26,7 +27,7 @@ def app_for(kind: list[str]) -> str:
     return "asgiapp:app" if "asgi" in kind else "servingapp:app"
 
 
-@pytest.fixture(params=KINDS, ids=["sync", "gthread", "asgi"])
+@pytest.fixture(params=KINDS, ids=["sync", "gthread", "asgi", "gevent"])
 def kind(request: pytest.FixtureRequest) -> list[str]:
     return list(request.param)
 

@@ -25,7 +25,10 @@ from harness import (
 Factory = Callable[..., Server]
 
 
-@pytest.fixture(params=[["sync"], ["gthread", "--threads", "2"], ["asgi"]], ids=["sync", "gthread", "asgi"])
+@pytest.fixture(
+    params=[["sync"], ["gthread", "--threads", "2"], ["asgi"], ["gevent"]],
+    ids=["sync", "gthread", "asgi", "gevent"],
+)
 def one_worker(request: pytest.FixtureRequest, server_factory: Factory) -> Server:
     args = ["--workers", "1", "--timeout", "4", "--worker-class", *request.param]
     app = "asgiapp:app" if request.param == ["asgi"] else "servingapp:app"

@@ -49,7 +49,7 @@ ACCEPTED = {
 }
 
 
-@pytest.fixture(scope="module", params=["default", "asgi"])
+@pytest.fixture(scope="module", params=["default", "asgi", "gevent"])
 def server(
     tmp_path_factory: pytest.TempPathFactory, worker_class: str, request: pytest.FixtureRequest
 ) -> object:
@@ -61,7 +61,7 @@ def server(
         tmp_path_factory.mktemp("smuggling"),
         app="asgiapp:app" if asgi else "servingapp:app",
         tcp=True,
-        worker_class="asgi" if asgi else worker_class,
+        worker_class=request.param if request.param != "default" else worker_class,
     )
     yield started
     started.kill()

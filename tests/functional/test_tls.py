@@ -44,7 +44,11 @@ def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 """
-KINDS = {"sync": ["--worker-class", "sync"], "gthread": ["--worker-class", "gthread", "--threads", "2"]}
+KINDS = {
+    "sync": ["--worker-class", "sync"],
+    "gthread": ["--worker-class", "gthread", "--threads", "2"],
+    "gevent": ["--worker-class", "gevent"],
+}
 
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,7 @@ def run_worker(server: Arbiter, worker: Worker, mask: Iterable[int] = ()) -> NoR
     try:
         set_proctitle(f"worker [{server.proc_name}]")
         log.info("Booting worker with pid: %s", worker.pid)
+        worker.after_fork()
         server.cfg.post_fork(server, worker)
         worker.init_process()
         sys.exit(0)

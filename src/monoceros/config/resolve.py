@@ -19,6 +19,12 @@ WORKERS = {
     "gunicorn.workers.gthread.ThreadWorker": "monoceros.workers.gthread.ThreadWorker",
     "asgi": "monoceros.workers.asgi.AsgiWorker",
     "gunicorn.workers.gasgi.ASGIWorker": "monoceros.workers.asgi.AsgiWorker",
+    # gevent: Gunicorn's three names and two classes, all one native worker
+    "gevent": "monoceros.workers.green.GeventWorker",
+    "gevent_wsgi": "monoceros.workers.green.GeventWorker",
+    "gevent_pywsgi": "monoceros.workers.green.GeventWorker",
+    "gunicorn.workers.ggevent.GeventWorker": "monoceros.workers.green.GeventWorker",
+    "gunicorn.workers.ggevent.GeventPyWSGIWorker": "monoceros.workers.green.GeventWorker",
     # uvicorn's worker classes (the `uvicorn-worker` package, and the older module inside uvicorn): served
     # by the native ASGI worker, without uvicorn installed.
     "uvicorn.workers.UvicornWorker": "monoceros.workers.asgi.UvicornWorker",
@@ -28,7 +34,7 @@ WORKERS = {
 }
 WORKER_BASE = "monoceros.workers.base.Worker"
 # Gunicorn worker names Monoceros does not provide (yet): a clear error rather than an ImportError.
-UNAVAILABLE_WORKERS = ("gevent", "gevent_wsgi", "gevent_pywsgi", "eventlet", "tornado")
+UNAVAILABLE_WORKERS = ("eventlet", "tornado")
 
 DEFAULT_LOGGER = "monoceros.observability.logger.Logger"
 STATSD_LOGGER = "monoceros.observability.statsd.Statsd"
@@ -56,6 +62,9 @@ def worker_class(uri: str | type[Any], threads: int) -> type[Any]:
     native = _native_for(cls)
     if native is not None:
         return native
+    check_installed = getattr(cls, "check_installed", None)
+    if callable(check_installed) and issubclass(cls, base):
+        check_installed()
     if not issubclass(cls, base):
         # A class written for Gunicorn's worker API (uvicorn's, aiohttp's, a user's): it would crash the
         # master's loop after binding. Refused here, before anything is bound.

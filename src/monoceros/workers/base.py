@@ -141,6 +141,11 @@ class Worker:
         return None
 
     @classmethod
+    def check_installed(cls) -> None:
+        """Raise ``ConfigError`` when a package this kind needs is missing; called when the class is chosen,
+        before anything is bound."""
+
+    @classmethod
     def check_config(cls, cfg: Config, log: Logger) -> None:
         """Called in the master before any worker is forked: refuse settings no worker could serve."""
         tls.check(cfg, log)
@@ -156,6 +161,10 @@ class Worker:
                 )
 
     # -- post-fork start-up --------------------------------------------------------------------
+
+    def after_fork(self) -> None:
+        """The first thing the new child does, before the ``post_fork`` hook (gevent patches the world here,
+        so that the hook and the application see it patched)."""
 
     def init_process(self) -> None:
         """Turn the forked child into a worker, then enter `run()`.
@@ -261,12 +270,16 @@ class Worker:
                 "Worker stuck past the timeout (pid %s); in flight: %s; stacks:\n%s",
                 self.pid,
                 ", ".join(self.in_flight()) or "nothing",
-                stacks(frame),
+                self.stacks(frame),
             )
         except Exception:  # (the kill must go on whatever the log does; the master SIGKILLs in a second)
             pass
         self.cfg.worker_abort(self)
         sys.exit(1)
+
+    def stacks(self, frame: FrameType | None) -> str:
+        """Where this worker's code is now, for the stuck-worker report: every thread's stack."""
+        return stacks(frame)
 
     def in_flight(self) -> list[str]:
         """The requests being served now ("GET /path from peer (3.2s)"), for the stuck-worker report."""

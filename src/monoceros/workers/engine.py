@@ -65,6 +65,16 @@ EPOLLOUT = select.EPOLLOUT
 LISTEN_FLAGS = EPOLLIN
 
 
+class Poller(Protocol):
+    """What the loop waits on: ``select.epoll``'s interface (the strategy may give another that has it)."""
+
+    def register(self, fd: int, eventmask: int = ...) -> None: ...
+    def modify(self, fd: int, eventmask: int) -> None: ...
+    def unregister(self, fd: int) -> None: ...
+    def poll(self, timeout: float | None = ..., maxevents: int = ...) -> list[tuple[int, int]]: ...
+    def close(self) -> None: ...
+
+
 class Listening(Protocol):
     """What the loop watches for incoming connections: a listening socket, or the hand-off inbox."""
 
@@ -97,7 +107,10 @@ class Engine:
         self.worker = worker
         self.log = worker.log
         self.runner = runner
-        self.epoll = select.epoll()
+        # How the app is run (`workers.running`): inline, inline with hand-off, or in a thread pool.
+        self.strategy = strategy = Inline() if strategy is None else strategy
+        # (the strategy's: under gevent the wait for events must let the other greenlets run)
+        self.epoll = strategy.poller()
         self.listeners: dict[int, Listening] = {lst.fileno(): lst for lst in worker.sockets}
         self.conns: dict[int, Conn] = {}
         self.keepalive = float(cfg.keepalive)
@@ -126,8 +139,6 @@ class Engine:
         if cfg.is_ssl:
             self.transport = TLSTransport(WorkerTLS(cfg, self.log), self.log)
         self.plain = type(self.transport) is PlainTransport
-        # How the app is run (`workers.running`): inline, inline with hand-off, or in a thread pool.
-        self.strategy = strategy = Inline() if strategy is None else strategy
         strategy.attach(self)
         self.dispatch: Callable[[Conn, Request, BufferedBody | None, bool], bool] = strategy.dispatch
         # 0: level-triggered, one thread owns every connection (sync). EPOLLONESHOT: a connection

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from monoceros.workers.connection import IDLE, Conn
 
 if TYPE_CHECKING:
-    import select
+    from monoceros.workers.engine import Poller
 
 BUSY_AFTER = 0.1  # seconds an app call may run before idle connections are moved elsewhere
 CHECK_EVERY = 0.05
@@ -102,7 +102,7 @@ class BusyGuard:
     def __init__(
         self,
         conns: dict[int, Conn],
-        epoll: select.epoll,
+        epoll: Poller,
         channel: socket.socket,
     ) -> None:
         self.conns = conns

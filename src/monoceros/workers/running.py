@@ -32,7 +32,7 @@ from monoceros.wsgi import RequestTimeout
 if TYPE_CHECKING:
     from monoceros.http import Request
     from monoceros.workers.bodies import BufferedBody
-    from monoceros.workers.engine import Engine, Listening
+    from monoceros.workers.engine import Engine, Listening, Poller
 
 
 class Inline:
@@ -40,6 +40,10 @@ class Inline:
 
     oneshot = 0  # level-triggered epoll: the loop's thread owns every connection
     inbox: Listening | None = None  # where connections passed by other workers arrive (hand-off only)
+
+    def poller(self) -> Poller:
+        """What the engine waits on for socket events: an epoll object, or one that behaves as such."""
+        return select.epoll()
 
     def attach(self, engine: Engine) -> None:
         self.engine = engine
@@ -134,6 +138,22 @@ class InlineWithHandoff(Inline):
         engine.on_readable(conn)
 
 
+def warn_long_requests(engine: Engine, every: float, now: float) -> None:
+    """Log each request the app has been running for another ``every`` seconds (0: never). The workers
+    whose heartbeat does not wait on the app (gthread, gevent) say so instead of being killed for it."""
+    if not every:
+        return
+    for conn in list(engine.conns.values()):
+        if conn.state == BUSY and conn.current is not None and now >= conn.warn_at:
+            conn.warn_at = now + every
+            engine.log.warning(
+                "Request still running after %.0fs: %s %s",
+                now - conn.busy_since,
+                conn.current.method,
+                conn.current.path,
+            )
+
+
 _Job = tuple[Conn, "Request", "BufferedBody | None", bool]
 _Done = tuple[Conn, "BufferedBody | None", bool, bool]
 
@@ -203,17 +223,7 @@ class ThreadPool(Inline):
     def tick(self, now: float) -> None:
         if self.deadlines is not None:
             self._enforce(self.deadlines, now)
-        if not self.warn_every:
-            return
-        for conn in list(self.engine.conns.values()):
-            if conn.state == BUSY and conn.current is not None and now >= conn.warn_at:
-                conn.warn_at = now + self.warn_every
-                self.engine.log.warning(
-                    "Request still running after %.0fs: %s %s",
-                    now - conn.busy_since,
-                    conn.current.method,
-                    conn.current.path,
-                )
+        warn_long_requests(self.engine, self.warn_every, now)
 
     def _enforce(self, deadlines: ThreadDeadlines, now: float) -> None:
         log = self.engine.log
