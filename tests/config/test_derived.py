@@ -48,14 +48,14 @@ class FakeWorker(Worker):
         cls.setup_calls += 1
 
 
-class GunicornApiWorker:
-    """Stands for a class written against Gunicorn's worker API (it does not derive from ours)."""
+class NotAWorker:
+    """Derives from neither Monoceros' worker base nor Gunicorn's."""
 
 
-def test_a_worker_class_for_gunicorns_api_is_refused_by_name() -> None:
-    name = f"{__name__}.GunicornApiWorker"
+def test_a_class_that_is_no_worker_is_refused_by_name() -> None:
+    name = f"{__name__}.NotAWorker"
     with pytest.raises(
-        ConfigError, match=rf"worker_class: {name} \(a subclass of object\) is not a Monoceros worker"
+        ConfigError, match=rf"worker_class: {name} \(a subclass of object\) is not a worker class"
     ):
         _ = _cfg(worker_class=name).worker_class
 
@@ -90,10 +90,52 @@ def test_gevent_names_are_the_native_worker(name: str) -> None:
     assert (cls.__module__, cls.__name__) == ("monoceros.workers.green", "GeventWorker")
 
 
-@pytest.mark.parametrize("name", ["eventlet", "tornado"])
-def test_gunicorn_worker_names_not_available_yet(name: str) -> None:
-    with pytest.raises(ConfigError, match=f"worker_class: '{name}' is not available in Monoceros yet"):
-        _ = _cfg(worker_class=name).worker_class
+def test_eventlet_is_gone_and_said_so() -> None:
+    with pytest.raises(ConfigError, match="worker_class: 'eventlet' is not available: Gunicorn 23 removed"):
+        _ = _cfg(worker_class="eventlet").worker_class
+
+
+@pytest.mark.parametrize(
+    ("uri", "module", "name"),
+    [
+        ("egg:gunicorn#sync", "monoceros.workers.sync", "SyncWorker"),
+        ("egg:gunicorn", "monoceros.workers.sync", "SyncWorker"),
+        ("egg:gunicorn#gevent", "monoceros.workers.green", "GeventWorker"),
+        ("egg:monoceros#gthread", "monoceros.workers.gthread", "ThreadWorker"),
+    ],
+)
+def test_egg_names_of_gunicorn_map_to_the_native_workers(uri: str, module: str, name: str) -> None:
+    pytest.importorskip("gevent")
+    cls = _cfg(worker_class=uri).worker_class
+    assert (cls.__module__, cls.__name__) == (module, name)
+
+
+@pytest.mark.parametrize(
+    ("uri", "said"),
+    [
+        ("egg:gunicorn#nope", "Gunicorn has no worker named 'nope'"),
+        ("egg:no-such-dist#x", "no installed distribution named 'no-such-dist'"),
+        ("egg:pytest#x", "pytest has no 'gunicorn.workers' entry point named 'x'"),
+    ],
+)
+def test_bad_egg_names_say_what_is_wrong(uri: str, said: str) -> None:
+    with pytest.raises(ConfigError, match=f"worker_class: '{uri}'.*{said}"):
+        _ = _cfg(worker_class=uri).worker_class
+
+
+def test_gunicorn_api_classes_are_hosted() -> None:
+    pytest.importorskip("tornado")
+    gtornado = pytest.importorskip("gunicorn.workers.gtornado")
+    from gunicorn.workers.sync import SyncWorker
+
+    class Mine(SyncWorker):  # type: ignore[misc]
+        pass
+
+    for given, parent in (("tornado", gtornado.TornadoWorker), (Mine, Mine)):
+        cls = _cfg(worker_class=given).worker_class
+        assert issubclass(cls, parent) and cls.HOSTED and cls.__name__ == parent.__name__
+    # Gunicorn's own SyncWorker class, given as itself with threads: Gunicorn's rule, the native gthread
+    assert _cfg(worker_class=SyncWorker, threads=4).worker_class.__module__ == "monoceros.workers.gthread"
 
 
 @pytest.mark.parametrize(
