@@ -42,9 +42,13 @@ class WorkerProcessSettings(Section, title="Worker Processes"):
         requests in a pool of `threads` threads; `asgi` serves ASGI applications (FastAPI, Starlette,
         Django's ASGI handler) on an asyncio event loop, and so do uvicorn's worker names
         (`uvicorn.workers.UvicornWorker`, `uvicorn_worker.UvicornWorker`, their H11 variants and
-        subclasses, whose `CONFIG_KWARGS` are read), without uvicorn installed. A dotted path names a
-        custom worker class. `sync` with more than one thread becomes `gthread`. Other Gunicorn worker
-        names are accepted here but fail at start-up until Monoceros provides them.""",
+        subclasses, whose `CONFIG_KWARGS` are read), without uvicorn installed; `gevent` (also
+        `gevent_wsgi`, `gevent_pywsgi` and Gunicorn's gevent classes) runs each request in a greenlet,
+        with the world monkey-patched, and needs the `monoceros[gevent]` extra. A dotted path or
+        `egg:dist#name` names another worker class: a subclass of Monoceros' worker base, or one written
+        for Gunicorn's worker API (aiohttp's `GunicornWebWorker`, gevent-websocket's, Gunicorn's
+        `tornado`, a subclass of a Gunicorn worker), which the master then hosts as Gunicorn's arbiter
+        would (Gunicorn must be installed). `sync` with more than one thread becomes `gthread`.""",
     )
     threads = Setting[int](
         cli=["--threads"],
@@ -62,7 +66,8 @@ class WorkerProcessSettings(Section, title="Worker Processes"):
         default=1000,
         implemented=True,
         doc="""The maximum number of simultaneous client connections one worker holds open. It applies
-        to the workers that multiplex connections (`gthread` and later kinds).""",
+        to the workers that multiplex connections (`gthread`, `gevent` and `asgi`), idle keep-alive
+        connections included.""",
     )
     max_requests = Setting[int](
         cli=["--max-requests"],
