@@ -251,6 +251,7 @@ def measure(server: Server, scenario: Scenario, seconds: int) -> dict[str, Any]:
         "reqs": w.requests,
         "cpu_us": us,
         "busy": us * w.rps / 1e6,  # the share of CPU 0 the worker used
+        "p50_ms": w.latency_ms.get("p50", 0.0),
         "p99_ms": w.latency_ms.get("p99", 0.0),
         "odd": odd,
     }
@@ -287,7 +288,8 @@ def throughput(order: list[str], work: Path, src: str, args: argparse.Namespace)
                         odd.append(f"{sc.key} run{r} {s.name}: {', '.join(m['odd'])}")
                     print(
                         f"{sc.key:6s} run{r} {s.name:10s} {m['rps']:9.0f} req/s {m['cpu_us']:7.1f} us/req"
-                        f" busy {m['busy']:4.2f} p99 {m['p99_ms']:.1f} ms {m['odd'] or ''}",
+                        f" busy {m['busy']:4.2f} p50 {m['p50_ms']:.1f} p99 {m['p99_ms']:.1f} ms"
+                        f" {m['odd'] or ''}",
                         flush=True,
                     )
         for s in live:
@@ -504,7 +506,8 @@ def report(
             raw.append(
                 f"{sc.key:6s} {n:10s} rps {[round(x['rps']) for x in v]}"
                 f" us {[round(x['cpu_us'], 1) for x in v]}"
-                f" busy {[round(x['busy'], 2) for x in v]} p99 ms {[x['p99_ms'] for x in v]}"
+                f" busy {[round(x['busy'], 2) for x in v]}"
+                f" p50/p99 ms {[(x['p50_ms'], x['p99_ms']) for x in v]}"
             )
     odd = load["odd"] + idle_res["odd"]
     cmds = [shlex.join(load["cmds"][n]) for n in order] + [shlex.join(idle_res["cmds"][n]) for n in order]
@@ -522,7 +525,8 @@ def report(
         "",
         *table(order, load, idle_res),
         "",
-        "Per-run figures (busy: the share of CPU 0 the worker used, req/s × µs/req):",
+        "Per-run figures (busy: the share of CPU 0 the worker used, req/s × µs/req; p50/p99: wrk's latency",
+        "percentiles):",
         "",
         "```",
         *raw,

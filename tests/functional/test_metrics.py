@@ -23,6 +23,7 @@ KINDS = {
     "sync": (["--worker-class", "sync"], "masterapp:app"),
     "gthread": (["--worker-class", "gthread", "--threads", "4"], "masterapp:app"),
     "asgi": (["--worker-class", "asgi"], "asgiapp:app"),
+    "gevent": (["--worker-class", "gevent"], "masterapp:app"),
 }
 
 

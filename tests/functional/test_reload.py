@@ -39,17 +39,25 @@ def _body(server: Server) -> bytes | None:
     return None if response is None else response.body
 
 
-@pytest.mark.parametrize("engine", ["poll", "inotify"])
+@pytest.mark.parametrize(
+    ("engine", "kind"),
+    [("poll", None), ("inotify", None), ("auto", "gevent")],
+    # (gevent: the reloader's thread is a greenlet; watchfiles would hold the hub, so it polls)
+    ids=["poll", "inotify", "gevent"],
+)
 def test_an_edit_reloads_and_a_syntax_error_is_served_until_fixed(
-    server_factory: Factory, tmp_path: Path, engine: str
+    server_factory: Factory, tmp_path: Path, engine: str, kind: str | None
 ) -> None:
     if engine == "inotify":
         pytest.importorskip("watchfiles")
+    if kind == "gevent":
+        pytest.importorskip("gevent")
     source = tmp_path / "editedapp.py"
     _write(source, APP.format(text="v1"))
     server = server_factory(
         ["--workers", "1", "--reload", "--reload-engine", engine, "--graceful-timeout", "5"],
         app="editedapp:app",
+        **({"worker_class": kind} if kind else {}),
     )
     assert server.request().body.startswith(b"v1 ")
 

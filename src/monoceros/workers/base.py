@@ -184,15 +184,17 @@ class Worker:
         self.log.close_on_exec()
         self.init_signals()
         if self.cfg.reload:
-            self.reloader = Reloader(
-                self._source_changed, self.cfg.reload_extra_files, engine_name(self.cfg.reload_engine)
-            )
+            self.reloader = Reloader(self._source_changed, self.cfg.reload_extra_files, self.reload_engine())
         self.load_wsgi()
         if self.reloader is not None:
             self.reloader.start()
         self.cfg.post_worker_init(self)
         self.booted = True
         self.run()
+
+    def reload_engine(self) -> str:
+        """How ``--reload`` watches the files in this kind of worker: ``inotify`` or ``poll``."""
+        return engine_name(self.cfg.reload_engine)
 
     def load_wsgi(self) -> None:
         """Load the application (raises on failure; the caller maps that to an exit code).

@@ -210,6 +210,13 @@ class GeventWorker(Worker):
         monkey.patch_all()
         gevent.reinit()  # (the hub must not carry state across the fork)
 
+    def reload_engine(self) -> str:
+        # The reloader's thread is a greenlet here, and watchfiles waits in native code, which would hold
+        # the hub (the worker would never serve): it polls, cooperatively.
+        if self.cfg.reload_engine == "inotify":
+            self.log.warning("reload_engine: 'inotify' is not usable in a gevent worker; polling instead")
+        return "poll"
+
     def run(self) -> None:
         timeout = float(self.cfg.timeout)
         pool = GreenletPool(
