@@ -85,16 +85,24 @@ class Listening(Protocol):
     def close(self) -> None: ...
 
 
+# The socket class of the standard library, taken when this module is imported (in the master): gevent's
+# monkey-patching replaces `socket.socket` with a class whose every send and recv is Python code; the loop
+# only makes non-blocking calls and waits in its own way, so the plain class is the one it wants everywhere.
+_SOCKET = socket.socket
+
+
 def _accept(listener: Listening) -> tuple[socket.socket, Any] | None:
     """A connection from ``listener``'s backlog, non-blocking; None when there is none waiting. A client that
     gave up while it waited is skipped; another accept() failure raises."""
+    lsock = listener.sock
     while True:
         try:
-            sock, peer = listener.sock.accept()
+            fd, peer = lsock._accept()  # type: ignore[attr-defined]
         except (BlockingIOError, InterruptedError):
             return None
         except ConnectionAbortedError:
             continue
+        sock = _SOCKET(lsock.family, lsock.type, lsock.proto, fileno=fd)
         sock.setblocking(False)
         return sock, peer
 

@@ -106,23 +106,42 @@ class GreenPoll:
         self._epoll.close()
 
 
+_Job = tuple["Conn", "Request", "BufferedBody | None", bool]
+
+
 class GreenletPool(Inline):
-    """The application runs in a greenlet per request; the loop's greenlet does all the I/O."""
+    """The application runs in a greenlet per request; the loop's greenlet does all the I/O.
+
+    Request greenlets are kept and reused: a new greenlet costs a new interpreter stack (an mmap and a munmap
+    per request on Python 3.11+). A request dispatched from the loop runs at once, switched to directly: an
+    app that never waits (most requests) ends and comes straight back to the loop without a trip through the
+    hub. One that waits switches to the hub, which runs ``_yielded`` first, and the loop goes on; that request
+    greenlet then ends in the hub, as one started by the hub does.
+    """
 
     oneshot = select.EPOLLONESHOT
 
     def __init__(self, warn_every: float, request_timeout: float = 0.0) -> None:
-        from gevent import getcurrent, kill, spawn_raw
+        from gevent import getcurrent
+        from greenlet import greenlet
 
-        self.spawn = spawn_raw  # (a bare greenlet: no link/join machinery per request)
+        self.greenlet = greenlet
         self.current = getcurrent
-        self.kill = kill
+        self.hub: Any = None
+        self.loop_greenlet: Any = None  # the engine's (the worker's main greenlet), set when the loop starts
+        self.parked: list[Any] = []  # request greenlets waiting for their next request
+        self.inline: Any = None  # the request greenlet started from the loop that has not yielded yet
+        self.serving: dict[Any, Request] = {}  # request greenlet -> the request it serves now
         self.warn_every = warn_every
         self.request_timeout = request_timeout
         # request_timeout: the greenlets serving a request, and when their time is up
         self.deadlines: dict[Any, float] = {}
 
     def start(self) -> None:
+        from gevent import get_hub
+
+        self.hub = get_hub()
+        self.loop_greenlet = self.current()
         if self.request_timeout > 0:
             # A greenlet that spins in Python code holds the hub: no timer of gevent can stop it, a signal
             # can (its handler runs in that greenlet). Once a second, as the loop's sweep does for the rest.
@@ -144,12 +163,45 @@ class GreenletPool(Inline):
         conn.warn_at = now + self.warn_every
         if self.slot_values is not None:
             self.slot_values[IN_FLIGHT] += 1
-        self.spawn(self._serve, conn, request, body, live)
+        job = (conn, request, body, live)
+        child = self.parked.pop() if self.parked else self.greenlet(self._work, self.hub)
+        if self.current() is not self.loop_greenlet:
+            # (a request greenlet handing its connection back found a pipelined request): from the hub
+            self.hub.loop.run_callback(child.switch, job)
+            return False
+        self.inline = child
+        resume = self.hub.loop.run_callback(self._yielded)
+        child.switch(job)
+        if self.inline is child:  # it served the request without waiting
+            self.inline = None
+            resume.stop()
         return False
 
+    def _yielded(self) -> None:
+        """(in the hub) The request greenlet started from the loop waits: the loop goes on from there."""
+        if self.inline is not None:
+            self.inline = None
+            self.loop_greenlet.switch()
+
+    def _work(self, job: _Job) -> None:
+        """The life of one request greenlet: serve, park, serve the next one it is given."""
+        me = self.current()
+        while True:
+            self.serving[me] = job[1]
+            try:
+                self._serve(*job)
+            finally:
+                self.serving.pop(me, None)
+            self.parked.append(me)
+            if self.inline is me:  # started from the loop and never waited: back to the loop at once
+                self.inline = None
+                job = self.loop_greenlet.switch()
+            else:
+                job = self.hub.switch()
+
     def _serve(self, conn: Conn, request: Request, body: BufferedBody | None, live: bool) -> None:
-        """One request in its own greenlet; then the connection goes back to the loop, from here: every
-        greenlet runs in the loop's thread, and the loop's greenlet is parked in its wait."""
+        """One request; then the connection goes back to the loop, from here: every greenlet runs in the
+        loop's thread, and the loop's greenlet is suspended meanwhile."""
         source = body.as_source() if body is not None else None
         ok = False
         engine = self.engine
@@ -185,7 +237,12 @@ class GreenletPool(Inline):
         # (from the loop's greenlet: every request greenlet is suspended, in a cooperative wait)
         for late in [g for g, deadline in self.deadlines.items() if deadline <= now]:
             del self.deadlines[late]
-            self.kill(late, RequestTimeout(self.request_timeout))
+            self.hub.loop.run_callback(self._interrupt, late, self.serving.get(late))
+
+    def _interrupt(self, late: Any, request: Request | None) -> None:
+        """(in the hub) Raise the timeout into ``late``, if it still serves the request that ran late."""
+        if request is not None and self.serving.get(late) is request:
+            late.throw(RequestTimeout(self.request_timeout))
 
     def _alarm(self, sig: int, frame: FrameType | None) -> None:
         """SIGALRM: the running greenlet is past its deadline without ever yielding: interrupt it here."""
