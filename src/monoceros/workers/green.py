@@ -4,7 +4,8 @@ The I/O engine is the one the sync and gthread workers run: the same parser, fra
 pipelining, slow-client bounds and stop. What gevent changes is where the application runs and how the
 loop waits:
 
-- each complete request runs in a greenlet of its own (``GreenletPool``), so an app that waits
+- each complete request runs in a greenlet of its own (``GreenletPool``; greenlets are reused from one
+  request to the next), so an app that waits
   cooperatively (``gevent.sleep``, patched sockets, an HTTP client) lets every other request go on;
   the connection it runs for gets no events meanwhile (EPOLLONESHOT), as with gthread's threads;
 - the loop's greenlet waits for socket events in gevent's hub (``GreenPoll``: the epoll descriptor is
@@ -68,9 +69,10 @@ class GreenPoll:
     descriptor in the hub until it is readable, then takes the events without blocking."""
 
     def __init__(self) -> None:
-        from gevent import get_hub
+        from gevent import Timeout, get_hub
         from gevent.monkey import get_original
 
+        self._timeout = Timeout
         # (monkey-patching removes select.epoll: it would block the hub)
         self._epoll = get_original("select", "epoll")()
         self._fd = self._epoll.fileno()
@@ -92,13 +94,11 @@ class GreenPoll:
         return list(epoll.poll(0, maxevents))
 
     def _wait(self, timeout: float | None) -> None:
-        from gevent import Timeout
-
         hub = self._hub
         if timeout is None or timeout < 0:
             hub.wait(self._watcher)
             return
-        with Timeout(timeout, False):
+        with self._timeout(timeout, False):
             hub.wait(self._watcher)
 
     def close(self) -> None:
