@@ -3,6 +3,8 @@ the X-Request-Start reading, the exposition text (parsed back with prometheus_cl
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from monoceros.observability import metrics as m
@@ -30,6 +32,31 @@ def test_a_slot_carries_the_tally_and_totals_survive_its_worker() -> None:
     assert summed[m.QUEUE_SUM] == pytest.approx(0.04)
     slot.close()
     other.close()
+
+
+def test_a_batch_counts_what_the_same_requests_one_by_one_count() -> None:
+    rng = random.Random(7)
+    rows = [
+        (
+            rng.choice(m.METHODS[:-1] + ("BREW", "PROPFIND")),
+            rng.choice((0, 101, 200, 204, 301, 404, 418, 500, 503, 99, 600)),
+            rng.choice((1e-6, 0.005, 0.0051, 0.3, 2.5, 11.0, rng.random())),
+            rng.randrange(10_000),
+            rng.choice((None, None, rng.random() * 3)),
+        )
+        for _ in range(5_000)
+    ]
+    single, batch = m.Tally(), m.Tally()
+    for row in rows:
+        single.add(*row)
+    methods, statuses, seconds, sent, queued = zip(*rows, strict=True)
+    batch.add_batch(methods, statuses, seconds, sent, [q for q in queued if q is not None])
+    assert batch.counts[: m.DURATION_SUM] == single.counts[: m.DURATION_SUM]
+    assert batch.counts[m.QUEUE : m.QUEUE_SUM] == single.counts[m.QUEUE : m.QUEUE_SUM]
+    assert batch.counts[m.BYTES] == single.counts[m.BYTES]
+    for index in (m.DURATION_SUM, m.QUEUE_SUM):
+        assert batch.counts[index] == pytest.approx(single.counts[index])
+    assert sum(batch.counts[m.DURATION : m.DURATION_SUM]) == len(rows)
 
 
 def test_the_current_request_text_and_in_flight() -> None:

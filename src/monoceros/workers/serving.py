@@ -13,6 +13,8 @@ import os
 import socket
 import time
 from collections import deque
+from itertools import repeat, starmap
+from operator import sub
 from typing import TYPE_CHECKING, Any
 
 from monoceros import SERVER_SOFTWARE
@@ -201,16 +203,23 @@ class RequestRunner:
         stats = self.stats
         if stats is None or not self.counting:  # (counting implies a stats slot; the check tells mypy)
             return
-        pending, tally, trust = self.pending, self.tally, self.forwarded_trust
-        wall_minus_mono = time.time() - time.monotonic()
-        while pending:
-            method, status, sent, began, ended, stamp, peer = pending.popleft()
-            queued = None
-            # the queue time is a router's word: taken from the peers trusted with forwarded headers only
-            if stamp is not None and trust.allows(peer):
-                queued = parse_request_start(stamp, began + wall_minus_mono)
-            tally.add(method, status, ended - began, sent, queued)
-        stats.publish((tally,))
+        pending = self.pending
+        # (popleft, not a copy and clear: gthread's pool threads may append meanwhile)
+        batch = list(starmap(pending.popleft, repeat((), len(pending))))
+        if batch:
+            methods, statuses, sent, began, ended, stamps, peers = zip(*batch, strict=True)
+            queued: list[float] = []
+            if any(stamps):
+                trust = self.forwarded_trust
+                wall_minus_mono = time.time() - time.monotonic()
+                for stamp, start, peer in zip(stamps, began, peers, strict=True):
+                    # the queue time is a router's word: taken from peers trusted with forwarded headers only
+                    if stamp is not None and trust.allows(peer):
+                        value = parse_request_start(stamp, start + wall_minus_mono)
+                        if value is not None:
+                            queued.append(value)
+            self.tally.add_batch(methods, statuses, list(map(sub, ended, began)), sent, queued)
+        stats.publish((self.tally,))
 
     def _run_app_timed(
         self, deadline: MainThreadDeadline, environ: dict[str, Any], request: Request, writer: Any, conn: Conn
