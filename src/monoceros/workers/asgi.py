@@ -35,9 +35,12 @@ from monoceros.asgi.lifespan import Lifespan, LifespanFailed, LifespanUnsupporte
 from monoceros.errors import WORKER_BOOT_ERROR
 from monoceros.workers.asgi_server import AsgiServer
 from monoceros.workers.base import Worker
+from monoceros.workers.deadline import task_stack
 from monoceros.workers.tls import WorkerTLS
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from monoceros.arbiter.sockets import Listener
     from monoceros.config import Config
     from monoceros.observability.logger import Logger
@@ -182,6 +185,18 @@ class AsgiWorker(Worker):
             for proto in list(server.open)
             if proto.cycle is not None
         ]
+
+    def stacks(self, frame: FrameType | None) -> str:
+        """Every thread's stack, then where each suspended task of the loop waits (the one running is the
+        loop thread's stack)."""
+        parts = [super().stacks(frame)]
+        loop = self.loop
+        if loop is not None:
+            for task in asyncio.all_tasks(loop):
+                where = task_stack(task)
+                if where and not task.done():
+                    parts.append(f"Task {task.get_name()}:\n{where.rstrip()}")
+        return "\n".join(parts)
 
     def _on_term(self) -> None:
         self.alive = False

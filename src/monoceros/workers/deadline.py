@@ -50,17 +50,15 @@ def thread_stack(ident: int) -> str:
 def task_stack(task: Any) -> str:
     """Where an asyncio task is suspended: its coroutine and each one it awaits, innermost last (a task's
     own ``get_stack()`` gives only the outermost frame of a suspended coroutine)."""
-    lines: list[str] = []
+    frames: list[tuple[FrameType, int]] = []
     coro = task.get_coro()
     while coro is not None:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
         if frame is None:
             break
-        lines.append(
-            f'  File "{frame.f_code.co_filename}", line {frame.f_lineno}, in {frame.f_code.co_name}\n'
-        )
+        frames.append((frame, frame.f_lineno))
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return "".join(lines)
+    return "".join(traceback.StackSummary.extract(frames).format())
 
 
 class MainThreadDeadline:
