@@ -34,13 +34,29 @@ def test_a_slot_carries_the_tally_and_totals_survive_its_worker() -> None:
     other.close()
 
 
-def test_a_batch_counts_what_the_same_requests_one_by_one_count() -> None:
+ANY_METHOD = m.METHODS[:-1] + ("BREW", "PROPFIND")
+ANY_STATUS = (0, 101, 200, 204, 301, 404, 418, 500, 503, 99, 600)
+ANY_SECONDS = (1e-6, 0.005, 0.0051, 0.3, 2.5, 11.0)
+
+
+@pytest.mark.parametrize(
+    ("methods", "statuses", "seconds"),
+    [
+        (ANY_METHOD, ANY_STATUS, ANY_SECONDS),  # everything mixed
+        (("GET",), (200,), (1e-6, 0.004, 0.005)),  # the common batch: one kind, all in the first bucket
+        (("BREW",), ANY_STATUS, ANY_SECONDS),  # one method, many statuses
+        (("POST",), (503,), (0.0051, 0.5)),  # one kind, none in the first bucket
+    ],
+)
+def test_a_batch_counts_what_the_same_requests_one_by_one_count(
+    methods: tuple[str, ...], statuses: tuple[int, ...], seconds: tuple[float, ...]
+) -> None:
     rng = random.Random(7)
     rows = [
         (
-            rng.choice(m.METHODS[:-1] + ("BREW", "PROPFIND")),
-            rng.choice((0, 101, 200, 204, 301, 404, 418, 500, 503, 99, 600)),
-            rng.choice((1e-6, 0.005, 0.0051, 0.3, 2.5, 11.0, rng.random())),
+            rng.choice(methods),
+            rng.choice(statuses),
+            rng.choice(seconds) * rng.choice((1, 1, rng.random())),
             rng.randrange(10_000),
             rng.choice((None, None, rng.random() * 3)),
         )

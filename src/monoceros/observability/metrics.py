@@ -85,13 +85,33 @@ class Tally:
     ) -> None:
         """Many requests at once, the same as ``add`` for each (column by column: ``Counter``, ``map`` and
         ``sum`` do the per-request work in C, about a fifth of the cost of ``add`` per request)."""
+        n = len(statuses)
+        if not n:
+            return
         counts = self.counts
-        for (method, status), n in Counter(zip(methods, statuses, strict=True)).items():
-            klass = status // 100 - 1
-            if 0 <= klass < 5:
-                counts[_METHOD_INDEX.get(method, _OTHER) * 5 + klass] += n
-        for bucket, n in Counter(map(bisect_left, repeat(DURATION_BOUNDS), seconds)).items():
-            counts[DURATION + bucket] += n
+        # The common batch has one method and one status, and every duration in the first bucket: a C scan
+        # each (count, max) tells, and saves the counting of keys.
+        method, status = methods[0], statuses[0]
+        if methods.count(method) == n:
+            row = _METHOD_INDEX.get(method, _OTHER) * 5
+            by_status = {status: n} if statuses.count(status) == n else Counter(statuses)
+            for status, times in by_status.items():
+                klass = status // 100 - 1
+                if 0 <= klass < 5:
+                    counts[row + klass] += times
+        else:
+            for (method, status), times in Counter(zip(methods, statuses, strict=True)).items():
+                klass = status // 100 - 1
+                if 0 <= klass < 5:
+                    counts[_METHOD_INDEX.get(method, _OTHER) * 5 + klass] += times
+        first = DURATION_BOUNDS[0]
+        if max(seconds) <= first:
+            counts[DURATION] += n
+        else:
+            later = list(filter(first.__lt__, seconds))
+            counts[DURATION] += n - len(later)
+            for bucket, times in Counter(map(bisect_left, repeat(DURATION_BOUNDS), later)).items():
+                counts[DURATION + bucket] += times
         counts[DURATION_SUM] += sum(seconds)
         counts[BYTES] += sum(body_bytes)
         for value in queued:

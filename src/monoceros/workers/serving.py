@@ -35,6 +35,17 @@ if TYPE_CHECKING:
 SERVER_HEADER = b"monoceros"
 
 
+class _Unanswered:
+    """How the metrics count a request whose response never went out."""
+
+    status_code = 0
+    bytes_sent = 0
+
+
+_UNANSWERED = _Unanswered()
+RECORD = 5  # the values `record` takes per request (method, status, body bytes, began, ended)
+
+
 def parser_settings(cfg: Config) -> dict[str, Any]:
     """The request parser's limits and policies, from the settings: the same for every worker kind."""
     return {
@@ -99,10 +110,12 @@ class RequestRunner:
         # (counted only for --metrics-bind: the control socket alone needs no counts, and they cost CPU)
         self.counting = worker.stats is not None and bool(cfg.metrics_bind)
         self.tally = Tally()
-        # (method, status, body bytes, began, ended, X-Request-Start, peer) per request, until the next tick;
-        # a deque: the pool threads of gthread append while the loop's thread takes
-        self.pending: deque[tuple[str, int, int, float, float, str | None, Any]] = deque()
-        self.record = self.pending.append
+        # method, status, body bytes, began, ended: RECORD values a request, flat, until the next tick (one
+        # extend, atomic under the GIL: gthread's pool threads add while the loop's thread takes); and
+        # (X-Request-Start, began, peer) for a request that has the header
+        self.pending: list[Any] = []
+        self.record = self.pending.extend
+        self.stamped: deque[tuple[str, float, Any]] = deque()
 
     # -- per connection -------------------------------------------------------------------------
 
@@ -173,21 +186,12 @@ class RequestRunner:
             if self.post_request is not None:
                 self._post_request(request, environ, info)
             if counting:
-                if info is None:
-                    self.record((request.method, 0, 0, conn.busy_since, time.monotonic(), None, None))
-                else:
-                    stamp = environ.get("HTTP_X_REQUEST_START")
-                    self.record(
-                        (
-                            request.method,
-                            info.status_code,
-                            info.bytes_sent,
-                            conn.busy_since,
-                            time.monotonic(),
-                            stamp,
-                            conn.peer,
-                        )
-                    )
+                sent: _Unanswered | ResponseInfo = _UNANSWERED if info is None else info
+                self.record(
+                    (request.method, sent.status_code, sent.bytes_sent, conn.busy_since, time.monotonic())
+                )
+                if "HTTP_X_REQUEST_START" in environ and info is not None:
+                    self.stamped.append((environ["HTTP_X_REQUEST_START"], conn.busy_since, conn.peer))
         if self.log_access:
             elapsed = time.perf_counter() - started if self.time_requests else 0.0
             if self.access_queue is not None:
@@ -204,21 +208,24 @@ class RequestRunner:
         if stats is None or not self.counting:  # (counting implies a stats slot; the check tells mypy)
             return
         pending = self.pending
-        # (popleft, not a copy and clear: gthread's pool threads may append meanwhile)
-        batch = list(starmap(pending.popleft, repeat((), len(pending))))
-        if batch:
-            methods, statuses, sent, began, ended, stamps, peers = zip(*batch, strict=True)
+        taken = len(pending) - len(pending) % RECORD  # (a thread may be adding one now: only whole ones)
+        if taken:
+            batch = pending[:taken]
+            del pending[:taken]  # (what threads added meanwhile is after it, and stays)
+            began = batch[3::RECORD]
             queued: list[float] = []
-            if any(stamps):
+            stamped = self.stamped
+            if stamped:
                 trust = self.forwarded_trust
                 wall_minus_mono = time.time() - time.monotonic()
-                for stamp, start, peer in zip(stamps, began, peers, strict=True):
+                for stamp, start, peer in starmap(stamped.popleft, repeat((), len(stamped))):
                     # the queue time is a router's word: taken from peers trusted with forwarded headers only
-                    if stamp is not None and trust.allows(peer):
+                    if trust.allows(peer):
                         value = parse_request_start(stamp, start + wall_minus_mono)
                         if value is not None:
                             queued.append(value)
-            self.tally.add_batch(methods, statuses, list(map(sub, ended, began)), sent, queued)
+            seconds = list(map(sub, batch[4::RECORD], began))
+            self.tally.add_batch(batch[0::RECORD], batch[1::RECORD], seconds, batch[2::RECORD], queued)
         stats.publish((self.tally,))
 
     def _run_app_timed(
