@@ -12,7 +12,8 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+# (setup.py and the C source too: a changed native module is rebuilt by the same editable install)
+$(STAMP): $(BIN)/python pyproject.toml setup.py src/monoceros/http/_speedups.c
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 

@@ -6,6 +6,7 @@ with different N cancel the start-up cost. User-space instructions only: the ker
 system call is not counted, so this measures the Python side of the hot path.
 
     python bench/icount.py [--worker-class sync|gthread|asgi] [--request wrk|browser] [--app module:callable]
+    python bench/icount.py --server-args="--metrics-bind 127.0.0.1:19111"   # the cost of a setting
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -40,7 +42,14 @@ def free_port() -> int:
         return port
 
 
-def run(count: int, worker_class: str, request: bytes, outdir: str, app: str = "app:application") -> int:
+def run(
+    count: int,
+    worker_class: str,
+    request: bytes,
+    outdir: str,
+    app: str = "app:application",
+    extra: list[str] | None = None,
+) -> int:
     port = free_port()
     argv = [
         "valgrind",
@@ -57,6 +66,7 @@ def run(count: int, worker_class: str, request: bytes, outdir: str, app: str = "
         f"127.0.0.1:{port}",
         "--chdir",
         str(HERE),
+        *(extra or []),
         app,
     ]
     for old in glob.glob(f"{outdir}/cg.*"):
@@ -125,14 +135,18 @@ def main() -> None:
     parser.add_argument("--app", default=None, help="module:callable in bench/ (asgi: asgi_app:app)")
     parser.add_argument("--low", type=int, default=200)
     parser.add_argument("--high", type=int, default=1200)
+    parser.add_argument("--server-args", default="", help="more monoceros arguments, one string")
     args = parser.parse_args()
+    extra = shlex.split(args.server_args)
     request = REQUESTS[args.request]
     with tempfile.TemporaryDirectory() as outdir:
         app = args.app or ("asgi_app:app" if args.worker_class == "asgi" else "app:application")
-        low = run(args.low, args.worker_class, request, outdir, app)
-        high = run(args.high, args.worker_class, request, outdir, app)
+        low = run(args.low, args.worker_class, request, outdir, app, extra)
+        high = run(args.high, args.worker_class, request, outdir, app, extra)
     per_request = (high - low) / (args.high - args.low)
-    print(f"{args.worker_class} {args.request}: {per_request:,.0f} instructions per request")
+    print(
+        f"{args.worker_class} {args.request} {args.server_args}: {per_request:,.0f} instructions per request"
+    )
 
 
 if __name__ == "__main__":

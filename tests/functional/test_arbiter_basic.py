@@ -181,11 +181,56 @@ def test_spew_prints_the_lines_the_master_and_workers_execute(server_factory: Ca
     assert "masterapp:" in log  # and the application's own lines
 
 
-def test_http_parser_fast_falls_back_with_a_warning(server_factory: Callable[..., Server]) -> None:
-    server = server_factory([*FAST, "--workers", "1", "--http-parser", "fast"])
+@pytest.mark.parametrize("choice", ["auto", "fast", "python"])
+def test_the_master_says_which_http_parser_runs(server_factory: Callable[..., Server], choice: str) -> None:
+    from monoceros.http import NATIVE_AVAILABLE
+
+    if choice == "fast" and not NATIVE_AVAILABLE:
+        pytest.skip("the native parser is not built in this install")
+    server = server_factory([*FAST, "--workers", "1", "--http-parser", choice])
     assert server.request().status == 200
-    assert "http_parser = fast: there is no native parser yet; the Python parser is used." in server.log
+    native = choice == "fast" or (choice == "auto" and NATIVE_AVAILABLE)
+    expected = "HTTP parser: native (monoceros.http._speedups)" if native else "HTTP parser: Python"
+    assert expected in server.log
     assert "'http_parser' is not implemented" not in server.log
+
+
+def _without_native_code(tmp_path: Path) -> Path:
+    """A copy of the installed package without its compiled modules: an install made with no compiler."""
+    import shutil
+
+    import monoceros
+
+    copy = tmp_path / "purepython"
+    shutil.copytree(
+        Path(monoceros.__file__).parent,
+        copy / "monoceros",
+        ignore=shutil.ignore_patterns("*.so", "__pycache__"),
+    )
+    return copy
+
+
+def test_http_parser_fast_without_the_native_parser_stops_the_start(
+    server_factory: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Gunicorn fails each request when `fast` finds no C parser; here the start fails, in one line."""
+    copy = _without_native_code(tmp_path)
+    server = server_factory([*FAST, "--http-parser", "fast"], env={"PYTHONPATH": str(copy)}, ready=False)
+    assert server.wait(15) == 1
+    assert (
+        "Error: http_parser = 'fast': the native parser (monoceros.http._speedups) is not built" in server.log
+    )
+    assert "use 'auto' or 'python'" in server.log
+    assert server.workers() == []
+
+
+def test_http_parser_auto_without_the_native_parser_serves_with_python(
+    server_factory: Callable[..., Server], tmp_path: Path
+) -> None:
+    copy = _without_native_code(tmp_path)
+    server = server_factory([*FAST, "--workers", "1"], env={"PYTHONPATH": str(copy)})
+    assert server.request().status == 200
+    assert "HTTP parser: Python" in server.log
 
 
 def test_workers_auto_sizes_to_the_cpus_it_may_use(server_factory: Callable[..., Server]) -> None:

@@ -43,6 +43,7 @@ from ._events import (
     Request,
     Sentinel,
 )
+from ._native import NATIVE_AVAILABLE, native_chosen
 from ._parser import RequestParser
 from ._semantics import stated_scheme
 from ._state import (
@@ -65,6 +66,7 @@ __all__ = [
     "ERROR",
     "IDLE",
     "MUST_CLOSE",
+    "NATIVE_AVAILABLE",
     "NEED_DATA",
     "SEND_BODY",
     "SEND_RESPONSE",
@@ -110,5 +112,6 @@ __all__ = [
     "error_response",
     "http_date",
     "interim_response",
+    "native_chosen",
     "stated_scheme",
 ]

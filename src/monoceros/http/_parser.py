@@ -46,6 +46,7 @@ from ._fields import (
     split_unmatched,
     within_limits,
 )
+from ._native import HeadScanner
 from ._proxy import read_proxy_header
 from ._readers import ChunkedReader, ContentLengthReader
 from ._request_line import RequestLine, RequestLineRules, parse_request_line
@@ -73,7 +74,7 @@ def _line_limit(limit: int) -> int:
     return MAX_REQUEST_LINE if limit < 0 or limit >= MAX_REQUEST_LINE else limit
 
 
-_Derived = tuple[int, FieldRules, HeaderPolicy, RequestLineRules]
+_Derived = tuple[int, FieldRules, HeaderPolicy, RequestLineRules, "HeadScanner | None"]
 
 
 def _derive(
@@ -91,6 +92,7 @@ def _derive(
     proxy_protocol: str,
     require_host: bool,
     caches: Caches,
+    native: bool,
 ) -> _Derived:
     """Check the settings and build the rule objects a parser uses."""
     if header_map not in ("drop", "refuse", "dangerous"):
@@ -106,7 +108,13 @@ def _derive(
     )
     policy = HeaderPolicy(header_map, forwarders, peer_trusted, require_host, caches.names, caches.hosts)
     line_rules = RequestLineRules(permit_method, permit_version, casefold_method)
-    return _line_limit(limit_request_line), rules, policy, line_rules
+    line_limit = _line_limit(limit_request_line)
+    scanner = None
+    if native:
+        if HeadScanner is None:
+            raise ValueError("native=True: the native parser (monoceros.http._speedups) was not built")
+        scanner = HeadScanner(line_limit, rules.max_fields, rules.max_field_size)
+    return line_limit, rules, policy, line_rules, scanner
 
 
 # A line at least this long is stepped over by a search for its LF (memchr, ~0.03 ns a byte) rather than by
@@ -191,6 +199,7 @@ class RequestParser(ReceivedBytes):
         "_rules",
         "_policy",
         "_line_rules",
+        "_scanner",
         "_proxy_mode",
         "_proxy_trusted",
         "_reader",
@@ -220,6 +229,7 @@ class RequestParser(ReceivedBytes):
         proxy_trusted: bool = False,
         require_host: bool = True,
         caches: Caches | None = None,
+        native: bool = False,
     ) -> None:
         forwarders = (
             DEFAULT_FORWARDERS
@@ -241,6 +251,7 @@ class RequestParser(ReceivedBytes):
             proxy_protocol,
             require_host,
             Caches() if caches is None else caches,
+            native,
         )
         self._start(*derived, proxy_protocol, proxy_trusted)
 
@@ -254,6 +265,7 @@ class RequestParser(ReceivedBytes):
             model._rules,
             model._policy,
             model._line_rules,
+            model._scanner,
             model._proxy_mode,
             model._proxy_trusted,
         )
@@ -265,6 +277,7 @@ class RequestParser(ReceivedBytes):
         rules: FieldRules,
         policy: HeaderPolicy,
         line_rules: RequestLineRules,
+        scanner: HeadScanner | None,
         proxy_mode: str,
         proxy_trusted: bool,
     ) -> None:
@@ -272,6 +285,7 @@ class RequestParser(ReceivedBytes):
         self._rules = rules
         self._policy = policy
         self._line_rules = line_rules
+        self._scanner = scanner
         self._proxy_mode = proxy_mode
         self._proxy_trusted = proxy_trusted
         self._buf = bytearray()
@@ -343,13 +357,28 @@ class RequestParser(ReceivedBytes):
         )
         if end < 0:
             return self._incomplete_head()
-        head = buf[: end + 2]
-        del buf[: end + 4]
-        try:
-            request = self._parse_head(head)
-        except RemoteProtocolError:
-            self._first_error(head)  # the error a byte-by-byte reading meets first, if there is one
-            raise
+        scanner = self._scanner
+        parts = None if scanner is None else scanner.scan(buf, end + 2)
+        if parts is not None:
+            # The native scanner read the common head exactly as `_parse_head`'s first branch would.
+            method, target, path, query, minor, pairs = parts
+            version = _HTTP11 if minor else _HTTP10
+            try:
+                request = build_request(method, target, path, query, "", version, pairs, self._policy)
+            except RemoteProtocolError:
+                head = buf[: end + 2]
+                del buf[: end + 4]
+                self._first_error(head)
+                raise
+            del buf[: end + 4]
+        else:
+            head = buf[: end + 2]
+            del buf[: end + 4]
+            try:
+                request = self._parse_head(head)
+            except RemoteProtocolError:
+                self._first_error(head)  # the error a byte-by-byte reading meets first, if there is one
+                raise
         if scanned:
             self._scanned = 0
         if self._line is not None or self._line_scan:

@@ -18,7 +18,7 @@ from operator import sub
 from typing import TYPE_CHECKING, Any
 
 from monoceros import SERVER_SOFTWARE
-from monoceros.http import Connection, ConnectionFactory, ProtocolError, Request
+from monoceros.http import Connection, ConnectionFactory, ProtocolError, Request, native_chosen
 from monoceros.observability.metrics import StatsSlot, Tally, parse_request_start
 from monoceros.observability.sink import AccessSink, sink_for
 from monoceros.wsgi import EnvironBuilder, IPTrust, RequestTimeout, ResponseInfo, input_for, run_app
@@ -60,6 +60,7 @@ def parser_settings(cfg: Config) -> dict[str, Any]:
         "header_map": cfg.header_map,
         "forwarder_headers": frozenset(h.strip().upper() for h in cfg.forwarder_headers),
         "proxy_protocol": cfg.proxy_protocol,
+        "native": native_chosen(cfg.http_parser),  # (`fast` without it was refused at start)
     }
 
 
