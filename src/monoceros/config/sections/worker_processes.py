@@ -213,8 +213,9 @@ class WorkerProcessSettings(Section, title="Worker Processes"):
         validator=v.choice("auto", "fast", "python"),
         default="auto",
         implemented=True,
-        doc="""The HTTP parser: `auto` (the fastest available), `python` or `fast` (native code). Monoceros
-        has no native parser yet: all three use its Python parser (several times faster than Gunicorn's),
-        and `fast`, which makes Gunicorn fail when its C extension is missing, is logged as a warning at
-        start-up instead.""",
+        doc="""The HTTP parser: `auto` (the native fast path when it was built, else Python), `fast` (the
+        native path: the start fails when it was not built, needing a C compiler and the Python headers
+        at install time) or `python`. The native path reads the common request head in C and leaves
+        everything else to the Python parser, so both give the same requests and the same errors; the
+        master logs which one runs.""",
     )
