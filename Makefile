@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-all test-pythons lint typecheck docs bench clean install system-deps
+.PHONY: run test test-all test-pythons lint typecheck docs bench clean install system-deps fuzz fuzz-native
 # Debian packages the tests and benchmarks drive as real clients (TLS certificates and clients, load).
 SYSTEM_TOOLS := openssl curl wrk nginx
 
@@ -54,11 +54,40 @@ define covered_pytest
 	exit $$status
 endef
 
+# The servers of the functional tests take the native parser where it was built (http_parser = auto), and
+# tests/http runs each parser test on both paths; the suites about the wire run once more on the Python path.
+WIRE_SUITES := $(addprefix tests/functional/,test_smuggling.py test_slow_clients.py test_body_limits.py)
+define python_path_pytest
+	MONOCEROS_TEST_HTTP_PARSER=python $(BIN)/python -m pytest $(1) $(WIRE_SUITES)
+endef
+
 test: system-deps lint typecheck
 	$(call covered_pytest,-q -m "not slow" -p no:cacheprovider)
+	$(call python_path_pytest,-q -m "not slow" -p no:cacheprovider)
 
 test-all: system-deps lint typecheck
 	$(call covered_pytest,-q -p no:cacheprovider)
+	$(call python_path_pytest,-q -p no:cacheprovider)
+
+# The two parser paths compared on 10^6 generated heads (a bounded number runs in `make test`).
+FUZZ_EXAMPLES ?= 1000000
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider tests/http/test_native.py -k generated
+
+# The native scanner under libFuzzer with AddressSanitizer and UBSan (clang from Debian's packages) for
+# FUZZ_SECONDS, seeded with the heads of the request corpus; the corpus it grows is kept in build/.
+FUZZ_SECONDS ?= 600
+fuzz-native: $(STAMP)
+	@command -v clang >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null; }
+	mkdir -p build/fuzz/corpus build/fuzz/seeds
+	$(BIN)/python tools/fuzz/seeds.py build/fuzz/seeds
+	clang -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1 \
+		-I$$($(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['include'])") \
+		tools/fuzz/fuzz_head.c $$($(BIN)/python -c "import sysconfig as s; v=s.get_config_var; print(f\"-L{v('LIBDIR')} -Wl,-rpath,{v('LIBDIR')} -lpython{v('LDVERSION')}\")") \
+		-o build/fuzz/fuzz_head
+	PYTHONPATH=src PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+		build/fuzz/fuzz_head -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -print_final_stats=1 \
+		build/fuzz/corpus build/fuzz/seeds
 
 # The suite on every supported interpreter that is installed (python3.X on the PATH, else pyenv's or uv's
 # copy of it), each in a venv of its own; lint and types are checked once, by `make test`.

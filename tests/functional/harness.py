@@ -320,6 +320,9 @@ def start_server(
         argv += ["--bind", bind_arg]
     if worker_class:
         argv += ["--worker-class", worker_class]
+    parser = os.environ.get("MONOCEROS_TEST_HTTP_PARSER")  # `make test` runs the wire suites on both paths
+    if parser and "--http-parser" not in args:
+        argv += ["--http-parser", parser]
     argv += [*args, app]
     log_path = workdir / "server.log"
     environ = dict(os.environ)

@@ -14,7 +14,7 @@ from corpus_cases import SPLITTERS, drive, load_cases, parser_kwargs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monoceros.http import NATIVE_AVAILABLE, RemoteProtocolError, RequestParser
+from monoceros.http import NATIVE_AVAILABLE, Caches, RemoteProtocolError, Request, RequestParser
 from monoceros.http._abnf import FIELD_LINES, ORIGIN_REQUEST_LINE
 
 pytestmark = pytest.mark.skipif(not NATIVE_AVAILABLE, reason="the native parser is not built")
@@ -25,8 +25,17 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "400"))
 
 
 def outcome(data: bytes, chunks: list[bytes], native: bool, **kwargs: Any) -> tuple[object, ...]:
-    """What a parser makes of ``chunks`` then EOF: the messages, or where it stopped and why."""
-    parser = RequestParser(native=native, **kwargs)
+    """What a parser makes of ``chunks`` then EOF: the messages, or where it stopped and why. A first
+    parser reads the same bytes with the same caches, so that the second finds its Host values known (the
+    native path builds the Request itself only then) as a worker's next connections do."""
+    caches = Caches()
+    for _ in range(2):
+        parser = RequestParser(native=native, caches=caches, **kwargs)
+        result = _outcome(parser, chunks)
+    return result
+
+
+def _outcome(parser: RequestParser, chunks: list[bytes]) -> tuple[object, ...]:
     try:
         parsed = drive(parser, iter(chunks))
     except RemoteProtocolError as exc:
@@ -67,9 +76,44 @@ def test_the_common_head_takes_the_native_path() -> None:
             ("X-Latin", "café"),
         ],
     )
+    # read() builds the Request itself once the Host value is known to be valid (the first time the
+    # Python parser checks it), and it is the one the Python parser makes
+    assert scanner.read(head, len(head) - 2) == parts
     parser.receive_data(bytes(head))
     request = parser.next_event()
     assert request.headers[0] == ("HOST", "example.com") and request.path == "/search"
+    native = scanner.read(head, len(head) - 2)
+    assert type(native) is Request and native == request
+    python = RequestParser(native=False)
+    python.receive_data(bytes(head))
+    assert python.next_event() == native
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        b"Host: h\r\nHost: h\r\n",
+        b"Host: h\r\nX_Under: 1\r\n",
+        b"Host: h\r\nConnection: upgrade\r\n",
+        b"Host: h\r\nConnection: close\r\nConnection: close\r\n",
+        b"Host: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n",
+        b"Host: h\r\nContent-Length: +1\r\n",
+        b"Host: h\r\nContent-Length: 1234567890123456789\r\n",
+        b"Host: h\r\nTransfer-Encoding: gzip, chunked\r\n",
+        b"Host: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n",
+        b"Host: h\r\nContent-Type: a\r\nContent-Type: b\r\n",
+        b"Host: h\r\nExpect: nothing\r\n",
+        b"X: no host\r\n",
+    ],
+)
+def test_what_needs_judgement_goes_to_build_request(fields: bytes) -> None:
+    caches = Caches()
+    caches.hosts.add("h")
+    scanner = RequestParser(native=True, caches=caches)._scanner
+    assert scanner is not None
+    head = bytearray(b"POST / HTTP/1.1\r\n" + fields)
+    parts = scanner.read(head, len(head))
+    assert type(parts) is tuple and parts == scanner.scan(head, len(head))
 
 
 @pytest.mark.parametrize(

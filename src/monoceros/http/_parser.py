@@ -113,7 +113,16 @@ def _derive(
     if native:
         if HeadScanner is None:
             raise ValueError("native=True: the native parser (monoceros.http._speedups) was not built")
-        scanner = HeadScanner(line_limit, rules.max_fields, rules.max_field_size)
+        scanner = HeadScanner(
+            line_limit,
+            rules.max_fields,
+            rules.max_field_size,
+            require_host,
+            caches.hosts,
+            Request,
+            _HTTP10,
+            _HTTP11,
+        )
     return line_limit, rules, policy, line_rules, scanner
 
 
@@ -358,9 +367,12 @@ class RequestParser(ReceivedBytes):
         if end < 0:
             return self._incomplete_head()
         scanner = self._scanner
-        parts = None if scanner is None else scanner.scan(buf, end + 2)
-        if parts is not None:
-            # The native scanner read the common head exactly as `_parse_head`'s first branch would.
+        parts = None if scanner is None else scanner.read(buf, end + 2)
+        if isinstance(parts, Request):  # the native path read a plain head whole, as build_request would
+            request = parts
+            del buf[: end + 4]
+        elif parts is not None:
+            # It read the line and the fields as `_parse_head`'s first branch would; build_request judges.
             method, target, path, query, minor, pairs = parts
             version = _HTTP11 if minor else _HTTP10
             try:

@@ -9,6 +9,13 @@
    plainly. For anything else it returns None and the Python parser reads the head as it always does, so
    every refusal, every leniency and every message comes from one place.
 
+   `HeadScanner.read(buf, n)` goes one step further when it can: the `Request` event itself, as
+   `_semantics.build_request` makes it, for a head whose fields need no judgement beyond the plain one
+   (no name with an underscore, at most one Host and already in the worker's set of valid hosts, one
+   Connection of "keep-alive" or "close", one Content-Length of digits or one "Transfer-Encoding: chunked",
+   one Content-Type, one "Expect: 100-continue"). Anything else it returns as `scan` does, for
+   `build_request` to decide, so every refusal is still made in Python.
+
    Strings that recur (field names, short values, methods) come from a small table of the scanner's own:
    the same str object again, its hash already computed, instead of a new one per request. The table is
    state of the scanner object (one per worker's parser settings), not of the module. The GIL is held
@@ -60,12 +67,28 @@ init_classes(void)
 #define TABLE_SIZE 1024 /* a power of two */
 #define CACHED_MAX 48   /* longer strings are made afresh (cookies, tokens: rarely the same twice) */
 
+/* What a field name is to `read` (as `_semantics._KINDS`; an underscore sends the head to Python). */
+enum { PLAIN, HOST, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, CONTENT_TYPE, EXPECT, UNDERSCORED };
+
+#define NAMES_SIZE 256
+
+typedef struct {
+    PyObject *sent;  /* the name as sent */
+    PyObject *upper; /* upper-cased */
+    int kind;
+} Name;
+
 typedef struct {
     PyObject_HEAD
     Py_ssize_t limit_line;
     Py_ssize_t max_fields;
     Py_ssize_t max_field_size;
+    int require_host;
+    PyObject *request_type; /* _events.Request */
+    PyObject *hosts;        /* the worker's set of Host values found valid (`Caches.hosts`) */
+    PyObject *http10, *http11;
     PyObject *table[TABLE_SIZE];
+    Name names[NAMES_SIZE];
 } HeadScanner;
 
 /* A str of the latin-1 bytes [p, p + n); `high`: some byte is 0x80 or above. */
@@ -104,6 +127,72 @@ cached_str(HeadScanner *self, const unsigned char *p, Py_ssize_t n, int high)
     Py_INCREF(s);
     Py_XSETREF(*slot, s);
     return s;
+}
+
+static int
+name_kind(const unsigned char *p, Py_ssize_t n)
+{
+    static const struct {
+        const char *upper;
+        int kind;
+    } special[] = {
+        {"HOST", HOST},
+        {"CONNECTION", CONNECTION},
+        {"CONTENT-LENGTH", CONTENT_LENGTH},
+        {"TRANSFER-ENCODING", TRANSFER_ENCODING},
+        {"CONTENT-TYPE", CONTENT_TYPE},
+        {"EXPECT", EXPECT},
+    };
+    if (memchr(p, '_', (size_t)n) != NULL) {
+        return UNDERSCORED;
+    }
+    char upper[20];
+    if (n >= (Py_ssize_t)sizeof(upper)) {
+        return PLAIN;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        upper[i] = (char)((p[i] >= 'a' && p[i] <= 'z') ? p[i] - 32 : p[i]);
+    }
+    upper[n] = 0;
+    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
+        if (strcmp(upper, special[i].upper) == 0) {
+            return special[i].kind;
+        }
+    }
+    return PLAIN;
+}
+
+/* The cached (sent, upper, kind) of a field name (borrowed references, valid until the next call), or NULL
+   on a Python error. */
+static Name *
+cached_name(HeadScanner *self, const unsigned char *p, Py_ssize_t n)
+{
+    Py_uhash_t h = 2166136261u;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 16777619u;
+    }
+    Name *slot = &self->names[h & (NAMES_SIZE - 1)];
+    if (slot->sent != NULL && PyUnicode_GET_LENGTH(slot->sent) == n &&
+        memcmp(PyUnicode_1BYTE_DATA(slot->sent), p, (size_t)n) == 0) {
+        return slot;
+    }
+    PyObject *sent = make_str(p, n, 0);
+    if (sent == NULL) {
+        return NULL;
+    }
+    PyObject *upper = PyUnicode_New(n, 127);
+    if (upper == NULL) {
+        Py_DECREF(sent);
+        return NULL;
+    }
+    Py_UCS1 *u = PyUnicode_1BYTE_DATA(upper);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        u[i] = (p[i] >= 'a' && p[i] <= 'z') ? (Py_UCS1)(p[i] - 32) : p[i];
+    }
+    Py_XSETREF(slot->sent, sent);
+    Py_XSETREF(slot->upper, upper);
+    slot->kind = name_kind(p, n);
+    return slot;
 }
 
 /* The request line; on success *at is the first byte after its CRLF. Returns 0 when it is not the common
@@ -169,10 +258,96 @@ scan_request_line(HeadScanner *self, const unsigned char *head, const unsigned c
     return out[4] == NULL ? -1 : 1;
 }
 
+/* What `read` gathers of the fields as they are scanned (each flag as `_semantics.build_request` has it). */
+typedef struct {
+    int plain; /* still a head `read` decides alone */
+    PyObject *headers; /* (UPPER-CASE name, value), as `Request.headers` */
+    int host, connection, keep_alive, length, chunked, ctype, expect;
+    long long content_length;
+} Judged;
+
+static int
+lower_equals(const unsigned char *p, Py_ssize_t n, const char *word)
+{
+    Py_ssize_t i = 0;
+    for (; i < n && word[i]; i++) {
+        unsigned char c = p[i];
+        if ((c >= 'A' && c <= 'Z' ? c + 32 : c) != (unsigned char)word[i]) {
+            return 0;
+        }
+    }
+    return i == n && word[i] == 0;
+}
+
+/* Note one field in `j`; 0, or -1 on a Python error. What `read` cannot decide alone clears `plain`. */
+static int
+judge(HeadScanner *self, Judged *j, Name *name, const unsigned char *v, Py_ssize_t n, PyObject *value)
+{
+    switch (name->kind) {
+    case UNDERSCORED:
+        j->plain = 0; /* header_map and the forwarders decide */
+        return 0;
+    case HOST: {
+        int known = j->host ? 0 : PySet_Contains(self->hosts, value);
+        if (known < 0) {
+            return -1;
+        }
+        j->host = 1;
+        j->plain &= known; /* a second Host, or one not yet found valid: Python checks it */
+        break;
+    }
+    case CONNECTION:
+        if (j->connection || !(lower_equals(v, n, "keep-alive") || lower_equals(v, n, "close"))) {
+            j->plain = 0;
+        }
+        j->connection = 1;
+        j->keep_alive = n == 10; /* "keep-alive" (else "close") */
+        break;
+    case CONTENT_LENGTH:
+        if (j->length || n < 1 || n > 18) {
+            j->plain = 0;
+        }
+        j->length = 1;
+        j->content_length = 0;
+        for (Py_ssize_t i = 0; i < n && j->plain; i++) {
+            if (v[i] < '0' || v[i] > '9') {
+                j->plain = 0;
+            }
+            j->content_length = j->content_length * 10 + (v[i] - '0');
+        }
+        break;
+    case TRANSFER_ENCODING:
+        if (j->chunked || n != 7 || memcmp(v, "chunked", 7) != 0) {
+            j->plain = 0;
+        }
+        j->chunked = 1;
+        break;
+    case CONTENT_TYPE:
+        if (j->ctype) {
+            j->plain = 0;
+        }
+        j->ctype = 1;
+        break;
+    case EXPECT:
+        if (j->expect || !lower_equals(v, n, "100-continue")) {
+            j->plain = 0;
+        }
+        j->expect = 1;
+        break;
+    }
+    PyObject *pair = PyTuple_Pack(2, name->upper, value);
+    if (pair == NULL) {
+        return -1;
+    }
+    int failed = PyList_Append(j->headers, pair);
+    Py_DECREF(pair);
+    return failed;
+}
+
 /* The field lines [p, end); a list of (name, value), Py_None when a line is not plainly valid or a limit is
-   near, NULL on a Python error. */
+   near, NULL on a Python error. With `j`, each field is also judged into it. */
 static PyObject *
-scan_fields(HeadScanner *self, const unsigned char *p, const unsigned char *end)
+scan_fields(HeadScanner *self, const unsigned char *p, const unsigned char *end, Judged *j)
 {
     if (end - p > self->max_field_size) {
         Py_RETURN_NONE; /* the Python parser measures each line */
@@ -183,18 +358,18 @@ scan_fields(HeadScanner *self, const unsigned char *p, const unsigned char *end)
     }
     Py_ssize_t count = 0;
     while (p < end) {
-        const unsigned char *name = p;
+        const unsigned char *name_at = p;
         while (p < end && (classes[*p] & TCHAR)) {
             p++;
         }
-        if (p == name || p >= end || *p != ':') {
+        if (p == name_at || p >= end || *p != ':') {
             goto not_plain;
         }
         const unsigned char *name_end = p++;
         while (p < end && (*p == ' ' || *p == '\t')) {
             p++;
         }
-        const unsigned char *value = p, *value_end = p;
+        const unsigned char *value_at = p, *value_end = p;
         int high = 0;
         while (p < end && (classes[*p] & CONTENT)) {
             unsigned char c = *p++;
@@ -210,28 +385,23 @@ scan_fields(HeadScanner *self, const unsigned char *p, const unsigned char *end)
         if (++count > self->max_fields) {
             goto not_plain;
         }
-        PyObject *k = cached_str(self, name, name_end - name, 0);
-        if (k == NULL) {
+        Name *name = cached_name(self, name_at, name_end - name_at);
+        if (name == NULL) {
             goto error;
         }
-        PyObject *v = cached_str(self, value, value_end - value, high);
-        if (v == NULL) {
-            Py_DECREF(k);
+        PyObject *value = cached_str(self, value_at, value_end - value_at, high);
+        if (value == NULL) {
             goto error;
         }
-        PyObject *pair = PyTuple_New(2);
-        if (pair == NULL) {
-            Py_DECREF(k);
-            Py_DECREF(v);
+        PyObject *pair = PyTuple_Pack(2, name->sent, value);
+        if (pair == NULL || PyList_Append(fields, pair) < 0 ||
+            (j != NULL && j->plain && judge(self, j, name, value_at, value_end - value_at, value) < 0)) {
+            Py_XDECREF(pair);
+            Py_DECREF(value);
             goto error;
         }
-        PyTuple_SET_ITEM(pair, 0, k);
-        PyTuple_SET_ITEM(pair, 1, v);
-        int failed = PyList_Append(fields, pair);
         Py_DECREF(pair);
-        if (failed) {
-            goto error;
-        }
+        Py_DECREF(value);
     }
     return fields;
 not_plain:
@@ -242,11 +412,46 @@ error:
     return NULL;
 }
 
+/* The Request event of a judged head (`_events.Request`, a tuple subclass, filled as tuple.__new__ does). */
 static PyObject *
-HeadScanner_scan(HeadScanner *self, PyObject *const *args, Py_ssize_t nargs)
+make_request(HeadScanner *self, PyObject *line[5], PyObject *fields, Judged *j)
+{
+    int http11 = line[4] == NULL ? 0 : PyLong_AsLong(line[4]) == 1;
+    PyObject *length = j->length ? PyLong_FromLongLong(j->content_length) : Py_NewRef(Py_None);
+    if (length == NULL) {
+        return NULL;
+    }
+    PyObject *empty = PyUnicode_New(0, 0);
+    PyTypeObject *type = (PyTypeObject *)self->request_type;
+    PyObject *request = type->tp_alloc(type, 12);
+    if (request == NULL || empty == NULL) {
+        Py_XDECREF(request);
+        Py_XDECREF(empty);
+        Py_DECREF(length);
+        return NULL;
+    }
+    PyObject *items[12] = {
+        line[0], line[1], line[2], line[3], empty, http11 ? self->http11 : self->http10, j->headers, fields,
+        length,
+        j->chunked ? Py_True : Py_False,
+        (j->connection ? j->keep_alive : http11) ? Py_True : Py_False,
+        (j->expect && http11) ? Py_True : Py_False,
+    };
+    for (int i = 0; i < 12; i++) {
+        if (i != 4 && i != 8) {
+            Py_INCREF(items[i]); /* (the empty str and the length are new references already) */
+        }
+        PyTuple_SET_ITEM(request, i, items[i]);
+    }
+    return request;
+}
+
+/* scan (judging = 0) and read (judging = 1). */
+static PyObject *
+scan_or_read(HeadScanner *self, PyObject *const *args, Py_ssize_t nargs, int judging)
 {
     if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "scan(buf, n) takes two arguments");
+        PyErr_SetString(PyExc_TypeError, "takes two arguments: buf and n");
         return NULL;
     }
     Py_ssize_t n = PyLong_AsSsize_t(args[1]);
@@ -265,20 +470,29 @@ HeadScanner_scan(HeadScanner *self, PyObject *const *args, Py_ssize_t nargs)
     const unsigned char *head = (const unsigned char *)view.buf, *end = head + n, *at = NULL;
     PyObject *line[5] = {NULL, NULL, NULL, NULL, NULL};
     PyObject *result = NULL;
+    Judged j = {.plain = 1};
     int found = scan_request_line(self, head, end, &at, line);
     if (found == 0) {
         result = Py_NewRef(Py_None);
     }
-    else if (found > 0) {
-        PyObject *fields = scan_fields(self, at, end);
+    else if (found > 0 && (!judging || (j.headers = PyList_New(0)) != NULL)) {
+        PyObject *fields = scan_fields(self, at, end, judging ? &j : NULL);
         if (fields == Py_None) {
             result = fields;
         }
         else if (fields != NULL) {
-            result = PyTuple_Pack(6, line[0], line[1], line[2], line[3], line[4], fields);
+            int http11 = PyLong_AsLong(line[4]) == 1;
+            if (judging && j.plain && (j.host || !self->require_host || !http11) && !(j.chunked && !http11) &&
+                !(j.chunked && j.length)) {
+                result = make_request(self, line, fields, &j);
+            }
+            else {
+                result = PyTuple_Pack(6, line[0], line[1], line[2], line[3], line[4], fields);
+            }
             Py_DECREF(fields);
         }
     }
+    Py_XDECREF(j.headers);
     for (int i = 0; i < 5; i++) {
         Py_XDECREF(line[i]);
     }
@@ -286,14 +500,38 @@ HeadScanner_scan(HeadScanner *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+static PyObject *
+HeadScanner_scan(HeadScanner *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return scan_or_read(self, args, nargs, 0);
+}
+
+static PyObject *
+HeadScanner_read(HeadScanner *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return scan_or_read(self, args, nargs, 1);
+}
+
 static int
 HeadScanner_init(HeadScanner *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"limit_line", "max_fields", "max_field_size", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "nnn", keywords, &self->limit_line, &self->max_fields,
-                                     &self->max_field_size)) {
+    static char *keywords[] = {"limit_line", "max_fields", "max_field_size", "require_host", "hosts",
+                               "request_type", "http10", "http11", NULL};
+    PyObject *hosts, *request_type, *http10, *http11;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "nnnpO!O!O!O!", keywords, &self->limit_line,
+                                     &self->max_fields, &self->max_field_size, &self->require_host,
+                                     &PySet_Type, &hosts, &PyType_Type, &request_type, &PyTuple_Type, &http10,
+                                     &PyTuple_Type, &http11)) {
         return -1;
     }
+    if (!PyType_IsSubtype((PyTypeObject *)request_type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "request_type must be a tuple subclass");
+        return -1;
+    }
+    Py_XSETREF(self->hosts, Py_NewRef(hosts));
+    Py_XSETREF(self->request_type, Py_NewRef(request_type));
+    Py_XSETREF(self->http10, Py_NewRef(http10));
+    Py_XSETREF(self->http11, Py_NewRef(http11));
     return 0;
 }
 
@@ -301,7 +539,11 @@ static int
 HeadScanner_traverse(HeadScanner *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
-    return 0; /* the table holds only str objects: no cycle can pass through it */
+    Py_VISIT(self->hosts);
+    Py_VISIT(self->request_type);
+    Py_VISIT(self->http10);
+    Py_VISIT(self->http11);
+    return 0; /* the tables hold only str objects: no cycle can pass through them */
 }
 
 static void
@@ -312,6 +554,14 @@ HeadScanner_dealloc(HeadScanner *self)
     for (int i = 0; i < TABLE_SIZE; i++) {
         Py_CLEAR(self->table[i]);
     }
+    for (int i = 0; i < NAMES_SIZE; i++) {
+        Py_CLEAR(self->names[i].sent);
+        Py_CLEAR(self->names[i].upper);
+    }
+    Py_CLEAR(self->hosts);
+    Py_CLEAR(self->request_type);
+    Py_CLEAR(self->http10);
+    Py_CLEAR(self->http11);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
 }
@@ -319,6 +569,8 @@ HeadScanner_dealloc(HeadScanner *self)
 static PyMethodDef HeadScanner_methods[] = {
     {"scan", (PyCFunction)(void (*)(void))HeadScanner_scan, METH_FASTCALL,
      "scan(buf, n): the common-case parts of the head in buf[:n], or None"},
+    {"read", (PyCFunction)(void (*)(void))HeadScanner_read, METH_FASTCALL,
+     "read(buf, n): the Request of the head in buf[:n] when plain, else what scan gives"},
     {NULL, NULL, 0, NULL},
 };
 
