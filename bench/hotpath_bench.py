@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from monoceros.http import RequestParser, ResponseWriter
+from monoceros.http import NATIVE_AVAILABLE, Caches, RequestParser, ResponseWriter
 from monoceros.wsgi import EnvironBuilder, input_for, run_app
 
 WRK = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
@@ -53,8 +53,9 @@ class Log:
         pass
 
 
-def per_request(raw: bytes, rounds: int = 7, count: int = 20000) -> float:
-    parser = RequestParser()
+def per_request(raw: bytes, rounds: int = 7, count: int = 20000, native: bool = False) -> float:
+    caches = Caches()  # one per worker, as the worker's ConnectionFactory holds it
+    parser = RequestParser(native=native, caches=caches)
     builder = EnvironBuilder("monoceros/bench", multithread=False, multiprocess=False)
     conn_env = builder.connection(("127.0.0.1", 40000), ("127.0.0.1", 8000), "http", True)
     sink, log = Sink(), Log()
@@ -66,7 +67,7 @@ def per_request(raw: bytes, rounds: int = 7, count: int = 20000) -> float:
             request = parser.next_event()
             parser.next_event()
             environ = conn_env.build(request, input_for(request, sink), None, None)  # type: ignore[arg-type]
-            writer = ResponseWriter(request.method, request.version, True)  # type: ignore[union-attr]
+            writer = ResponseWriter(request.method, request.version, True, caches=caches)  # type: ignore[union-attr]
             run_app(hello, environ, request, writer, sink, log)  # type: ignore[arg-type]
             parser.start_next_cycle()
             parser.next_event()
@@ -76,8 +77,10 @@ def per_request(raw: bytes, rounds: int = 7, count: int = 20000) -> float:
 
 
 def main() -> None:
-    for name, raw in (("wrk GET (1 header)", WRK), ("browser GET (8 headers)", BROWSER)):
-        print(f"{name:26s} {per_request(raw):6.2f} us/request")
+    for native in (False, True) if NATIVE_AVAILABLE else (False,):
+        for name, raw in (("wrk GET (1 header)", WRK), ("browser GET (8 headers)", BROWSER)):
+            path = "native" if native else "python"
+            print(f"{name:26s} {path:6s} {per_request(raw, native=native):6.2f} us/request")
 
 
 if __name__ == "__main__":

@@ -287,3 +287,46 @@ def test_a_million_scans_keep_memory_flat() -> None:
         head = heads[i & 63 if i % 10 else 64]
         scan(head, len(head))
     assert _rss() - before < 2 * 1024 * 1024, (before, _rss())
+
+
+def test_take_chunks_takes_only_plain_complete_chunks() -> None:
+    from monoceros.http._native import take_chunks
+
+    assert take_chunks is not None
+    body = bytearray(b"5\r\nhello\r\na\r\n0123456789\r\n0\r\n\r\n")
+    assert take_chunks(body, 8190) == (25, b"hello0123456789")  # up to the last chunk, which Python reads
+    for stop in (b"5;e=1\r\nhello\r\n", b"5\r\nhell", b"5\r\nhelloXY", b"00000000000000005\r\nhello\r\n"):
+        assert take_chunks(bytearray(b"1\r\na\r\n" + stop), 8190) == (6, b"a"), stop
+    assert take_chunks(bytearray(b"5\r\nhello\r\n"), 2) == (0, b"")  # a line longer than the limit
+
+
+CHUNKS = st.lists(
+    st.tuples(
+        st.binary(min_size=1, max_size=40),
+        st.sampled_from([b"", b";a=b", b" ;x", b';q="v"', b";\x00"]),
+        st.sampled_from(["%x", "%X", "%04x", "%017x"]),
+    ),
+    max_size=8,
+)
+ENDINGS = st.sampled_from(
+    [b"0\r\n\r\n", b"0\r\nX-T: 1\r\n\r\n", b"0\r\n", b"", b"1\r\nab\r\n", b"0;e\r\n\r\n"]
+)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(CHUNKS, ENDINGS, st.integers(0, 2**32))
+def test_generated_chunked_bodies_give_the_same_outcome_on_both_paths(
+    chunks: list[tuple[bytes, bytes, str]], ending: bytes, seed: int
+) -> None:
+    body = b"".join(
+        (form % len(data)).encode() + ext + b"\r\n" + data + b"\r\n" for data, ext, form in chunks
+    )
+    data = b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + body + ending
+    rng = random.Random(seed)
+    pieces, pos = [], 0
+    while pos < len(data):
+        size = rng.choice([1, 3, 64, len(data)])
+        pieces.append(data[pos : pos + size])
+        pos += size
+    assert outcome(data, pieces, True) == outcome(data, pieces, False)
+    assert outcome(data, [data], True) == outcome(data, [data], False)

@@ -63,6 +63,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         Py_DECREF(result);
     }
+    PyObject *limit = PyLong_FromLong(400);
+    PyObject *chunk_args[2] = {view, limit};
+    PyObject *taken = limit == NULL ? NULL : take_chunks(NULL, chunk_args, 2);
+    if (taken == NULL || !PyTuple_Check(taken) || PyLong_AsSsize_t(PyTuple_GET_ITEM(taken, 0)) > (Py_ssize_t)size ||
+        PyBytes_GET_SIZE(PyTuple_GET_ITEM(taken, 1)) > (Py_ssize_t)size) {
+        abort();
+    }
+    Py_DECREF(taken);
+    Py_DECREF(limit);
     Py_DECREF(n);
     Py_DECREF(view);
     return 0;

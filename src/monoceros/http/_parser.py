@@ -46,7 +46,7 @@ from ._fields import (
     split_unmatched,
     within_limits,
 )
-from ._native import HeadScanner
+from ._native import HeadScanner, take_chunks
 from ._proxy import read_proxy_header
 from ._readers import ChunkedReader, ContentLengthReader
 from ._request_line import RequestLine, RequestLineRules, parse_request_line
@@ -396,7 +396,7 @@ class RequestParser(ReceivedBytes):
         if self._line is not None or self._line_scan:
             self._reset_head()
         if request.chunked:
-            self._reader = ChunkedReader(self._rules, self._policy)
+            self._reader = ChunkedReader(self._rules, self._policy, None if scanner is None else take_chunks)
         elif request.content_length:
             self._reader = ContentLengthReader(request.content_length)
         else:

@@ -8,6 +8,8 @@ EOF in the middle of a body raises too, so an EOF never leads to ``NEED_DATA`` f
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ._abnf import CHUNK_EXT_RE, CHUNK_HEAD, CHUNK_LINE, HEX_RE, SIZE_PREFIX
 from ._errors import (
     ChunkMissingTerminator,
@@ -66,11 +68,18 @@ class ChunkedReader:
     not three steps and an event per chunk).
     """
 
-    __slots__ = ("_rules", "_policy", "_remaining", "_state", "_scanned", "_checked", "_lines")
+    __slots__ = ("_rules", "_policy", "_take", "_remaining", "_state", "_scanned", "_checked", "_lines")
 
-    def __init__(self, rules: FieldRules, policy: HeaderPolicy) -> None:
+    def __init__(
+        self,
+        rules: FieldRules,
+        policy: HeaderPolicy,
+        take: Callable[[bytearray, int], tuple[int, bytes]] | None = None,
+    ) -> None:
         self._rules = rules
         self._policy = policy
+        # The native fast path (`_speedups.take_chunks`): the plain complete chunks at the buffer's start.
+        self._take = take
         self._remaining = 0  # data bytes left in the current chunk
         self._state = _SIZE
         self._scanned = 0  # how far the current line/section has been searched for its terminator
@@ -81,7 +90,13 @@ class ChunkedReader:
         if self._state >= _TRAILERS:
             return self._trailers(buf, eof)
         pieces: list[bytes] = []
-        pos = self._walk(buf, eof, pieces)
+        pos = 0
+        if self._take is not None and self._state == _SIZE:
+            pos, data = self._take(buf, self._rules.max_field_size)
+            if pos:
+                pieces.append(data)
+                self._scanned = 0  # (a line that was partial is complete and taken now)
+        pos = self._walk(buf, eof, pieces, pos)
         if pos:
             del buf[:pos]
         if pieces:
@@ -94,12 +109,12 @@ class ChunkedReader:
             raise ChunkMissingTerminator("connection closed before the CRLF after chunk data")
         return NEED_DATA
 
-    def _walk(self, buf: bytearray, eof: bool, pieces: list[bytes]) -> int:
-        """Take the data of every complete chunk, and of the last one so far; return where it stopped."""
+    def _walk(self, buf: bytearray, eof: bool, pieces: list[bytes], pos: int) -> int:
+        """Take the data of every complete chunk from ``pos``, and of the last one so far; return where it
+        stopped."""
         state = self._state
         remaining = self._remaining
         scanned = self._scanned
-        pos = 0
         size = len(buf)
         limit = self._rules.max_field_size
         while True:

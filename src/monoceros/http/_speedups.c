@@ -16,6 +16,12 @@
    one Content-Type, one "Expect: 100-continue"). Anything else it returns as `scan` does, for
    `build_request` to decide, so every refusal is still made in Python.
 
+   `take_chunks(buf, limit)` is the chunked-body reader's fast path (`_readers.ChunkedReader`): from the
+   start of `buf`, every complete chunk whose line is a bare size (1 to 16 hex digits, CRLF) and whose data
+   and CRLF are all there; it returns where it stopped and their data joined. It stops before anything
+   else (an extension, the last chunk, a partial chunk, a line the Python reader would refuse) and the
+   Python reader goes on from there.
+
    Strings that recur (field names, short values, methods) come from a small table of the scanner's own:
    the same str object again, its hash already computed, instead of a new one per request. The table is
    state of the scanner object (one per worker's parser settings), not of the module. The GIL is held
@@ -513,6 +519,78 @@ HeadScanner_read(HeadScanner *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static int
+hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c |= 0x20;
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+#define MAX_SEGMENTS 64 /* chunks joined per call; the reader calls again for the rest */
+
+static PyObject *
+take_chunks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "take_chunks(buf, limit) takes two arguments");
+        return NULL;
+    }
+    Py_ssize_t limit = PyLong_AsSsize_t(args[1]);
+    if (limit == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    const unsigned char *buf = (const unsigned char *)view.buf;
+    Py_ssize_t len = view.len, pos = 0, total = 0, count = 0;
+    Py_ssize_t starts[MAX_SEGMENTS], sizes[MAX_SEGMENTS];
+    while (count < MAX_SEGMENTS) {
+        Py_ssize_t at = pos;
+        unsigned long long size = 0;
+        int digits = 0, value;
+        while (at < len && digits <= 16 && (value = hex_value(buf[at])) >= 0) {
+            size = size * 16 + (unsigned long long)value;
+            digits++;
+            at++;
+        }
+        if (digits == 0 || digits > 16 || len - at < 2 || buf[at] != '\r' || buf[at + 1] != '\n') {
+            break;
+        }
+        at += 2;
+        Py_ssize_t room = len - at - 2; /* the data and its CRLF must both be here */
+        if (at - pos > limit || size == 0 || room < 0 || size > (unsigned long long)room) {
+            break; /* a line too long, the last chunk, or data not all here: the Python reader's part */
+        }
+        Py_ssize_t end = at + (Py_ssize_t)size;
+        if (buf[end] != '\r' || buf[end + 1] != '\n') {
+            break;
+        }
+        starts[count] = at;
+        sizes[count] = (Py_ssize_t)size;
+        count++;
+        total += (Py_ssize_t)size;
+        pos = end + 2;
+    }
+    PyObject *data = PyBytes_FromStringAndSize(NULL, total);
+    if (data == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    char *out = PyBytes_AS_STRING(data);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        memcpy(out, buf + starts[i], (size_t)sizes[i]);
+        out += sizes[i];
+    }
+    PyBuffer_Release(&view);
+    PyObject *result = Py_BuildValue("(nN)", pos, data);
+    return result;
+}
+
+static int
 HeadScanner_init(HeadScanner *self, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"limit_line", "max_fields", "max_field_size", "require_host", "hosts",
@@ -603,6 +681,12 @@ speedups_exec(PyObject *module)
     return failed;
 }
 
+static PyMethodDef speedups_functions[] = {
+    {"take_chunks", (PyCFunction)(void (*)(void))take_chunks, METH_FASTCALL,
+     "take_chunks(buf, limit): (end, data) of the plain complete chunks at the start of buf"},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyModuleDef_Slot speedups_slots[] = {
     {Py_mod_exec, speedups_exec},
     {0, NULL},
@@ -613,6 +697,7 @@ static struct PyModuleDef speedups_module = {
     .m_name = "monoceros.http._speedups",
     .m_doc = "The native fast path of Monoceros's HTTP/1.1 request parser (optional).",
     .m_size = 0,
+    .m_methods = speedups_functions,
     .m_slots = speedups_slots,
 };
 
