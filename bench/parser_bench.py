@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from monoceros.http import NEED_DATA, Data, EndOfMessage, Request, RequestParser
+from monoceros.http import NATIVE_AVAILABLE, NEED_DATA, Data, EndOfMessage, Request, RequestParser
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "corpus" / "gunicorn" / "valid"
 Case = tuple[bytes, Any, int]  # wire bytes, prepared settings, number of requests
@@ -37,9 +37,9 @@ def load() -> list[tuple[bytes, dict[str, Any], int]]:
     return cases
 
 
-def our_settings(config: dict[str, Any]) -> Callable[[], RequestParser]:
+def our_settings(config: dict[str, Any], native: bool = False) -> Callable[[], RequestParser]:
     # The corpus runs as from a trusted peer, and many of its HTTP/1.1 cases have no Host.
-    kwargs = {"peer_trusted": True, "proxy_trusted": True, "require_host": False}
+    kwargs = {"peer_trusted": True, "proxy_trusted": True, "require_host": False, "native": native}
     kwargs.update((k, v) for k, v in config.items() if k != "forwarded_allow_ips")
     return RequestParser.factory(**kwargs)
 
@@ -60,11 +60,11 @@ def ours(wire: bytes, make: Callable[[], RequestParser], count: int) -> int:
     return done
 
 
-def gunicorn_settings(config: dict[str, Any]) -> Any:
+def gunicorn_settings(config: dict[str, Any], parser: str = "python") -> Any:
     from gunicorn.config import Config
 
     cfg = Config()
-    cfg.set("http_parser", "python")
+    cfg.set("http_parser", parser)
     for name, value in config.items():
         cfg.set(name, value)
     return cfg
@@ -165,10 +165,55 @@ def main() -> None:
     print(f"typical GET (8 headers), keep-alive parser, Request + EndOfMessage: {mine_us:.2f} us")
     print(f"typical GET (8 headers), Gunicorn, a parser per request: {their_us:.2f} us")
     print(f"typical GET ratio: {their_us / mine_us:.1f}x")
+    native_paths(raw, opts)
     small, large = trickle_seconds(32 << 10), trickle_seconds(128 << 10)
     print(
         "request line trickled byte by byte, limit_request_line=0:"
         f" 32 KiB {small:.2f} s, 128 KiB {large:.2f} s (x{large / small:.1f} for 4x the bytes: 4 is linear)"
+    )
+
+
+def native_paths(raw: list[tuple[bytes, dict[str, Any], int]], opts: argparse.Namespace) -> None:
+    """Both native parsers beside both Python ones: ours (``http_parser = fast``) and Gunicorn 27's
+    ``gunicorn_h1c`` (picohttpparser), over the cases all four accept, rounds through every case once."""
+    if not NATIVE_AVAILABLE:
+        print("the native parser is not built: no native comparison")
+        return
+    try:
+        import gunicorn_h1c  # noqa: F401
+    except ImportError:
+        print("gunicorn_h1c is not installed (pip install gunicorn-h1c): no comparison with it")
+        return
+    kinds: dict[str, tuple[Parse, Callable[[dict[str, Any]], Any]]] = {
+        "monoceros native": (ours, lambda config: our_settings(config, True)),
+        "monoceros python": (ours, our_settings),
+        "gunicorn h1c": (theirs, lambda config: gunicorn_settings(config, "fast")),
+        "gunicorn python": (theirs, gunicorn_settings),
+    }
+    chosen: dict[str, list[Case]] = {name: [] for name in kinds}
+    for wire, config, count in raw:
+        try:
+            cases = {name: (wire, settings(config), count) for name, (_, settings) in kinds.items()}
+        except Exception:  # noqa: BLE001 - a setting one of them refuses (h1c beside some flags)
+            continue
+        if all(accepts(kinds[name][0], case) for name, case in cases.items()):
+            for name, case in cases.items():
+                chosen[name].append(case)
+    rates: dict[str, list[float]] = {name: [] for name in kinds}
+    for _ in range(opts.rounds):
+        for name, (parse, _) in kinds.items():
+            repeat = opts.repeat if name.startswith("monoceros") else max(1, opts.repeat // 5)
+            rates[name].append(rate(parse, chosen[name], repeat))
+    count = len(chosen["monoceros native"])
+    print(f"native parsers, {count} corpus cases all four accept, rounds through every case once:")
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    for name, value in median.items():
+        print(f"  {name:17s} {value:12,.0f} requests/s")
+    native = median["monoceros native"]
+    print(
+        f"  ours native / gunicorn h1c: {native / median['gunicorn h1c']:.1f}x;"
+        f" / gunicorn python: {native / median['gunicorn python']:.1f}x;"
+        f" / ours python: {native / median['monoceros python']:.2f}x"
     )
 
 
