@@ -105,6 +105,16 @@ def test_connection_close_is_honoured(server: Server) -> None:
     assert response.headers["connection"] == "close"
 
 
+def test_bytes_after_a_closing_request_do_not_reset_its_response(server: Server) -> None:
+    """Pipelined input after `Connection: close` is unread when the answer goes: the close lingers
+    (half-close, drain), so the kernel does not reset the answer away before the client read it."""
+    closing = b"GET /environ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    with server.connect() as sock:
+        sock.sendall(closing + b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 50)
+        response = parse_response(recv_until_closed(sock))
+    assert response.status == 200 and b"REQUEST_METHOD=GET" in response.body
+
+
 def test_http10_keeps_alive_only_when_asked(server: Server) -> None:
     with server.connect() as sock:
         sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
