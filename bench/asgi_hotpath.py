@@ -48,6 +48,7 @@ class Worker:
         self.nr = 0
         self.max_requests = sys.maxsize
         self.alive = True
+        self.stats = None  # no shared counters: neither the control socket's nor --metrics-bind's
 
     def reached_max_requests(self) -> None:
         self.alive = False
