@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from monoceros.workers.base import Worker
 
 TICK = 1.0  # at most this many seconds between heartbeats and deadline sweeps
+_WAKE_READ = 4096  # bytes of the wake-up pipe taken a read
 LINGER_TIME = 2.0  # how long a closing connection may go without sending before we drop it
 LINGER_MAX = 30.0  # and how long it may keep sending in all (as nginx's lingering_time)
 EPOLLIN = select.EPOLLIN
@@ -245,15 +246,16 @@ class Engine:
         return True
 
     def _drain_wakeups(self) -> None:
+        # A read shorter than asked for emptied the pipe (a byte written after it makes it readable again,
+        # for the next round): one read a wake-up, not a second one that fails with EAGAIN. The gthread
+        # worker is woken this way for each batch of finished requests.
+        fd = self.worker.PIPE[0]
         try:
-            while self._read_pipe():
+            while len(os.read(fd, _WAKE_READ)) == _WAKE_READ:
                 pass
         except BlockingIOError:
             pass
         self.strategy.woken()
-
-    def _read_pipe(self) -> bool:
-        return bool(os.read(self.worker.PIPE[0], 4096))
 
     def _begin_stop(self, now: float) -> None:
         """Graceful stop: no new connections; requests in progress finish within ``graceful_timeout``;
