@@ -114,4 +114,4 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .venv-3.* build src/*.egg-info .coverage .coverage.* htmlcov
+	rm -rf $(VENV) .venv-3.* build src/*.egg-info .coverage .coverage.* htmlcov src/monoceros/http/*.so
