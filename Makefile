@@ -72,7 +72,7 @@ test-all: system-deps lint typecheck
 # The two parser paths compared on 10^6 generated heads (a bounded number runs in `make test`).
 FUZZ_EXAMPLES ?= 1000000
 fuzz: $(STAMP)
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider tests/http/test_native.py -k generated
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider --timeout 0 tests/http/test_native.py -k generated
 
 # The native scanner under libFuzzer with AddressSanitizer and UBSan (clang from Debian's packages) for
 # FUZZ_SECONDS, seeded with the heads of the request corpus; the corpus it grows is kept in build/.
