@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "observability": {"base", "http", "config"},
     "app": {"base", "config"},
     "workers": {"base", "http", "wsgi", "asgi", "config", "observability", "app"},
-    "arbiter": {"base", "http", "config", "observability", "app", "workers"},
+    "arbiter": {"base", "config", "observability", "app", "workers"},
     "top": {"base", "http", "wsgi", "asgi", "config", "observability", "app", "workers", "arbiter"},
 }
 BASE_MODULES = {"monoceros", "monoceros.errors", "monoceros.process"}

@@ -38,7 +38,6 @@ from monoceros.arbiter.signals import HANDLED_SIGNALS, SignalQueue, signal_name
 from monoceros.arbiter.sockets import close_sockets, create_sockets
 from monoceros.config import Config
 from monoceros.errors import APP_LOAD_ERROR, WORKER_BOOT_ERROR, AppImportError, HaltServer
-from monoceros.http import NATIVE_AVAILABLE, native_chosen
 from monoceros.observability.endpoint import Endpoint
 from monoceros.observability.metrics import StatsSlot
 from monoceros.process import daemonize, set_proctitle
@@ -209,7 +208,6 @@ class Arbiter:
         self.log.info("Starting monoceros %s", __version__)
         for name in self.cfg.unimplemented_in_use():
             self.log.warning("Setting %r is not implemented yet: its value is ignored.", name)
-        self._check_parser()
         self.role = MasterRole(arbiter_reexec.parent_master_pid(os.environ))
         self.pid = os.getpid()
         if self.cfg.pidfile is not None:
@@ -233,18 +231,6 @@ class Arbiter:
         if callable(check_config):
             check_config(self.cfg, self.log)
         self.cfg.when_ready(self)
-
-    def _check_parser(self) -> None:
-        """Log which HTTP parser the workers run (`http_parser = fast` without the native one stops here)."""
-        choice = self.cfg.http_parser
-        if choice == "fast" and not NATIVE_AVAILABLE:
-            raise RuntimeError(
-                "http_parser = 'fast': the native parser (monoceros.http._speedups) is not built in this "
-                "install (it needs a C compiler and the Python headers at install time); "
-                "use 'auto' or 'python'"
-            )
-        native = native_chosen(choice)
-        self.log.info("HTTP parser: %s", "native (monoceros.http._speedups)" if native else "Python")
 
     def _open_endpoint(self, reloading: bool = False) -> None:
         """--metrics-bind: /metrics, /healthz and /readyz, served by this loop (re-bound on HUP if changed;

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from monoceros.app.reloader import Reloader, ReloaderUnavailable, engine_name
 from monoceros.config.errors import ConfigError
+from monoceros.http import NATIVE_AVAILABLE, native_chosen
 from monoceros.observability.metrics import PUBLISH_SIGNAL
 from monoceros.workers import tls
 from monoceros.workers.workertmp import WorkerTmp
@@ -159,6 +160,14 @@ class Worker:
                     "reload: the application is preloaded in the master, so a worker restarted"
                     " for a change runs the code loaded at start; drop preload_app to reload it"
                 )
+        if cfg.http_parser == "fast" and not NATIVE_AVAILABLE:
+            raise ConfigError(
+                "http_parser = 'fast': the native parser (monoceros.http._speedups) is not built in this "
+                "install (it needs a C compiler and the Python headers at install time); "
+                "use 'auto' or 'python'"
+            )
+        native = native_chosen(cfg.http_parser)
+        log.info("HTTP parser: %s", "native (monoceros.http._speedups)" if native else "Python")
 
     # -- post-fork start-up --------------------------------------------------------------------
 
