@@ -371,23 +371,16 @@ class RequestParser(ReceivedBytes):
         if isinstance(parts, Request):  # the native path read a plain head whole, as build_request would
             request = parts
             del buf[: end + 4]
-        elif parts is not None:
-            # It read the line and the fields as `_parse_head`'s first branch would; build_request judges.
-            method, target, path, query, minor, pairs = parts
-            version = _HTTP11 if minor else _HTTP10
-            try:
-                request = build_request(method, target, path, query, "", version, pairs, self._policy)
-            except RemoteProtocolError:
-                head = buf[: end + 2]
-                del buf[: end + 4]
-                self._first_error(head)
-                raise
-            del buf[: end + 4]
         else:
             head = buf[: end + 2]
             del buf[: end + 4]
             try:
-                request = self._parse_head(head)
+                if parts is None:
+                    request = self._parse_head(head)
+                else:  # the line and fields as `_parse_head`'s first branch reads them; build_request judges
+                    method, target, path, query, minor, pairs = parts
+                    version = _HTTP11 if minor else _HTTP10
+                    request = build_request(method, target, path, query, "", version, pairs, self._policy)
             except RemoteProtocolError:
                 self._first_error(head)  # the error a byte-by-byte reading meets first, if there is one
                 raise
