@@ -24,6 +24,17 @@ CASES = load_cases("valid") + load_cases("invalid")
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "400"))
 
 
+def random_split(data: bytes, seed: int, sizes: list[int]) -> list[bytes]:
+    """``data`` cut into pieces of sizes drawn from ``sizes`` (seeded, so a failure replays)."""
+    rng = random.Random(seed)
+    pieces, pos = [], 0
+    while pos < len(data):
+        size = rng.choice(sizes)
+        pieces.append(data[pos : pos + size])
+        pos += size
+    return pieces
+
+
 def outcome(data: bytes, chunks: list[bytes], native: bool, **kwargs: Any) -> tuple[object, ...]:
     """What a parser makes of ``chunks`` then EOF: the messages, or where it stopped and why. A first
     parser reads the same bytes with the same caches, so that the second finds its Host values known (the
@@ -229,12 +240,7 @@ SETTINGS = st.fixed_dictionaries(
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(heads(), SETTINGS, st.integers(0, 2**32))
 def test_generated_heads_give_the_same_outcome_on_both_paths(data: bytes, kwargs: dict, seed: int) -> None:
-    rng = random.Random(seed)
-    chunks, pos = [], 0
-    while pos < len(data):
-        size = rng.choice([1, 2, 7, len(data)])
-        chunks.append(data[pos : pos + size])
-        pos += size
+    chunks = random_split(data, seed, [1, 2, 7, len(data)])
     assert outcome(data, chunks, True, **kwargs) == outcome(data, chunks, False, **kwargs)
     assert outcome(data, [data], True, **kwargs) == outcome(data, [data], False, **kwargs)
 
@@ -322,11 +328,6 @@ def test_generated_chunked_bodies_give_the_same_outcome_on_both_paths(
         (form % len(data)).encode() + ext + b"\r\n" + data + b"\r\n" for data, ext, form in chunks
     )
     data = b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + body + ending
-    rng = random.Random(seed)
-    pieces, pos = [], 0
-    while pos < len(data):
-        size = rng.choice([1, 3, 64, len(data)])
-        pieces.append(data[pos : pos + size])
-        pos += size
+    pieces = random_split(data, seed, [1, 3, 64, len(data)])
     assert outcome(data, pieces, True) == outcome(data, pieces, False)
     assert outcome(data, [data], True) == outcome(data, [data], False)
