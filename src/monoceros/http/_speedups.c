@@ -108,6 +108,16 @@ make_str(const unsigned char *p, Py_ssize_t n, int high)
     return s;
 }
 
+static Py_uhash_t
+fnv1a(const unsigned char *p, Py_ssize_t n)
+{
+    Py_uhash_t h = 2166136261u;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 16777619u;
+    }
+    return h;
+}
+
 /* The same, from the scanner's table when it was seen lately (a new reference either way). */
 static PyObject *
 cached_str(HeadScanner *self, const unsigned char *p, Py_ssize_t n, int high)
@@ -115,12 +125,7 @@ cached_str(HeadScanner *self, const unsigned char *p, Py_ssize_t n, int high)
     if (n > CACHED_MAX) {
         return make_str(p, n, high);
     }
-    Py_uhash_t h = 2166136261u; /* FNV-1a */
-    for (Py_ssize_t i = 0; i < n; i++) {
-        h = (h ^ p[i]) * 16777619u;
-    }
-    h ^= (Py_uhash_t)n;
-    PyObject **slot = &self->table[h & (TABLE_SIZE - 1)];
+    PyObject **slot = &self->table[(fnv1a(p, n) ^ (Py_uhash_t)n) & (TABLE_SIZE - 1)];
     PyObject *s = *slot;
     if (s != NULL && PyUnicode_GET_LENGTH(s) == n && memcmp(PyUnicode_1BYTE_DATA(s), p, (size_t)n) == 0) {
         Py_INCREF(s);
@@ -173,11 +178,7 @@ name_kind(const unsigned char *p, Py_ssize_t n)
 static Name *
 cached_name(HeadScanner *self, const unsigned char *p, Py_ssize_t n)
 {
-    Py_uhash_t h = 2166136261u;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        h = (h ^ p[i]) * 16777619u;
-    }
-    Name *slot = &self->names[h & (NAMES_SIZE - 1)];
+    Name *slot = &self->names[fnv1a(p, n) & (NAMES_SIZE - 1)];
     if (slot->sent != NULL && PyUnicode_GET_LENGTH(slot->sent) == n &&
         memcmp(PyUnicode_1BYTE_DATA(slot->sent), p, (size_t)n) == 0) {
         return slot;
@@ -418,11 +419,26 @@ error:
     return NULL;
 }
 
+/* The two arguments every entry point takes, a buffer and a size: 0, or -1 with an exception set (the
+   buffer is held on success: PyBuffer_Release it). */
+static int
+buffer_and_size(PyObject *const *args, Py_ssize_t nargs, const char *usage, Py_buffer *view, Py_ssize_t *n)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "%s takes two arguments", usage);
+        return -1;
+    }
+    *n = PyLong_AsSsize_t(args[1]);
+    if (*n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return PyObject_GetBuffer(args[0], view, PyBUF_SIMPLE);
+}
+
 /* The Request event of a judged head (`_events.Request`, a tuple subclass, filled as tuple.__new__ does). */
 static PyObject *
-make_request(HeadScanner *self, PyObject *line[5], PyObject *fields, Judged *j)
+make_request(HeadScanner *self, PyObject *line[5], PyObject *fields, Judged *j, int http11)
 {
-    int http11 = line[4] == NULL ? 0 : PyLong_AsLong(line[4]) == 1;
     PyObject *length = j->length ? PyLong_FromLongLong(j->content_length) : Py_NewRef(Py_None);
     if (length == NULL) {
         return NULL;
@@ -456,16 +472,9 @@ make_request(HeadScanner *self, PyObject *line[5], PyObject *fields, Judged *j)
 static PyObject *
 scan_or_read(HeadScanner *self, PyObject *const *args, Py_ssize_t nargs, int judging)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "takes two arguments: buf and n");
-        return NULL;
-    }
-    Py_ssize_t n = PyLong_AsSsize_t(args[1]);
-    if (n == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
     Py_buffer view;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+    Py_ssize_t n;
+    if (buffer_and_size(args, nargs, judging ? "read(buf, n)" : "scan(buf, n)", &view, &n) < 0) {
         return NULL;
     }
     if (n < 0 || n > view.len) {
@@ -490,7 +499,7 @@ scan_or_read(HeadScanner *self, PyObject *const *args, Py_ssize_t nargs, int jud
             int http11 = PyLong_AsLong(line[4]) == 1;
             if (judging && j.plain && (j.host || !self->require_host || !http11) && !(j.chunked && !http11) &&
                 !(j.chunked && j.length)) {
-                result = make_request(self, line, fields, &j);
+                result = make_request(self, line, fields, &j, http11);
             }
             else {
                 result = PyTuple_Pack(6, line[0], line[1], line[2], line[3], line[4], fields);
@@ -533,16 +542,9 @@ hex_value(unsigned char c)
 static PyObject *
 take_chunks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "take_chunks(buf, limit) takes two arguments");
-        return NULL;
-    }
-    Py_ssize_t limit = PyLong_AsSsize_t(args[1]);
-    if (limit == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
     Py_buffer view;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+    Py_ssize_t limit;
+    if (buffer_and_size(args, nargs, "take_chunks(buf, limit)", &view, &limit) < 0) {
         return NULL;
     }
     const unsigned char *buf = (const unsigned char *)view.buf;
