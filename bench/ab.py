@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from procs import cpu_ticks, stop, tree, wait_ready  # (bench/ is sys.path[0])
+from procs import build_native, cpu_ticks, stop, tree, wait_ready  # (bench/ is sys.path[0])
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,22 +55,8 @@ def export(rev: str) -> str:
     dest.mkdir()
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha, "src"], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
-    build_native(dest / "src")
+    build_native(dest / "src", sys.executable)
     return str(dest / "src")
-
-
-def build_native(src: Path) -> None:
-    """Compile the revision's optional C extension in place, as its editable install would: an exported
-    tree has the source only, and without the module `http_parser = auto` would run the Python parser."""
-    import sysconfig
-
-    source = src / "monoceros" / "http" / "_speedups.c"
-    if not source.exists():
-        return
-    target = source.with_name("_speedups" + sysconfig.get_config_var("EXT_SUFFIX"))
-    include = sysconfig.get_paths()["include"]
-    cmd = ["cc", "-shared", "-fPIC", "-O2", f"-I{include}", str(source), "-o", str(target)]
-    subprocess.run(cmd, check=True)
 
 
 SCENARIOS = [

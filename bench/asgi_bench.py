@@ -3,6 +3,7 @@
     .venv/bin/python bench/asgi_bench.py
     RUNS=1 DUR=2s .venv/bin/python bench/asgi_bench.py                       # a quick smoke
     SCEN=hello-ka-c10,echo4k-ka-c100 SERVERS=monoceros,uvicorn .venv/bin/python bench/asgi_bench.py
+    VENV=/path/to/venv .venv/bin/python bench/asgi_bench.py    # every server from that venv (its Python)
 
 Every server runs the raw ASGI 3 app ``bench/asgi_app.py`` (``asgi_app:app``, from ``bench/`` as cwd) with
 one worker, the whole process tree pinned to CPU 0 (``taskset -c 0`` on the command, children inherit it),
@@ -16,7 +17,11 @@ the path, ``OUT=-`` for none).
 
 Monoceros runs from a copy of ``src`` taken when the script starts (``PYTHONPATH``), so edits and commits
 made to the work tree during the run do not change the code under test half-way; ``REV=<git revision>``
-exports that revision's ``src`` instead.
+exports that revision's ``src`` instead (and builds its native module for the servers' Python).
+
+Gunicorn runs twice: ``gunicorn`` as ``pip install gunicorn`` gives it (its pure-Python parser, said with
+``--http-parser python`` so that an installed ``gunicorn-h1c`` does not change it silently) and
+``gunicorn-h1c`` with its C parser (``--http-parser fast``), skipped when ``gunicorn_h1c`` is not installed.
 """
 
 from __future__ import annotations
@@ -32,15 +37,15 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from procs import affinity, cpu_ticks, stop, tree, wait_ready  # (bench/ is sys.path[0])
+from procs import affinity, build_native, cpu_ticks, stop, tree, wait_ready  # (bench/ is sys.path[0])
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-BIN = ROOT / ".venv" / "bin"
+VENV = Path(os.environ.get("VENV") or ROOT / ".venv")
+BIN = VENV / "bin"
 WORK = Path(tempfile.mkdtemp(prefix="monoceros-asgi-"))
 ECHO_LUA = str(WORK / "echo4k.lua")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -73,9 +78,19 @@ SERVERS_ALL: dict[str, tuple[Callable[[int], list[str]], int]] = {
         lambda port: [
             str(BIN / "gunicorn"),
             *("-k", "asgi", "-w", "1", "-b", f"127.0.0.1:{port}", "--keep-alive", "30"),
+            *("--http-parser", "python"),
             "asgi_app:app",
         ],
         18103,
+    ),
+    "gunicorn-h1c": (
+        lambda port: [
+            str(BIN / "gunicorn"),
+            *("-k", "asgi", "-w", "1", "-b", f"127.0.0.1:{port}", "--keep-alive", "30"),
+            *("--http-parser", "fast"),
+            "asgi_app:app",
+        ],
+        18105,
     ),
     "granian": (
         lambda port: [
@@ -87,16 +102,19 @@ SERVERS_ALL: dict[str, tuple[Callable[[int], list[str]], int]] = {
         18104,
     ),
 }
-PEERS = ["uvicorn", "gunicorn", "granian"]
+PEERS = ["uvicorn", "gunicorn", "gunicorn-h1c", "granian"]
+SHORT = {"uvicorn": "uvic", "gunicorn": "guni", "gunicorn-h1c": "gh1c", "granian": "gran"}
 NOTES = [
     "- Access logs are off everywhere (Monoceros and Gunicorn by default, uvicorn `--no-access-log`,",
     "  Granian by default); keep-alive timeouts are 30 s where there is a setting (Granian has none:",
     "  HTTP/1 keep-alive is on by default).",
-    "- Monoceros: `--asgi-loop auto` picks uvloop; its Python HTTP parser (there is no native one).",
+    "- Monoceros: `--asgi-loop auto` picks uvloop; `--http-parser auto` takes its native parser when",
+    "  built (the log line `HTTP parser: ...` says which; the versions line above too).",
     "- uvicorn: uvloop + httptools (C parser), as asked.",
     "- Gunicorn 27 `-k asgi` (its own asyncio worker, nothing else needed): `--asgi-loop auto` picks",
-    "  uvloop; `--http-parser auto` falls back to its pure Python parser, `gunicorn_h1c` not being",
-    "  installed. It opens a control socket at `~/.gunicorn/gunicorn.ctl`.",
+    "  uvloop. `gunicorn` is `--http-parser python`, its parser as `pip install gunicorn` gives it;",
+    "  `gunicorn-h1c` is `--http-parser fast`, its C parser from the `gunicorn-h1c` package. It opens",
+    "  a control socket at `~/.gunicorn/gunicorn.ctl`.",
     "- Granian: `--runtime-threads 1` (its default, said explicitly), loop `auto`, which is uvloop here",
     "  (rloop is not installed); `--runtime-mode auto` resolves to `mt` for ASGI (one runtime thread).",
     "  Its Rust I/O thread and the Python thread are both in the tree pinned to CPU 0 and both counted.",
@@ -121,6 +139,12 @@ def _pick(env: str, names: list[str]) -> list[str]:
 
 SCENARIOS = [s for s in SCENARIOS_ALL if s[0] in _pick("SCEN", [x[0] for x in SCENARIOS_ALL])]
 ORDER = _pick("SERVERS", list(SERVERS_ALL))
+HAVE_H1C = (
+    subprocess.run([str(BIN / "python"), "-c", "import gunicorn_h1c"], capture_output=True).returncode == 0
+)
+if "gunicorn-h1c" in ORDER and not HAVE_H1C:
+    print(f"gunicorn-h1c skipped: gunicorn_h1c is not installed in {VENV}")
+    ORDER.remove("gunicorn-h1c")
 
 with open(ECHO_LUA, "w") as f:
     f.write(
@@ -221,6 +245,7 @@ def snapshot() -> tuple[str, str]:
             [*git, "archive", sha.stdout.strip(), "src"], capture_output=True, check=True
         )
         subprocess.run(["tar", "-x", "-C", str(WORK)], input=archive.stdout, check=True)
+        build_native(dest, str(BIN / "python"))
         note = f"git revision {sha.stdout.strip()} (REV={rev})"
     else:
         shutil.copytree(ROOT / "src", dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -246,14 +271,24 @@ SRC, SRC_NOTE = snapshot()
 
 
 def versions() -> str:
-    pkgs = ["monoceros", "uvicorn", "httptools", "uvloop", "gunicorn", "granian"]
-    vs = []
-    for p in pkgs:
-        try:
-            vs.append(f"{p} {metadata.version(p)}")
-        except metadata.PackageNotFoundError:
-            vs.append(f"{p} ?")
-    return ", ".join(vs) + f"; monoceros's src: {SRC_NOTE}, copied to {SRC}"
+    """The servers' Python and packages (read by the venv's interpreter, which may not be this one), and
+    which parser the snapshot's monoceros would take."""
+    pkgs = ["monoceros", "uvicorn", "httptools", "uvloop", "gunicorn", "gunicorn_h1c", "granian"]
+    probe = (
+        "import sys; from importlib import metadata\n"
+        "def v(p):\n"
+        "    try: return metadata.version(p)\n"
+        "    except metadata.PackageNotFoundError: return '?'\n"
+        f"print(', '.join(f'{{p}} {{v(p)}}' for p in {pkgs!r}))\n"
+        "print(sys.version.split()[0])\n"
+        "from monoceros.http._native import NATIVE_AVAILABLE; print(NATIVE_AVAILABLE)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=SRC)
+    cmd = [str(BIN / "python"), "-c", probe]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    packages, python, native = out.stdout.splitlines()
+    parser = "native parser built" if native == "True" else "no native parser (Python parser)"
+    return f"Python {python} ({VENV}); {packages}; monoceros's src: {SRC_NOTE}, copied to {SRC}, {parser}"
 
 
 VERSIONS = versions()
@@ -343,8 +378,8 @@ def report(
     odd_all: list[str],
 ) -> None:
     peers = [p for p in PEERS if p in ORDER] if "monoceros" in ORDER else []
-    head = [f"{n} r/s" for n in ORDER] + [f"m/{p[:4]} r/s" for p in peers]
-    head += [f"{n} us" for n in ORDER] + [f"m/{p[:4]} us" for p in peers]
+    head = [f"{n} r/s" for n in ORDER] + [f"m/{SHORT[p]} r/s" for p in peers]
+    head += [f"{n} us" for n in ORDER] + [f"m/{SHORT[p]} us" for p in peers]
     md = ["| scenario | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     print()
     print(f"{'scenario':15s} " + " ".join(f"{c:>13s}" for c in head))

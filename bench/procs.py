@@ -90,3 +90,17 @@ def stop(p: subprocess.Popen[bytes]) -> None:
         os.killpg(p.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def build_native(src: Path, python: str) -> None:
+    """Compile an exported revision's optional C extension in place for ``python``, as its editable install
+    would: an exported tree has the source only, and without the module ``http_parser = auto`` would run
+    the Python parser."""
+    source = src / "monoceros" / "http" / "_speedups.c"
+    if not source.exists():
+        return
+    probe = "import sysconfig as s; print(s.get_config_var('EXT_SUFFIX')); print(s.get_paths()['include'])"
+    out = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")
+    target = source.with_name("_speedups" + out[0])
+    cmd = ["cc", "-shared", "-fPIC", "-O2", f"-I{out[1]}", str(source), "-o", str(target)]
+    subprocess.run(cmd, check=True)
