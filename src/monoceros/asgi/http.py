@@ -210,6 +210,17 @@ class HTTPCycle:
         if self.disconnected or self.channel.closed:
             return
         if kind == "http.response.body":
+            writer = self.writer
+            if (
+                writer is not None
+                and not writer.head_sent
+                and not self._trailers
+                and not message.get("more_body", False)
+            ):
+                body = message.get("body", b"")
+                if type(body) is bytes:  # the usual response: whole in one message, no coroutine of its own
+                    self._whole(writer, body)
+                    return
             await self._body_message(message)
         elif kind == "http.response.start":
             if self.started:
@@ -246,11 +257,7 @@ class HTTPCycle:
         channel = self.channel
         if not writer.head_sent:
             if not more and not self._trailers:
-                if writer.chunked:  # the whole body is here: sized, so it need not be chunked
-                    self.headers = headers = [*self.headers, ("Content-Length", str(len(body)))]
-                    writer.start(self.status, headers)
-                channel.write(writer.whole(body))
-                self._completed()
+                self._whole(writer, body)
                 return
             channel.write(writer.head() + writer.body(body))
         elif body:
@@ -262,6 +269,14 @@ class HTTPCycle:
             self._completed()
         else:
             await channel.drain()
+
+    def _whole(self, writer: ResponseWriter, body: bytes) -> None:
+        """The response's one body message, before its head went out: head and body in one write."""
+        if writer.chunked:  # the whole body is here: sized, so it need not be chunked
+            self.headers = headers = [*self.headers, ("Content-Length", str(len(body)))]
+            writer.start(self.status, headers)
+        self.channel.write(writer.whole(body))
+        self._completed()
 
     def _informational(self, message: Any) -> None:
         if self.started:

@@ -23,6 +23,7 @@ What the values mean (ASGI 3, HTTP and WebSocket spec 2.4):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any
 from urllib.parse import unquote
 
@@ -30,6 +31,7 @@ from monoceros.http import ProxyInfo, Request, stated_scheme
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _VERSIONS = {(1, 1): "1.1", (1, 0): "1.0"}
+_name = itemgetter(0)  # a field's name, for C-level passes over the fields
 _MAX_NAMES = 1024  # header names are client-chosen: the cache of their lower-case bytes is bounded
 
 Address = tuple[str, int] | None
@@ -122,7 +124,7 @@ class ConnectionScope:
             ]
         scheme = self.scheme
         client = self.client
-        if self._trusted and not builder.watched.isdisjoint(name for name, _ in fields):
+        if self._trusted and not builder.watched.isdisjoint(map(_name, fields)):
             scheme, client = self._forwarded(fields, scheme, client)
         path = request.path
         scope = self._base.copy()

@@ -199,6 +199,12 @@ class ReceivedBytes:
         """How many received bytes are not consumed yet (pipelined requests wait here during a response)."""
         return len(self._buf)
 
+    @property
+    def drained(self) -> bool:
+        """Every received byte is consumed and the peer has not closed: between requests, nothing can happen
+        until more bytes arrive (``next_event`` would say ``NEED_DATA``)."""
+        return not self._buf and not self._eof
+
 
 class RequestParser(ReceivedBytes):
     """One connection's request parser. Limits and policies are plain constructor arguments."""

@@ -319,10 +319,11 @@ class AsgiWorker(Worker):
             self.log.warning("Graceful timeout: closing %d connections still open", len(server.open))
             for proto in list(server.open):
                 proto.abort()
-        for task in list(server.tasks):
+        pending = server.pending()
+        for task in pending:
             task.cancel()
-        if server.tasks:
-            await asyncio.wait(list(server.tasks), timeout=1.0)
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
         if self.lifespan is not None:
             try:
                 await asyncio.wait_for(self.lifespan.shutdown(), max(1.0, deadline - loop.time()))

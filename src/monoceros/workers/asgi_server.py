@@ -126,6 +126,9 @@ class AsgiServer:
         self.pre_request = None if cfg.is_default("pre_request") else cfg.pre_request
         self.post_request = None if cfg.is_default("post_request") else cfg.post_request
         self.open: set[HTTPProtocol] = set()
+        # The apps' calls no open connection holds (asyncio keeps only weak references to tasks): one still
+        # running after its connection closed, or after its response while the next request runs. A call
+        # that ends with its response is held by its connection alone, which costs no set and no callback.
         self.tasks: set[asyncio.Task[None]] = set()
         self.stopping = False
         self.idle_event = asyncio.Event()  # the last connection closed (a stop waits for it)
@@ -136,9 +139,24 @@ class AsgiServer:
         self.stats: StatsSlot | None = worker.stats  # the counters shared with the master (metrics, ctl)
         self.tally = Tally()
         self.counting = self.stats is not None and bool(cfg.metrics_bind)  # for the metrics endpoint only
+        # Whether a finished exchange is looked at at all (the access log, post_request, the metrics)
+        self.accounting = self.counting or self.post_request is not None or self.sink.enabled
 
     def protocol(self) -> HTTPProtocol:
         return HTTPProtocol(self)
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold ``task`` until it ends (its connection no longer does)."""
+        tasks = self.tasks
+        if task not in tasks:
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    def pending(self) -> list[asyncio.Task[None]]:
+        """Every app call not ended yet: those held here and those the open connections hold."""
+        running = {task for task in self.tasks if not task.done()}
+        running.update(p._task for p in self.open if p._task is not None and not p._task.done())
+        return list(running)
 
     def _flush_access(self) -> None:
         """Write the access lines of this round of events; those the logger holds back go out when due."""
@@ -344,6 +362,8 @@ class HTTPProtocol(asyncio.Protocol):
             # The app was told the client left (http.disconnect, websocket.disconnect); it has
             # asgi_disconnect_grace_period seconds to finish before its task is cancelled.
             self.loop.call_later(self.server.grace, task.cancel)
+            self.server.keep(task)
+        self._task = None
         self.server.closed(self)
 
     def pause_writing(self) -> None:
@@ -573,10 +593,10 @@ class HTTPProtocol(asyncio.Protocol):
             task = asyncio.Task(coro, loop=self.loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
         else:
             task = self.loop.create_task(coro)
+        previous = self._task
         self._task = task
-        tasks = self.server.tasks
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        if previous is not None and not previous.done():
+            self.server.keep(previous)  # (its app goes on after its response: held by the worker now)
 
     async def _run_http(self, cycle: HTTPCycle, scope: dict[str, Any]) -> None:
         server = self.server
@@ -668,7 +688,8 @@ class HTTPProtocol(asyncio.Protocol):
         server = self.server
         self.cycle = None
         request = cycle.request
-        server.access(self, request, cycle, not ok, time.perf_counter() - self.started)
+        if server.accounting:
+            server.access(self, request, cycle, not ok, time.perf_counter() - self.started)
         http = self.http
         keep = http.end_response(ok) if ok else self._end_failed()
         if not keep or self.closed:
@@ -680,6 +701,8 @@ class HTTPProtocol(asyncio.Protocol):
         if http.idle and not http.parser.buffered:
             self._arm(min(server.keepalive, server.stop_linger) if server.stopping else server.keepalive)
             self._keepalive_deadline = True
+            if http.parser.drained:
+                return  # (the usual case: the next request is not here yet, there is nothing to parse)
         self._process()
 
     def _end_failed(self) -> bool:
