@@ -248,11 +248,20 @@ def test_workers_auto_sizes_to_the_cpus_it_may_use(server_factory: Callable[...,
 
 FREEZE_APP = """
 import gc
+import os
 
 def app(environ, start_response):
-    body = b"frozen=%d" % gc.get_freeze_count()
+    body = b"%s %d" % (os.environ["FROZEN_AT_FORK"].encode(), gc.get_freeze_count())
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
+"""
+
+FREEZE_CONF = """
+import gc
+import os
+
+def post_fork(server, worker):
+    os.environ["FROZEN_AT_FORK"] = str(gc.get_freeze_count())
 """
 
 
@@ -260,8 +269,12 @@ def app(environ, start_response):
 def test_preloaded_app_is_frozen_for_copy_on_write(
     server_factory: Callable[..., Server], preload: bool
 ) -> None:
-    args = ["--workers", "1", *(["--preload"] if preload else [])]
-    server = server_factory(args, app="freezeapp:app", files={"freezeapp.py": FREEZE_APP})
-    frozen = int(server.request("/").body.split(b"=")[1])
-    # With --preload the master froze what it loaded (thousands of objects); without, nothing is frozen.
-    assert (frozen > 1000) if preload else (frozen == 0)
+    args = ["--workers", "1", "-c", "freezeconf.py", *(["--preload"] if preload else [])]
+    files = {"freezeapp.py": FREEZE_APP, "freezeconf.py": FREEZE_CONF}
+    server = server_factory(args, app="freezeapp:app", files=files)
+    at_fork, serving = map(int, server.request("/").body.split())
+    # With --preload the master froze what it loaded (thousands of objects) before forking; without, a new
+    # worker starts with nothing frozen.
+    assert (at_fork > 1000) if preload else (at_fork == 0)
+    # Either way the worker freezes what it built (the app and its imports) before it serves.
+    assert serving > max(at_fork, 1000)

@@ -226,7 +226,9 @@ class HTTPCycle:
             if self.started:
                 raise RuntimeError("ASGI: http.response.start sent twice")
             self.started = True
-            self.status = status = status_text(message["status"])
+            code = message["status"]
+            status = _STATUS.get(code) if type(code) is int else None  # (a bool is no status)
+            self.status = status = status or status_text(code)
             self.headers = headers = str_headers(message.get("headers", ()), self._headers_cache)
             self.writer = writer = self.http.respond(self.request)
             writer.start(status, headers)

@@ -326,9 +326,11 @@ class HTTPProtocol(asyncio.Protocol):
         if self.ws is not None:
             self.ws.feed(data)
             return
-        if self._keepalive_deadline:  # the next request begins: it has the request timeout to arrive
+        if self._keepalive_deadline:
+            # The next request begins: its head has the request timeout to arrive, armed when the parser
+            # finds it incomplete (a head that came whole needs no deadline).
             self._keepalive_deadline = False
-            self._arm(self.server.request_timeout)
+            self.deadline = 0.0
         self.http.receive_data(data)
         self._process()
 
@@ -504,7 +506,11 @@ class HTTPProtocol(asyncio.Protocol):
             if kind is Request:
                 self.deadline = 0.0
                 self._start(event)
-            elif kind is Data or kind is EndOfMessage:
+            elif kind is EndOfMessage:
+                cycle = self.cycle
+                if type(cycle) is HTTPCycle:
+                    cycle.finish()
+            elif kind is Data:
                 self._body_event(event)
             elif event is NEED_DATA:
                 if self.cycle is None and not self.deadline:
@@ -524,16 +530,13 @@ class HTTPProtocol(asyncio.Protocol):
             if self.ws is not None or self.closed:
                 return
 
-    def _body_event(self, event: Data | EndOfMessage) -> None:
+    def _body_event(self, event: Data) -> None:
         cycle = self.cycle
         if not isinstance(cycle, HTTPCycle):
             return
-        if type(event) is Data:
-            cycle.feed(event.data)
-            if cycle.buffered > BODY_HIGH_WATER:
-                self._pause("body")  # until the app takes what is held
-        else:
-            cycle.finish()
+        cycle.feed(event.data)
+        if cycle.buffered > BODY_HIGH_WATER:
+            self._pause("body")  # until the app takes what is held
 
     def _reject(self, exc: RemoteProtocolError) -> None:
         cycle = self.cycle
@@ -576,7 +579,7 @@ class HTTPProtocol(asyncio.Protocol):
         if websocket:
             self._start_websocket(request, scope)
             return
-        cycle = HTTPCycle(http, request, self, self._response_complete, server.headers_cache)
+        cycle = HTTPCycle(http, request, self, self._finish, server.headers_cache)
         self.cycle = cycle
         if server.app_timeout:
             self._timed_out = False
@@ -678,10 +681,7 @@ class HTTPProtocol(asyncio.Protocol):
         )
         task.cancel()
 
-    def _response_complete(self, cycle: HTTPCycle) -> None:
-        self._finish(cycle, ok=True)
-
-    def _finish(self, cycle: HTTPCycle | WebSocketCycle, ok: bool) -> None:
+    def _finish(self, cycle: HTTPCycle | WebSocketCycle, ok: bool = True) -> None:
         """The response is out (or abandoned): the access log, then keep-alive or close."""
         if self.cycle is not cycle:
             return
@@ -695,7 +695,8 @@ class HTTPProtocol(asyncio.Protocol):
         if not keep or self.closed:
             self.close_soon()
             return
-        self._resume("cycle")
+        if self._paused_by:
+            self._resume("cycle")
         if server.stopping:
             http.drain()
         if http.idle and not http.parser.buffered:
