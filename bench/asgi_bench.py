@@ -1,4 +1,4 @@
-"""Same-run ASGI benchmark: Monoceros ``-k asgi`` against uvicorn, Gunicorn's ``asgi`` worker and Granian.
+"""Same-run ASGI benchmark: Monoceros ``-k asgi`` against uvicorn, Gunicorn -k asgi, Granian, floors.
 
     .venv/bin/python bench/asgi_bench.py
     RUNS=1 DUR=2s .venv/bin/python bench/asgi_bench.py                       # a quick smoke
@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 VENV = Path(os.environ.get("VENV") or ROOT / ".venv")
 BIN = VENV / "bin"
+FLOOR = [str(BIN / "python"), str(BENCH / "asgi_floor.py")]
 WORK = Path(tempfile.mkdtemp(prefix="monoceros-asgi-"))
 ECHO_LUA = str(WORK / "echo4k.lua")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -101,9 +102,20 @@ SERVERS_ALL: dict[str, tuple[Callable[[int], list[str]], int]] = {
         ],
         18104,
     ),
+    # the floors (bench/asgi_floor.py): what any asyncio server pays per request, with a task running the
+    # app, and without an app at all
+    "floor": (lambda port: [*FLOOR, str(port), "asgi_app:app", "app"], 18106),
+    "floor-bare": (lambda port: [*FLOOR, str(port), "asgi_app:app", "bare"], 18107),
 }
-PEERS = ["uvicorn", "gunicorn", "gunicorn-h1c", "granian"]
-SHORT = {"uvicorn": "uvic", "gunicorn": "guni", "gunicorn-h1c": "gh1c", "granian": "gran"}
+PEERS = ["uvicorn", "gunicorn", "gunicorn-h1c", "granian", "floor", "floor-bare"]
+SHORT = {
+    "uvicorn": "uvic",
+    "gunicorn": "guni",
+    "gunicorn-h1c": "gh1c",
+    "granian": "gran",
+    "floor": "floor",
+    "floor-bare": "bare",
+}
 NOTES = [
     "- Access logs are off everywhere (Monoceros and Gunicorn by default, uvicorn `--no-access-log`,",
     "  Granian by default); keep-alive timeouts are 30 s where there is a setting (Granian has none:",
