@@ -108,6 +108,8 @@ SERVERS_ALL: dict[str, tuple[Callable[[int], list[str]], int]] = {
     "floor-bare": (lambda port: [*FLOOR, str(port), "asgi_app:app", "bare"], 18107),
 }
 PEERS = ["uvicorn", "gunicorn", "gunicorn-h1c", "granian", "floor", "floor-bare"]
+# servers that answer every request with the hello response: left out of the echo scenarios
+HELLO_ONLY = {"floor-bare"}
 SHORT = {
     "uvicorn": "uvic",
     "gunicorn": "guni",
@@ -167,7 +169,8 @@ with open(ECHO_LUA, "w") as f:
 
 
 def verify(name: str, port: int) -> None:
-    """``GET /`` and ``POST /echo``, twice each on one keep-alive connection; raises when anything is off."""
+    """``GET /`` and ``POST /echo`` (``GET /`` alone for the hello-only servers), twice each on one keep-alive
+    connection; raises when anything is off."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
         for _ in range(2):
@@ -181,6 +184,8 @@ def verify(name: str, port: int) -> None:
                 raise RuntimeError(f"{name}: GET / headers content-type={ctype} content-length={clen}")
             if r.will_close:
                 raise RuntimeError(f"{name}: GET / closed the keep-alive connection")
+            if name in HELLO_ONLY:
+                continue
             conn.request("POST", "/echo", body=BODY, headers={"Content-Type": "application/octet-stream"})
             r = conn.getresponse()
             body = r.read()
@@ -322,20 +327,21 @@ def main() -> None:
     try:
         for sname, wargs, conns, path in SCENARIOS:
             procs = {}
-            for n in ORDER:
+            order = [n for n in ORDER if path == "/" or n not in HELLO_ONLY]
+            for n in order:
                 procs[n], cmd = start(n)
                 cmds[n] = (f"PYTHONPATH={SRC} " if n == "monoceros" else "") + " ".join(cmd)
                 pids = tree(procs[n].pid)
                 print(f"START {n}: {cmds[n]}", flush=True)
-                print(f"   pids {pids} cpus {[affinity(p) for p in pids]} (verified GET / and POST /echo)")
-            for n in ORDER:  # warm-up
+                print(f"   pids {pids} cpus {[affinity(p) for p in pids]} (verified)")
+            for n in order:  # warm-up
                 wrk(SERVERS_ALL[n][1], conns, wargs, path, "1s")
-            wrk_cmds[sname] = " ".join(wrk_cmd(SERVERS_ALL[ORDER[0]][1], conns, wargs, path, DUR))
+            wrk_cmds[sname] = " ".join(wrk_cmd(SERVERS_ALL[order[0]][1], conns, wargs, path, DUR))
             print("   WRK", wrk_cmds[sname], flush=True)
-            res: dict[str, list[dict[str, Any]]] = {n: [] for n in ORDER}
+            res: dict[str, list[dict[str, Any]]] = {n: [] for n in order}
             for r in range(RUNS):
-                k = r % len(ORDER)
-                for n in ORDER[k:] + ORDER[:k]:
+                k = r % len(order)
+                for n in order[k:] + order[:k]:
                     t0, p0 = cpu_ticks(procs[n].pid)
                     w = wrk(SERVERS_ALL[n][1], conns, wargs, path, DUR)
                     t1, p1 = cpu_ticks(procs[n].pid)
@@ -363,7 +369,7 @@ def main() -> None:
                         f" busy {busy:4.2f} procs={len(p1)} {odd}",
                         flush=True,
                     )
-            for n in ORDER:
+            for n in order:
                 try:
                     verify(n, SERVERS_ALL[n][1])  # still answering correctly after the load
                 except (OSError, RuntimeError, ValueError) as e:
@@ -398,8 +404,15 @@ def report(
     for sname, res in results.items():
         rps = {n: med(v, "rps") for n, v in res.items()}
         us = {n: med(v, "cpu_us") for n, v in res.items()}
-        cells = [f"{rps[n]:.0f}" for n in ORDER] + [f"{rps['monoceros'] / rps[p]:.3f}" for p in peers]
-        cells += [f"{us[n]:.1f}" for n in ORDER] + [f"{us['monoceros'] / us[p]:.3f}" for p in peers]
+
+        def cell(values: dict[str, float], n: str, fmt: str) -> str:
+            return format(values[n], fmt) if n in values else "-"
+
+        def ratio(values: dict[str, float], p: str) -> str:
+            return f"{values['monoceros'] / values[p]:.3f}" if p in values else "-"
+
+        cells = [cell(rps, n, ".0f") for n in ORDER] + [ratio(rps, p) for p in peers]
+        cells += [cell(us, n, ".1f") for n in ORDER] + [ratio(us, p) for p in peers]
         print(f"{sname:15s} " + " ".join(f"{c:>13s}" for c in cells))
         md.append(f"| {sname} | " + " | ".join(cells) + " |")
     raw = []
