@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # (setup.py and the C source too: a changed native module is rebuilt by the same editable install)
-$(STAMP): $(BIN)/python pyproject.toml setup.py src/monoceros/http/_speedups.c
+$(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard src/monoceros/http/_speedups*)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 

@@ -8,7 +8,8 @@ setup(
     ext_modules=[
         Extension(
             "monoceros.http._speedups",
-            sources=["src/monoceros/http/_speedups.c"],
+            sources=["src/monoceros/http/_speedups.c", "src/monoceros/http/_speedups_writer.c"],
+            depends=["src/monoceros/http/_speedups.h"],
             optional=True,
             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
         )

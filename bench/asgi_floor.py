@@ -47,7 +47,8 @@ def protocol(app: Any, bare: bool) -> type[asyncio.Protocol]:
                 length = 0
                 at = head.lower().find(b"\r\ncontent-length:")
                 if at >= 0:
-                    length = int(head[at + 17 : head.find(b"\r", at + 2)])
+                    stop = head.find(b"\r", at + 2)  # -1: the last line of the head
+                    length = int(head[at + 17 : stop if stop >= 0 else len(head)])
                 if len(buffer) < end + 4 + length:
                     break
                 body, buffer = buffer[end + 4 : end + 4 + length], buffer[end + 4 + length :]

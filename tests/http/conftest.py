@@ -1,6 +1,8 @@
-"""Every test here runs on both request-parser paths: the Python parser and the native fast path under it
+"""Every test here runs on both paths: the Python parser and writer, and the native fast path under them
 (``native=True``, when ``monoceros.http._speedups`` was built). A test that names ``native`` itself keeps
-its choice; the fixture only changes the default, in this process and for these tests. A module that
+its choice; the fixture only changes the default, in this process and for these tests: a parser is native
+unless told otherwise (and its connection's writer with it), and a module's ``ResponseWriter`` is the
+native one. A module that
 compares the two paths itself says so (``COMPARES_PATHS = True``) and runs once."""
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from monoceros.http import NATIVE_AVAILABLE, RequestParser
+from monoceros.http import NATIVE_AVAILABLE, NativeResponseWriter, RequestParser
 
 PATHS = ["python", pytest.param("native", marks=pytest.mark.skipif(not NATIVE_AVAILABLE, reason="not built"))]
 
@@ -30,4 +32,6 @@ def parser_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
             plain_init(self, *args, native=native, **kwargs)
 
         monkeypatch.setattr(RequestParser, "__init__", native_init)
+        if hasattr(request.module, "ResponseWriter"):
+            monkeypatch.setattr(request.module, "ResponseWriter", NativeResponseWriter)
     yield path

@@ -43,7 +43,7 @@ from ._events import (
     Request,
     Sentinel,
 )
-from ._native import NATIVE_AVAILABLE, native_chosen
+from ._native import NATIVE_AVAILABLE, NativeResponseWriter, native_chosen
 from ._parser import RequestParser
 from ._semantics import stated_scheme
 from ._state import (
@@ -67,6 +67,7 @@ __all__ = [
     "IDLE",
     "MUST_CLOSE",
     "NATIVE_AVAILABLE",
+    "NativeResponseWriter",
     "NEED_DATA",
     "SEND_BODY",
     "SEND_RESPONSE",

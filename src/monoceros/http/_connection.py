@@ -22,12 +22,13 @@ its output is out.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ._caches import Caches
 from ._errorpage import error_response
 from ._errors import LocalProtocolError
 from ._events import Request
+from ._native import NativeResponseWriter
 from ._parser import RequestParser
 from ._state import (
     CLIENT_STATE_OF_PARSER,
@@ -52,6 +53,8 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _HTTP11 = (1, 1)
 
 Parser = RequestParser | UwsgiParser
+# The same interface (the stub of `_speedups` declares it), typed as the reference for the code that uses it.
+_NATIVE_WRITER = cast("type[ResponseWriter]", NativeResponseWriter)
 
 
 # What the tables say about the two transitions every request takes, looked up once: our side when a request
@@ -78,6 +81,7 @@ class Connection:
         "_reuse",
         "_draining",
         "_continued",
+        "_writer_type",
     )
 
     def __init__(
@@ -103,6 +107,8 @@ class Connection:
         self._reuse = keep_alive  # this server keeps connections alive (at all, and not draining)
         self._draining = False
         self._continued: Request | None = None  # the request "100 Continue" was settled for (sent or not)
+        # The native path (`http_parser`) is the parser's and the writer's both: one setting, one choice.
+        self._writer_type = _NATIVE_WRITER if parser.native else ResponseWriter
 
     # -- what the client sends ------------------------------------------------------------------
 
@@ -139,7 +145,7 @@ class Connection:
             raise LocalProtocolError(500, f"the request was answered already (our side is {self._ours})")
         self._ours = _ANSWERING
         self.request = request
-        self.writer = writer = ResponseWriter(
+        self.writer = writer = self._writer_type(
             request.method,
             self._version or request.version,
             request.keep_alive and self._reuse,

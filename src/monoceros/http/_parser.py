@@ -317,6 +317,11 @@ class RequestParser(ReceivedBytes):
         self._line: RequestLine | None = None  # the request line, once validated on a partial head
         self.proxy_info: ProxyInfo | None = None
 
+    @property
+    def native(self) -> bool:
+        """This parser takes the native fast path (and its connection the native writer)."""
+        return self._scanner is not None
+
     def _reset_head(self) -> None:
         self._scanned = 0
         self._checked = 0

@@ -31,17 +31,10 @@
 #include <Python.h>
 #include <string.h>
 
-/* Character classes (RFC 9110 §5.6.2 tchar; Gunicorn's conventional method; the origin-form characters
-   of `_abnf._PATH_CHAR` and `_QUERY_CHAR`; field-content and field-vchar of RFC 9110 §5.5). */
-enum {
-    TCHAR = 1,
-    METHOD = 2,
-    PATH = 4,
-    QUERY = 8,
-    CONTENT = 16, /* HTAB, SP, VCHAR, obs-text */
-};
+#include "_speedups.h"
 
-static unsigned char classes[256];
+/* The character classes (their names in `_speedups.h`, shared with the response writer). */
+unsigned char speedups_classes[256];
 
 static void
 init_classes(void)
@@ -66,7 +59,7 @@ init_classes(void)
         if (c == '\t' || c == ' ' || (c >= 0x21 && c <= 0x7e) || c >= 0x80) {
             k |= CONTENT;
         }
-        classes[c] = k;
+        speedups_classes[c] = k;
     }
 }
 
@@ -209,7 +202,7 @@ scan_request_line(HeadScanner *self, const unsigned char *head, const unsigned c
                   const unsigned char **at, PyObject *out[5])
 {
     const unsigned char *p = head;
-    while (p < end && (classes[*p] & METHOD)) {
+    while (p < end && (speedups_classes[*p] & METHOD)) {
         p++;
     }
     Py_ssize_t method_len = p - head;
@@ -223,13 +216,13 @@ scan_request_line(HeadScanner *self, const unsigned char *head, const unsigned c
     if (p >= end || *p != '/') {
         return 0;
     }
-    while (p < end && (classes[*p] & PATH)) {
+    while (p < end && (speedups_classes[*p] & PATH)) {
         p++;
     }
     const unsigned char *path_end = p, *query = NULL;
     if (p < end && *p == '?') {
         query = ++p;
-        while (p < end && (classes[*p] & QUERY)) {
+        while (p < end && (speedups_classes[*p] & QUERY)) {
             p++;
         }
     }
@@ -366,7 +359,7 @@ scan_fields(HeadScanner *self, const unsigned char *p, const unsigned char *end,
     Py_ssize_t count = 0;
     while (p < end) {
         const unsigned char *name_at = p;
-        while (p < end && (classes[*p] & TCHAR)) {
+        while (p < end && (speedups_classes[*p] & TCHAR)) {
             p++;
         }
         if (p == name_at || p >= end || *p != ':') {
@@ -378,7 +371,7 @@ scan_fields(HeadScanner *self, const unsigned char *p, const unsigned char *end,
         }
         const unsigned char *value_at = p, *value_end = p;
         int high = 0;
-        while (p < end && (classes[*p] & CONTENT)) {
+        while (p < end && (speedups_classes[*p] & CONTENT)) {
             unsigned char c = *p++;
             if (c != ' ' && c != '\t') {
                 value_end = p;
@@ -680,7 +673,7 @@ speedups_exec(PyObject *module)
     }
     int failed = PyModule_AddObjectRef(module, "HeadScanner", type);
     Py_DECREF(type);
-    return failed;
+    return failed ? failed : writer_exec(module);
 }
 
 static PyMethodDef speedups_functions[] = {
@@ -697,8 +690,11 @@ static PyModuleDef_Slot speedups_slots[] = {
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "monoceros.http._speedups",
-    .m_doc = "The native fast path of Monoceros's HTTP/1.1 request parser (optional).",
-    .m_size = 0,
+    .m_doc = "The native fast path of Monoceros's HTTP/1.1 request parser and response writer (optional).",
+    .m_size = 0, /* the writer's state: set in PyInit (its size is known in `_speedups_writer.c`) */
+    .m_traverse = writer_traverse,
+    .m_clear = writer_clear,
+    .m_free = writer_free,
     .m_methods = speedups_functions,
     .m_slots = speedups_slots,
 };
@@ -707,5 +703,6 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     init_classes(); /* constant tables, the same for every interpreter */
+    speedups_module.m_size = writer_state_size;
     return PyModuleDef_Init(&speedups_module);
 }

@@ -35,6 +35,7 @@ class UwsgiParser(ReceivedBytes):
     """One connection's uwsgi request parser (``RequestParser``'s interface)."""
 
     __slots__ = ("_reader", "_allowed", "proxy_info")
+    native = False  # uwsgi packets are read in Python; their responses are written by the Python writer
 
     def __init__(self, peer_allowed: bool = True) -> None:
         self._buf = bytearray()

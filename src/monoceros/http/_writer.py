@@ -112,6 +112,8 @@ def _parse_status(status: str, lines: dict[str, tuple[int, bytes, bytes]]) -> tu
     return entry
 
 
+_MAX_LENGTH = 2**63 - 1
+
 _token = _TOKEN.fullmatch
 _value = _VALUE.fullmatch
 
@@ -120,8 +122,9 @@ Header = tuple[str, str]
 
 def _parse_length(value: str) -> int:
     value = value.strip(" \t")
-    # isdigit() alone would let through non-ASCII digits such as "\u0661".
-    if not (value.isascii() and value.isdigit()):
+    # isdigit() alone would let through non-ASCII digits such as "\u0661"; a length past 2**63 - 1 is no
+    # body anyone can send (and the native writer holds lengths in 63 bits).
+    if not (value.isascii() and value.isdigit()) or (len(value) > 18 and int(value) > _MAX_LENGTH):
         raise LocalProtocolError(500, "invalid Content-Length in the response")
     return int(value)
 
@@ -196,6 +199,17 @@ _Fields = tuple[list[Header], "int | None", bool, bytes]
 
 def _encode(kept: list[Header]) -> bytes:
     return ("\r\n".join(map(": ".join, kept)) + "\r\n").encode("latin-1") if kept else b""
+
+
+def _without_length(kept: list[Header]) -> bytes:
+    """The header block with Content-Length left out (a 1xx or 204 response has no body to size)."""
+    return _encode([field for field in kept if field[0].lower() != "content-length"])
+
+
+def _trailer_block(trailers: Iterable[Header]) -> bytes:
+    """Trailer fields, validated as headers are, encoded; Content-Length has no meaning there."""
+    kept, _, _ = _read_fields(trailers)
+    return _without_length(kept)
 
 
 def _fields(headers: Iterable[Header], lists: dict[tuple[Header, ...], _Fields]) -> _Fields:
@@ -280,19 +294,21 @@ class ResponseWriter:
             code, line11, line10 = caches.status_lines[status]
         except (KeyError, TypeError):
             code, line11, line10 = _parse_status(status, caches.status_lines)
-        fields: _Fields | None
+        fields: _Fields | None = None
+        key = headers
         try:
-            fields = caches.header_lists.get(tuple(headers))
+            key = tuple(headers)  # once: `headers` may be an iterator
+            fields = caches.header_lists.get(key)
         except TypeError:  # not iterable, or unhashable items: `_fields` says which
-            fields = None
+            pass
         if fields is None:
-            fields = _fields(headers, caches.header_lists)
+            fields = _fields(key, caches.header_lists)
         kept, length, upgrade, encoded = fields
         # Body framing and keep-alive (rules 3 and 4 of the module docstring).
         informational = code < 200
         self._no_body = no_body = informational or code in (204, 304) or self.method == "HEAD"
         if length is not None and (informational or code == 204):
-            encoded = _encode([field for field in kept if field[0].lower() != "content-length"])
+            encoded = _without_length(kept)
             length = None
         version = self.version
         self.content_length = length
@@ -384,10 +400,7 @@ class ResponseWriter:
         a chunked body can carry them, so they are dropped otherwise); settles ``keep_alive`` for good."""
         if self._state != _HEAD_SENT:
             raise LocalProtocolError(500, "end() must come after head(), once")
-        fields = b""
-        if trailers and self.chunked:
-            kept, _, _ = _read_fields(trailers)
-            fields = _encode([field for field in kept if field[0].lower() != "content-length"])
+        fields = _trailer_block(trailers) if trailers and self.chunked else b""
         self._state = _ENDED
         self.ended = True
         if not self.complete:
