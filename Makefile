@@ -74,20 +74,26 @@ FUZZ_EXAMPLES ?= 1000000
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider --timeout 0 tests/http/test_native.py -k generated
 
-# The native scanner under libFuzzer with AddressSanitizer and UBSan (clang from Debian's packages) for
-# FUZZ_SECONDS, seeded with the heads of the request corpus; the corpus it grows is kept in build/.
+# The native scanner and the native writer under libFuzzer with AddressSanitizer and UBSan (clang from
+# Debian's packages), side by side for FUZZ_SECONDS each, seeded with the heads of the request corpus and a
+# few responses; the corpora they grow are kept in build/.
 FUZZ_SECONDS ?= 600
+FUZZ_CC = clang -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1 \
+	-I$$($(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['include'])")
+FUZZ_LD = $$($(BIN)/python -c "import sysconfig as s; v=s.get_config_var; print(f\"-L{v('LIBDIR')} -Wl,-rpath,{v('LIBDIR')} -lpython{v('LDVERSION')}\")")
+FUZZ_RUN = PYTHONPATH=src PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 fuzz-native: $(STAMP)
 	@command -v clang >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null; }
-	mkdir -p build/fuzz/corpus build/fuzz/seeds
-	$(BIN)/python tools/fuzz/seeds.py build/fuzz/seeds
-	clang -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1 \
-		-I$$($(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['include'])") \
-		tools/fuzz/fuzz_head.c $$($(BIN)/python -c "import sysconfig as s; v=s.get_config_var; print(f\"-L{v('LIBDIR')} -Wl,-rpath,{v('LIBDIR')} -lpython{v('LDVERSION')}\")") \
-		-o build/fuzz/fuzz_head
-	PYTHONPATH=src PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-		build/fuzz/fuzz_head -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -print_final_stats=1 \
-		build/fuzz/corpus build/fuzz/seeds
+	mkdir -p build/fuzz/corpus build/fuzz/seeds build/fuzz/writer-corpus build/fuzz/writer-seeds
+	$(BIN)/python tools/fuzz/seeds.py build/fuzz/seeds build/fuzz/writer-seeds
+	$(FUZZ_CC) tools/fuzz/fuzz_head.c $(FUZZ_LD) -o build/fuzz/fuzz_head
+	$(FUZZ_CC) tools/fuzz/fuzz_writer.c $(FUZZ_LD) -o build/fuzz/fuzz_writer
+	$(FUZZ_RUN) build/fuzz/fuzz_head -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -print_final_stats=1 \
+		build/fuzz/corpus build/fuzz/seeds > build/fuzz/head.log 2>&1 & head=$$!; \
+	$(FUZZ_RUN) build/fuzz/fuzz_writer -max_total_time=$(FUZZ_SECONDS) -max_len=512 -print_final_stats=1 \
+		build/fuzz/writer-corpus build/fuzz/writer-seeds > build/fuzz/writer.log 2>&1; writer=$$?; \
+	wait $$head; scanner=$$?; tail -n 12 build/fuzz/head.log build/fuzz/writer.log; \
+	[ $$scanner = 0 ] && [ $$writer = 0 ]
 
 # The suite on every supported interpreter that is installed (python3.X on the PATH, else pyenv's or uv's
 # copy of it), each in a venv of its own; lint and types are checked once, by `make test`.

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from procs import build_native, cpu_ticks, stop, tree, wait_ready  # (bench/ is sys.path[0])
+from procs import build_native, cpu_ticks, ensure_free, stop, tree, wait_ready  # (bench/ is sys.path[0])
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,6 +84,7 @@ def start(name, extra):
     env = dict(os.environ, **env_add)
     if not env_add:
         env.pop("PYTHONPATH", None)
+    ensure_free(port)
     with open(WORK / f"{name}.log", "a") as log:  # the child keeps its own copy of the descriptor
         p = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     wait_ready(port, p)

@@ -40,7 +40,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from procs import affinity, build_native, cpu_ticks, stop, tree, wait_ready  # (bench/ is sys.path[0])
+from procs import (  # (bench/ is sys.path[0])
+    affinity,
+    build_native,
+    cpu_ticks,
+    ensure_free,
+    stop,
+    tree,
+    wait_ready,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -208,6 +216,7 @@ def start(name: str) -> tuple[subprocess.Popen[bytes], list[str]]:
     env.pop("WEB_CONCURRENCY", None)
     if name == "monoceros":
         env["PYTHONPATH"] = SRC
+    ensure_free(port)
     with open(WORK / f"{name}.log", "a") as log:  # the child keeps its own copy of the descriptor
         p = subprocess.Popen(
             cmd, cwd=BENCH, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

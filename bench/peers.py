@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from procs import cpu_ticks, stop, wait_ready  # (bench/ is sys.path[0])
+from procs import cpu_ticks, ensure_free, stop, wait_ready  # (bench/ is sys.path[0])
 
 BENCH = Path(__file__).resolve().parent
 BIN = BENCH.parent / ".venv" / "bin"
@@ -96,6 +96,7 @@ def servers() -> tuple[dict[str, list[str]], list[str]]:
 
 def start(argv: list[str], port: int) -> subprocess.Popen[bytes]:
     cmd = ["taskset", "-c", "0", *(a.replace("{port}", str(port)) for a in argv)]
+    ensure_free(port)
     with open(WORK / f"{port}.log", "a") as log:
         proc = subprocess.Popen(cmd, cwd=BENCH, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     wait_ready(port, proc)

@@ -60,6 +60,17 @@ def affinity(pid: int) -> str:
     return "?"
 
 
+def ensure_free(port: int) -> None:
+    """Refuse to start a server on a port something already listens on: a leftover server from an earlier
+    run would answer wrk in its place (and its CPU would not be counted)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise RuntimeError(f"port {port} is taken (a server left from another run?): {exc}") from exc
+
+
 def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
     end = time.time() + timeout
     while time.time() < end:

@@ -8,6 +8,7 @@
    tests/http/test_native.py to find (LeakSanitizer cannot tell the interpreter's own lasting objects from one). */
 
 #include "../../src/monoceros/http/_speedups.c"
+#include "../../src/monoceros/http/_speedups_writer.c" /* (the module's other half: its exec and state) */
 
 static PyObject *scanner;
 
