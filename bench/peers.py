@@ -45,20 +45,8 @@ WANTED = os.environ.get("SCEN")
 if WANTED:
     SCENARIOS = [s for s in SCENARIOS if s[0] in WANTED.split(",")]
 
-# bjoern and meinheld have no command line: this runs one of them on bench/app.py.
-LAUNCH = """
-import sys
-sys.path.insert(0, {bench!r})
-from app import application
-kind, port = sys.argv[1], int(sys.argv[2])
-if kind == "bjoern":
-    import bjoern
-    bjoern.run(application, "127.0.0.1", port)
-else:
-    import meinheld.server
-    meinheld.server.listen(("127.0.0.1", port))
-    meinheld.server.run(application)
-"""
+# bjoern and meinheld have no command line: bench/c_peer.py runs one of them on bench/app.py.
+LAUNCHER = str(BENCH / "c_peer.py")
 
 
 def importable(module: str) -> bool:
@@ -84,11 +72,9 @@ def servers() -> tuple[dict[str, list[str]], list[str]]:
         found["granian"] += ["--workers", "1", "--log-level", "warning", "app:application"]
     else:
         notes.append("granian: not installed (pip install granian)")
-    launcher = WORK / "launch.py"
-    launcher.write_text(LAUNCH.format(bench=str(BENCH)))
     for name, module in (("bjoern", "bjoern"), ("meinheld", "meinheld.server")):
         if importable(module):
-            found[name] = [PY, str(launcher), name, "{port}"]
+            found[name] = [PY, LAUNCHER, name, "{port}"]
         else:
             notes.append(f"{name}: not importable (see this file's docstring)")
     return found, notes

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import json
 import os
 import platform
@@ -124,6 +125,17 @@ def have_monoceros_gthread() -> bool:
     return subprocess.run([PYTHON, "-c", code], cwd=BENCH, capture_output=True).returncode == 0
 
 
+C_PEERS = {"bjoern": "bjoern", "meinheld": "meinheld.server"}
+
+
+@functools.cache
+def c_peer_importable(name: str) -> bool:
+    """bjoern needs Debian's libev-dev to build and meinheld an old greenlet (installed --no-deps): either may
+    be missing, and is then left out with a note."""
+    code = f"import {C_PEERS[name]}"
+    return subprocess.run([PYTHON, "-c", code], cwd=BENCH, capture_output=True).returncode == 0
+
+
 def _which(name: str) -> str | None:
     local = BIN / name
     if local.exists():
@@ -175,6 +187,10 @@ def server_commands(group: Group, port: int, mono_gthread: bool) -> dict[str, li
         cmds["waitress"] = (
             [waitress, "--listen", f"127.0.0.1:{port}", f"--threads={group.threads}", APP] if ok else None
         )
+    # The C servers (bench/c_peer.py): one process, one thread; only in the one-worker groups.
+    for name in C_PEERS:
+        if c_peer_importable(name):
+            cmds[name] = [PYTHON, str(BENCH / "c_peer.py"), name, str(port)] if group.workers == 1 else None
     granian = _which("granian")
     if granian:
         cmds["granian"] = [
@@ -537,8 +553,12 @@ def suite(args: argparse.Namespace) -> int:
         print("no scenario matches --only", file=sys.stderr)
         return 2
     extras = [n for n in ("waitress", "granian") if _which("waitress-serve" if n == "waitress" else n)]
+    extras += [n for n in C_PEERS if c_peer_importable(n)]
     names = ["monoceros", "gunicorn", *extras]
     report: dict[str, Any] = {"environment": environment(args), "servers": {}, "scenarios": [], "notes": []}
+    for name in C_PEERS:
+        if not c_peer_importable(name):
+            report["notes"].append(f"{name}: not importable here, left out (pip install -e '.[peers]').")
     if not mono_gthread:
         report["notes"].append(
             "monoceros.workers.gthread does not exist yet: Monoceros gthread cells are empty."

@@ -12,7 +12,6 @@ sys.path.insert(0, str(ROOT / "tests" / "http"))
 
 from corpus_cases import load_cases  # noqa: E402
 
-
 RESPONSES = {
     "hello": (0x04, "200 OK\nContent-Type: text/plain\nContent-Length: 5\n\nhello"),
     "chunked": (0x04, "200 OK\nContent-Type: text/html\n\nab\ncd"),

@@ -369,6 +369,7 @@ compose(Writer *self, State *st, int chunked, const char *body, Py_ssize_t body_
     if (date == NULL) {
         return NULL;
     }
+    Py_INCREF(date); /* (the cache may move on to the next second under a later call) */
     Py_ssize_t nconn;
     const char *conn = connection_line(self, &nconn);
     Py_ssize_t nstatus = PyBytes_GET_SIZE(self->status_line), nserver = PyBytes_GET_SIZE(self->server_line);
@@ -377,6 +378,7 @@ compose(Writer *self, State *st, int chunked, const char *body, Py_ssize_t body_
     PyObject *out = PyBytes_FromStringAndSize(
         NULL, nstatus + nserver + ndate + nconn + nchunked + nfields + 2 + body_size);
     if (out == NULL) {
+        Py_DECREF(date);
         return NULL;
     }
     char *p = PyBytes_AS_STRING(out);
@@ -397,6 +399,7 @@ compose(Writer *self, State *st, int chunked, const char *body, Py_ssize_t body_
     if (body_size) {
         memcpy(p, body, (size_t)body_size);
     }
+    Py_DECREF(date);
     return out;
 }
 
@@ -459,8 +462,12 @@ Writer_start(Writer *self, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
     }
-    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3) {
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3 || !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 1)) ||
+        !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 2))) {
         PyErr_SetString(PyExc_SystemError, "a status entry is not (code, line11, line10)");
+        goto done;
+    }
+    if ((lists = cache_dict(self, st->header_lists)) == NULL) {
         goto done;
     }
     if (PyTuple_CheckExact(headers)) {
@@ -471,13 +478,13 @@ Writer_start(Writer *self, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
         PyErr_Clear(); /* not iterable: `_fields` raises the reference's error */
-        fields = PyObject_CallFunctionObjArgs(st->fields, headers, Py_None, NULL);
-        goto done;
+        if ((fields = PyObject_CallFunctionObjArgs(st->fields, headers, lists, NULL)) == NULL) {
+            goto done;
+        }
     }
-    if ((lists = cache_dict(self, st->header_lists)) == NULL) {
-        goto done;
+    if (fields == NULL) {
+        fields = cached(lists, key);
     }
-    fields = cached(lists, key);
     if (fields == NULL && !PyErr_Occurred()) {
         int defer = 0;
         fields = fields_entry(st, key, lists, &defer);
