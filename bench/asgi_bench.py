@@ -111,11 +111,12 @@ SERVERS_ALL: dict[str, tuple[Callable[[int], list[str]], int]] = {
         18104,
     ),
     # the floors (bench/asgi_floor.py): what any asyncio server pays per request, with a task running the
-    # app, and without an app at all
+    # app, with the app's coroutine stepped without a task, and without an app at all
     "floor": (lambda port: [*FLOOR, str(port), "asgi_app:app", "app"], 18106),
+    "floor-step": (lambda port: [*FLOOR, str(port), "asgi_app:app", "step"], 18108),
     "floor-bare": (lambda port: [*FLOOR, str(port), "asgi_app:app", "bare"], 18107),
 }
-PEERS = ["uvicorn", "gunicorn", "gunicorn-h1c", "granian", "floor", "floor-bare"]
+PEERS = ["uvicorn", "gunicorn", "gunicorn-h1c", "granian", "floor", "floor-step", "floor-bare"]
 # servers that answer every request with the hello response: left out of the echo scenarios
 HELLO_ONLY = {"floor-bare"}
 SHORT = {
@@ -124,6 +125,7 @@ SHORT = {
     "gunicorn-h1c": "gh1c",
     "granian": "gran",
     "floor": "floor",
+    "floor-step": "step",
     "floor-bare": "bare",
 }
 NOTES = [

@@ -3,14 +3,17 @@
 Two modes, both on uvloop when it is installed (as every server in ``asgi_bench.py`` runs):
 
 * ``app`` (the default): each complete request (a head, and a body when it has a Content-Length; no
-  validation, no limits) gets a minimal ``http`` scope and a task running the app; its ``send`` writes
-  the status line and the app's headers as given, its ``receive`` returns the body in one message. What
-  a request costs here is the event loop, the transport and one task per request: the part no
-  pure-Python ASGI server built on asyncio can drop.
+  validation, no limits) gets a minimal ``http`` scope and a task running the app; its ``send`` holds the
+  status line and the app's headers as given and writes them with the body (one write a response, as
+  Monoceros does), its ``receive`` returns the body in one message. What a request costs here is the event
+  loop, the transport and one task per request.
+* ``step``: the same, without the task: the app's coroutine is run to its end from ``data_received`` (the
+  apps of ``asgi_bench.py`` never wait; one that does is an error here). Not a valid ASGI server (no
+  current task, no context of its own, no cancellation): it shows what the task costs.
 * ``bare``: no app, no task; each head is answered with a canned response from ``data_received``. The
   cost of the event loop and the transport alone.
 
-    python bench/asgi_floor.py PORT MODULE:APP [app|bare]
+    python bench/asgi_floor.py PORT MODULE:APP [app|step|bare]
 """
 
 from __future__ import annotations
@@ -28,13 +31,24 @@ async def _receive_empty() -> dict[str, Any]:
     return _EMPTY
 
 
-def protocol(app: Any, bare: bool) -> type[asyncio.Protocol]:
-    loop = asyncio.get_event_loop()
+def _step(coro: Any) -> None:
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    coro.close()
+    raise RuntimeError("asgi_floor step: the app waited (only apps that never wait can be stepped)")
+
+
+def protocol(app: Any, mode: str) -> type[asyncio.Protocol]:
+    bare = mode == "bare"
+    run = _step if mode == "step" else asyncio.get_event_loop().create_task
 
     class Floor(asyncio.Protocol):
         def connection_made(self, transport: Any) -> None:
             self.transport = transport
             self.buffer = b""
+            self.head = b""
 
         def data_received(self, data: bytes) -> None:
             buffer = self.buffer + data
@@ -68,7 +82,7 @@ def protocol(app: Any, bare: bool) -> type[asyncio.Protocol]:
                     "headers": [],
                 }
                 receive = self.receive(body) if body else _receive_empty
-                loop.create_task(app(scope, receive, self.send))
+                run(app(scope, receive, self.send))
             self.buffer = buffer
 
         def receive(self, body: bytes) -> Any:
@@ -78,13 +92,15 @@ def protocol(app: Any, bare: bool) -> type[asyncio.Protocol]:
             return receive
 
         async def send(self, message: dict[str, Any]) -> None:
+            # The head is held until the body: one write (one send(2)) a response, as Monoceros does.
             if message["type"] == "http.response.start":
                 head = [b"HTTP/1.1 %d OK\r\n" % message["status"]]
                 head += [b"%s: %s\r\n" % pair for pair in message["headers"]]
                 head.append(b"\r\n")
-                self.transport.write(b"".join(head))
+                self.head = b"".join(head)
             else:
-                self.transport.write(message.get("body", b""))
+                self.transport.write(self.head + message.get("body", b""))
+                self.head = b""
 
     return Floor
 
@@ -92,7 +108,9 @@ def protocol(app: Any, bare: bool) -> type[asyncio.Protocol]:
 def main() -> None:
     port = int(sys.argv[1])
     module, _, name = sys.argv[2].partition(":")
-    bare = sys.argv[3:4] == ["bare"]
+    mode = sys.argv[3] if len(sys.argv) > 3 else "app"
+    if mode not in ("app", "step", "bare"):
+        sys.exit(f"asgi_floor: mode {mode!r}: one of app, step, bare")
     sys.path.insert(0, ".")
     app = getattr(importlib.import_module(module), name or "app")
     try:
@@ -103,7 +121,7 @@ def main() -> None:
         pass
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    server = loop.run_until_complete(loop.create_server(protocol(app, bare), "127.0.0.1", port, backlog=2048))
+    server = loop.run_until_complete(loop.create_server(protocol(app, mode), "127.0.0.1", port, backlog=2048))
     try:
         loop.run_forever()
     finally:
