@@ -154,7 +154,8 @@ class HTTPCycle:
 
     def finish(self) -> None:
         self.more_body = False
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -323,7 +324,8 @@ class HTTPCycle:
 
     def _completed(self) -> None:
         self.complete = True
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
         self._on_complete(self)
 
     @property

@@ -122,6 +122,8 @@ class ConnectionScope:
         if self._trusted and not builder.watched.isdisjoint(map(_name, fields)):
             scheme, client = self._forwarded(fields, scheme, client)
         path = request.path
+        if "%" in path or not path.isascii():
+            path = decode_path(path)
         root = builder.root_path
         scope = {  # (one dict display: cheaper than a copy and a store per key)
             "type": "http",
@@ -129,8 +131,8 @@ class ConnectionScope:
             "http_version": _VERSIONS.get(request.version) or "{}.{}".format(*request.version),
             "method": request.method,
             "scheme": scheme,
-            "path": root + decode_path(path) if root else decode_path(path),
-            "raw_path": builder._raw_root + path.encode("latin-1"),
+            "path": root + path if root else path,
+            "raw_path": builder._raw_root + request.path.encode("latin-1"),
             "query_string": request.query.encode("latin-1"),
             "root_path": root,
             "headers": headers,

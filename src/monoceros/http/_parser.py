@@ -345,6 +345,8 @@ class RequestParser(ReceivedBytes):
                 if type(event) is EndOfMessage:
                     self._state = _DONE
                 return event
+            if state == _DONE:  # (asked once after every message: answered without the calls below)
+                return PAUSED
             return self._other_state(state)
         except RemoteProtocolError as exc:
             self._state = _ERROR

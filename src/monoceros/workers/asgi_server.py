@@ -584,10 +584,7 @@ class HTTPProtocol(asyncio.Protocol):
         if server.app_timeout:
             self._timed_out = False
             self.app_deadline = self.loop.time() + server.app_timeout
-        self._spawn(self._run_http(cycle, scope))
-
-    def _spawn(self, coro: Any) -> None:
-        self._pending = coro  # started by `_process` once this round of events is taken
+        self._pending = self._run_http(cycle, scope)  # started by `_process` after this round's events
 
     def _launch(self, coro: Any) -> None:
         if EAGER_TASKS:
@@ -699,12 +696,13 @@ class HTTPProtocol(asyncio.Protocol):
             self._resume("cycle")
         if server.stopping:
             http.drain()
-        if http.idle and not http.parser.buffered:
+        if http.parser.drained:
+            # The usual case: both sides are idle (end_response said so) and nothing of the next request is
+            # here yet, so there is nothing to parse; it has the keep-alive timeout to begin.
             self._arm(min(server.keepalive, server.stop_linger) if server.stopping else server.keepalive)
             self._keepalive_deadline = True
-            if http.parser.drained:
-                return  # (the usual case: the next request is not here yet, there is nothing to parse)
-        self._process()
+            return
+        self._process()  # a pipelined request, or the client's EOF
 
     def _end_failed(self) -> bool:
         try:
@@ -754,7 +752,7 @@ class HTTPProtocol(asyncio.Protocol):
         )
         self.cycle = cycle
         self._pause("cycle")
-        self._spawn(self._run_websocket(cycle, scope))
+        self._pending = self._run_websocket(cycle, scope)
 
     def _switched(self, cycle: WebSocketCycle) -> None:
         self.ws = cycle
