@@ -101,14 +101,14 @@ fuzz-native: $(STAMP)
 # inherit the build; the normal build is put back after, also when a test failed. The memory-flatness test is
 # left out: ASan's quarantine grows the resident size by design.
 ASAN_SUITES := tests/http $(WIRE_SUITES) tests/functional/test_serving.py tests/functional/test_asgi.py
-ASAN_BUILD = CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1" \
-	LDFLAGS="-fsanitize=address,undefined" $(BIN)/python setup.py -q build_ext --inplace --force
+ASAN_BUILD = CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g" \
+	LDFLAGS="-fsanitize=address,undefined" $(BIN)/python -m pip install -q --no-deps -e .
 test-asan: $(STAMP)
 	$(ASAN_BUILD)
 	@status=0; LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 		PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		$(BIN)/python -m pytest -q -p no:cacheprovider $(ASAN_SUITES) -k "not keep_memory_flat" || status=$$?; \
-	$(BIN)/python setup.py -q build_ext --inplace --force >/dev/null; exit $$status
+	$(BIN)/python -m pip install -q --no-deps -e .; exit $$status
 
 # The suite on every supported interpreter that is installed (python3.X on the PATH, else pyenv's or uv's
 # copy of it), each in a venv of its own; lint and types are checked once, by `make test`.
