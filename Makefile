@@ -97,9 +97,10 @@ fuzz-native: $(STAMP)
 	[ $$scanner = 0 ] && [ $$writer = 0 ]
 
 # The native module rebuilt with AddressSanitizer and UBSan (gcc's runtimes preloaded into the Python that
-# loads it), then tests/http (both paths, the differential tests included) and the wire suites, whose servers
-# inherit the build; the normal build is put back after, also when a test failed. The memory-flatness test is
-# left out: ASan's quarantine grows the resident size by design.
+# loads it), then tests/http (both paths, the differential tests included), the wire suites and the serving
+# and ASGI suites, whose servers inherit the build (both workers take the native writer); the normal build is
+# put back after, also when a test failed. The memory-flatness test is left out: ASan's quarantine grows the
+# resident size by design.
 ASAN_SUITES := tests/http $(WIRE_SUITES) tests/functional/test_serving.py tests/functional/test_asgi.py
 ASAN_BUILD = CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g" \
 	LDFLAGS="-fsanitize=address,undefined" $(BIN)/python -m pip install -q --no-deps -e .
