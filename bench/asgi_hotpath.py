@@ -1,16 +1,19 @@
 """The ASGI worker's per-request Python cost, without sockets: one ``HTTPProtocol`` on a real event loop, a
 transport that only counts bytes, keep-alive requests fed one at a time (hello, or a 4 KiB echo).
 
-    .venv/bin/python bench/asgi_hotpath.py [hello|echo] [COUNT]
+    .venv/bin/python bench/asgi_hotpath.py [hello|echo] [COUNT] [CONNECTIONS]
     valgrind --tool=callgrind .venv/bin/python bench/asgi_hotpath.py hello 20000   # instructions: steady
 
-Prints microseconds per request (best of 5 rounds). The loop is asyncio's (uvloop's transports are C and
-cannot be faked); what is measured is the parser, the scope, the cycle, the writer and the protocol glue.
+Prints microseconds per request (best of 5 rounds). The loop is asyncio's, or uvloop's with ``UVLOOP=1``
+(the transports are fakes either way); what is measured is the parser, the scope, the cycle, the writer and
+the protocol glue. With CONNECTIONS > 1, each round gives every connection one request before waiting for
+all the responses, as a loop does when that many clients are ready at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from typing import Any
@@ -55,13 +58,16 @@ class Worker:
 
 
 class Transport:
-    def __init__(self, done: asyncio.Event) -> None:
+    def __init__(self, done: asyncio.Event, pending: list[int]) -> None:
         self.sent = 0
         self.done = done
+        self.pending = pending  # responses the round still waits for (shared by the connections)
 
     def write(self, data: bytes) -> None:
         self.sent += 1
-        self.done.set()
+        self.pending[0] -= 1
+        if not self.pending[0]:
+            self.done.set()
 
     def get_extra_info(self, name: str) -> Any:
         return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8000)}.get(name)
@@ -79,26 +85,39 @@ class Transport:
         pass
 
 
-async def main(kind: str, count: int) -> float:
+async def main(kind: str, count: int, connections: int = 1) -> float:
     server = AsgiServer(Worker(), app, {})  # type: ignore[arg-type]
     done = asyncio.Event()
-    transport = Transport(done)
-    proto = server.protocol()
-    proto.connection_made(transport)  # type: ignore[arg-type]
+    pending = [0]
+    protos = []
+    for _ in range(connections):
+        proto = server.protocol()
+        proto.connection_made(Transport(done, pending))  # type: ignore[arg-type]
+        protos.append(proto)
     request = ECHO if kind == "echo" else HELLO
+    rounds = max(1, count // connections)
     best = float("inf")
     for _ in range(5):
         started = time.perf_counter()
-        for _ in range(count):
+        for _ in range(rounds):
             done.clear()
-            proto.data_received(request)
+            pending[0] = connections
+            for proto in protos:
+                proto.data_received(request)
             if not done.is_set():
                 await done.wait()
-        best = min(best, (time.perf_counter() - started) / count)
+        best = min(best, (time.perf_counter() - started) / (rounds * connections))
     return best * 1e6
 
 
 if __name__ == "__main__":
     kind = sys.argv[1] if len(sys.argv) > 1 else "hello"
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
-    print(f"{kind}: {asyncio.run(main(kind, count)):.2f} us/request")
+    connections = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    if os.environ.get("UVLOOP"):
+        import uvloop
+
+        result = uvloop.run(main(kind, count, connections))
+    else:
+        result = asyncio.run(main(kind, count, connections))
+    print(f"{kind}, {connections} connection(s): {result:.2f} us/request")
