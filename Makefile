@@ -70,10 +70,12 @@ test-all: system-deps lint typecheck
 	$(call covered_pytest,-q -p no:cacheprovider)
 	$(call python_path_pytest,-q -p no:cacheprovider)
 
-# The two parser paths compared on 10^6 generated heads (a bounded number runs in `make test`).
+# The two paths compared on 10^6 generated heads, chunked bodies and responses each (parser and writer; a
+# bounded number of each runs in `make test`).
 FUZZ_EXAMPLES ?= 1000000
 fuzz: $(STAMP)
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider --timeout 0 tests/http/test_native.py -k generated
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider --timeout 0 \
+		tests/http/test_native.py tests/http/test_writer_paths.py -k generated
 
 # The native scanner and the native writer under libFuzzer with AddressSanitizer and UBSan (clang from
 # Debian's packages), side by side for FUZZ_SECONDS each, seeded with the heads of the request corpus and a
