@@ -257,6 +257,10 @@ else:
     HAVE_WSPROTO = True
 
 
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
 class HTTPProtocol(asyncio.Protocol):
     """One client connection of the ASGI worker."""
 
@@ -590,7 +594,14 @@ class HTTPProtocol(asyncio.Protocol):
         if EAGER_TASKS:
             # The app runs at once, up to its first real wait (Python 3.12+): a request answered without
             # waiting costs no trip through the loop's ready queue.
-            task = asyncio.Task(coro, loop=self.loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+            try:
+                task = asyncio.Task(coro, loop=self.loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+            except (SystemExit, KeyboardInterrupt) as exc:
+                # The app was interrupted in its first step (the master's abort of a blocked loop, a ^C).
+                # Raised here it would end in the transport's callback, which swallows it: raised again
+                # from the loop itself, it stops the worker as it does when a task is stepped there.
+                self.loop.call_soon(_raise, exc)
+                return
         else:
             task = self.loop.create_task(coro)
         previous = self._task
