@@ -41,6 +41,8 @@ SCENARIOS_ALL = [
     ("gthread-ka-c10", ["-k", "gthread", "--threads", "4"], 10, []),
     ("gthread-ka-c100", ["-k", "gthread", "--threads", "4"], 100, []),
     ("sync-close-c100", [], 100, ["-s", CLOSE_LUA]),
+    ("asgi-ka-c10", ["-k", "asgi"], 10, []),  # (the ASGI worker serves asgi_app.py's hello)
+    ("asgi-ka-c100", ["-k", "asgi"], 100, []),
 ]
 
 
@@ -79,7 +81,7 @@ def start(name, extra):
         + ["-b", f"127.0.0.1:{port}"]
         + extra
         + own
-        + ["app:application"]
+        + ["asgi_app:app" if "asgi" in extra else "app:application"]
     )
     env = dict(os.environ, **env_add)
     if not env_add:
