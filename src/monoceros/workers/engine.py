@@ -60,6 +60,7 @@ LINGER_TIME = 2.0  # how long a closing connection may go without sending before
 LINGER_MAX = 30.0  # and how long it may keep sending in all (as nginx's lingering_time)
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
+EPOLLONESHOT = select.EPOLLONESHOT
 # Level-triggered and not EPOLLEXCLUSIVE: with it, the one worker woken for a new connection may be
 # one that is stopping and declines it, and the others are never told; the connection then waits
 # in the backlog until another arrives (seen during a USR2 upgrade). A thundering herd is the price.
@@ -163,17 +164,29 @@ class Engine:
     def run(self) -> None:
         self.strategy.start()
         try:
-            self._loop()
+            self.strategy.serve(self)  # (Inline: `loop()`; the thread pool hands the loop between threads)
         finally:
             self.strategy.stop()
 
-    def _loop(self) -> None:
-        worker = self.worker
-        self.epoll.register(worker.PIPE[0], EPOLLIN)
+    def loop(self) -> None:
+        """Serve until the worker stops: ``prepare``, ``spin``, ``teardown``."""
+        self.prepare()
+        try:
+            self.spin()
+        finally:
+            self.teardown()
+
+    def prepare(self) -> None:
+        """Before the first round: watch the wake-up pipe and the listeners."""
+        self.epoll.register(self.worker.PIPE[0], EPOLLIN)
         self._listen(True)
+
+    def spin(self) -> None:
+        """Rounds of events until the loop should end. The thread pool may run it in another thread than
+        the one that began it, after that one got stuck in the application (``running.ThreadPool``)."""
+        worker = self.worker
         poll = self.epoll.poll
         clock = self.clock
-        conns = self.conns
         oneshot = bool(self.oneshot)
         # The worker's `timeout` is half the master's: notifying at least that often leaves the
         # master a margin even when the machine is slow (a 1 s timeout means a 0.5 s tick).
@@ -183,25 +196,26 @@ class Engine:
         sink = self.runner.sink if self.runner.log_access else None
         held_until = 0.0
         next_tick = 0.0
-        try:
-            while True:
-                now = self.now = clock()
-                if now >= next_tick:
-                    next_tick = now + tick
-                    if not self._tick(now):
-                        return
-                self._round(poll(min(tick, max(0.0, held_until - now)) if held_until else tick), oneshot)
-                if sink is not None:
-                    held_until = sink.end_round()  # writes what is held once it is due
-                if self.stopping or not worker.alive:
-                    next_tick = 0.0  # re-check promptly while shutting down
-        finally:
-            for conn in list(conns.values()):
-                self.close(conn)
-            self.epoll.close()
-            self.runner.drain_counts()  # the last requests' counts, before the master folds them in
+        while True:
+            now = self.now = clock()
+            if now >= next_tick:
+                next_tick = now + tick
+                if not self._tick(now):
+                    return
+            self._round(poll(min(tick, max(0.0, held_until - now)) if held_until else tick), oneshot)
             if sink is not None:
-                sink.flush()
+                held_until = sink.end_round()  # writes what is held once it is due
+            if self.stopping or not worker.alive:
+                next_tick = 0.0  # re-check promptly while shutting down
+
+    def teardown(self) -> None:
+        """The loop ended: close what is left, publish the last counts, write the held access lines."""
+        for conn in list(self.conns.values()):
+            self.close(conn)
+        self.epoll.close()
+        self.runner.drain_counts()  # the last requests' counts, before the master folds them in
+        if self.runner.log_access:
+            self.runner.sink.flush()
 
     def _round(self, events: list[tuple[int, int]], oneshot: bool) -> None:
         """Handle one round of epoll events."""
@@ -213,6 +227,13 @@ class Engine:
                     conn.armed = 0
                     if conn.state == BUSY:
                         continue  # the app's thread owns it; re-armed when it is done
+                elif conn.state == BUSY:
+                    # Another thread runs the app for it (gthread) and the client sent more, or went away:
+                    # no events for it (EPOLLHUP included, once) until it is back (`rearm`).
+                    if conn.armed:
+                        conn.armed = 0
+                        self.epoll.modify(fd, EPOLLONESHOT)
+                    continue
                 if mask & EPOLLOUT:
                     self.on_writable(conn)
                 else:
@@ -550,7 +571,8 @@ class Engine:
         return request.method, request.target, oldest.busy_since
 
     def rearm(self, conn: Conn) -> None:
-        """EPOLLONESHOT: watch for reads again unless the connection is elsewhere (busy, armed, closed)."""
+        """Watch for reads again unless the connection is elsewhere (busy, armed, closed): after a oneshot
+        event, or after `_round` stopped the events of a connection another thread was serving."""
         if not conn.armed and not conn.closed and conn.state != BUSY:
             self._arm(conn, EPOLLIN)
 

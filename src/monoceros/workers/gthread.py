@@ -1,10 +1,12 @@
 """The threaded worker (`-k gthread`, or `--threads N > 1` with the default worker).
 
-The I/O engine is the same as the sync worker's; only the application runs elsewhere, in a pool of
-`threads` threads. The loop thread reads each request whole and writes each response out as the
-client takes it, so a thread is only ever busy running the application: a thousand slow or idle
-clients cost memory, never threads. Connections owned by a thread get no epoll events
-(EPOLLONESHOT) until the thread hands them back through the completion queue.
+The I/O engine is the same as the sync worker's; the application runs in up to `threads` threads at
+once. The loop reads each request whole and writes each response out as the client takes it, so a
+thread is only ever busy running the application: a thousand slow or idle clients cost memory, never
+threads. While the application answers quickly the thread running the loop calls it itself (as sync
+does), watched by an idle thread that takes the loop over from a call that lasts; then requests go to
+the pool, and connections owned by a pool thread get no epoll events until it hands them back through
+the completion queue (`running.ThreadPool`).
 
 Like Gunicorn's gthread worker, a request running longer than `timeout` does not kill the worker:
 the heartbeat comes from the loop. Such a request is logged every `timeout` seconds while it runs.

@@ -8,8 +8,10 @@ connection the strategy calls ``Engine.app_done`` (from the loop's thread, alway
   keep-alive connections of this worker move to the others (``workers.handoff``); what the others pass
   arrives on the strategy's ``inbox``, which the engine watches like a listening socket.
 - ``ThreadPool`` (``gthread``): the app runs in a pool of threads; the loop keeps reading and writing
-  for every other connection. A connection in a thread gets no epoll events (``oneshot``) until the
-  thread hands it back through a completion queue and the wake-up pipe (``woken``).
+  for every other connection. A connection in a thread gets no epoll events (the loop stops them when
+  one comes) until the thread hands it back through a completion queue and the wake-up pipe
+  (``woken``). While the app answers quickly, the thread running the loop runs it itself and an idle
+  one watches, ready to take the loop over from a call that lasts (see the class).
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ class Inline:
 
     def start(self) -> None:
         """Before the loop runs."""
+
+    def serve(self, engine: Engine) -> None:
+        """Run the engine's loop until the worker stops."""
+        engine.loop()
 
     def stop(self) -> None:
         """After the loop ended (its connections are closed)."""
@@ -158,22 +164,59 @@ _Job = tuple[Conn, "Request", "BufferedBody | None", bool]
 _Done = tuple[Conn, "BufferedBody | None", bool, bool]
 
 
+class Deposed(BaseException):
+    """Raised in a thread whose turn at the loop ended while it ran the app inline (another thread took the
+    loop over): it unwinds that thread out of the loop, which it must not touch any more. A BaseException,
+    so that no ``except Exception`` on the way holds it."""
+
+
+_WATCH = object()  # a token in the job queue: the idle thread that takes it watches the loop's inline calls
+_IDLE = object()  # (what a watch that ended with nothing to run returns)
+TAKEOVER = 0.002  # seconds an inline call may hold the loop (between one and two of them) before it is taken
+COOL = 1.0  # after a takeover, or a slow call in a pool thread: only the pool runs the app this long at least
+
+
 class ThreadPool(Inline):
     """The application runs in ``threads`` threads; the loop's thread does all the I/O.
 
     Like Gunicorn's gthread worker, a request running longer than ``timeout`` does not kill the worker (the
     heartbeat comes from the loop); it is logged every ``timeout`` seconds while it runs.
+
+    Handing every request to another thread costs a wake-up and several passes of the GIL a request (a
+    third of the throughput, on one core), which buys nothing while the app answers in microseconds. So
+    while calls are quick the thread running the loop runs them itself, as the sync worker does, and an
+    idle thread watches it (``_watch``): a call still running after ``takeover`` seconds (up to twice
+    that) makes the watcher take the loop over. The old loop thread finishes its call, hands the
+    connection back as a pool thread does (``Deposed``) and joins the pool; the loop then hands every
+    request to the pool until a tick (about a second) finds no call of the last ``COOL`` seconds that ran
+    longer than ``takeover``. At most ``threads`` calls run at once either way, and the loop never waits on
+    the app for longer than the takeover: heartbeats, deadlines and other clients' I/O go on.
+    ``takeover=0``: always hand requests to the pool.
     """
 
-    oneshot = select.EPOLLONESHOT
-
-    def __init__(self, threads: int, warn_every: float, request_timeout: float = 0.0) -> None:
-        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+    def __init__(
+        self, threads: int, warn_every: float, request_timeout: float = 0.0, takeover: float = TAKEOVER
+    ) -> None:
+        self.size = threads
+        self.jobs: queue.SimpleQueue[_Job | object | None] = queue.SimpleQueue()
         self.done: deque[_Done] = deque()
         self.wake_pending = False
         self.warn_every = warn_every
         self.request_timeout = request_timeout
         self.deadlines: ThreadDeadlines | None = None  # with request_timeout, once attached
+        self.takeover = takeover
+        self.inline = takeover > 0  # the loop's thread runs calls itself (while a watcher is there)
+        self.lock = threading.Lock()  # a takeover against the end of the inline call it would take over
+        self.leader = 0  # the thread running the loop (its ident)
+        self.calling: Conn | None = None  # the connection of the leader's inline call, while it runs
+        self.calls = 0  # inline calls begun: the watcher sees the loop move on by it
+        self.watching = False  # a thread watches the inline calls: without one they go to the pool
+        self.watch_asked = False  # a watch token is in the queue
+        self.pool_until = 0.0  # no inline calls before then (a call was slow)
+        self.slow = False  # a pool call ran longer than `takeover` since the last tick
+        self.running: dict[int, float] = {}  # pool thread -> when its call began
+        self.ended = False
+        self.failure: BaseException | None = None  # what ended the loop in a thread other than the main one
         self.threads = [
             threading.Thread(target=self._work, name=f"monoceros-app-{n}", daemon=True)
             for n in range(threads)
@@ -189,19 +232,172 @@ class ThreadPool(Inline):
             thread.start()
 
     def stop(self) -> None:
-        for _ in self.threads:
+        for _ in range(len(self.threads) + 1):
             self.jobs.put(None)
 
+    # -- the loop, from thread to thread --------------------------------------------------------------
+
+    def serve(self, engine: Engine) -> None:
+        engine.prepare()
+        self.leader = threading.get_ident()
+        if self.inline:
+            self.watch_asked = True
+            self.jobs.put(_WATCH)
+        self._work(leading=True)
+        if self.failure is not None:
+            raise self.failure
+
+    def _lead(self) -> bool:
+        """Run the loop in this thread until it ends (True) or another thread takes it over (False)."""
+        engine = self.engine
+        try:
+            engine.spin()
+        except Deposed:
+            return False
+        except BaseException as exc:
+            if threading.current_thread() is threading.main_thread():
+                self._end()
+                raise
+            self.failure = exc
+        self._end()
+        return True
+
+    def _end(self) -> None:
+        self.ended = True
+        try:
+            self.engine.teardown()
+        finally:
+            self.stop()  # every other thread, the main one among them, leaves its wait
+
+    def _work(self, leading: bool = False) -> None:
+        jobs = self.jobs
+        while True:
+            if leading:
+                leading = False
+                if self._lead():
+                    return
+            job = jobs.get()
+            while job is _WATCH:
+                job = self._watch()  # the loop (True), a job that came meanwhile, or nothing more to watch
+                if job is True:
+                    leading = True
+                elif job is not None and job is not _IDLE:
+                    self._run_job(job)  # type: ignore[arg-type]
+                    job = _WATCH  # then watch again, unless another thread does by now
+            if job is None:
+                return
+            if job is not _IDLE and job is not True:
+                self._run_job(job)  # type: ignore[arg-type]
+
+    def _watch(self) -> object:
+        """Watch the loop's inline calls, waiting for jobs meanwhile: True when this thread has taken the
+        loop over, else what ended the watch (a job for this thread, ``None``, or ``_IDLE``)."""
+        with self.lock:
+            self.watch_asked = False
+            if self.watching or not self.inline or self.ended:
+                return _IDLE  # (a stale token)
+            self.watching = True
+        me = threading.get_ident()
+        jobs, clock, takeover = self.jobs, self.engine.clock, self.takeover
+        seen = -1
+        quiet_since = clock()
+        while True:
+            try:
+                job = jobs.get(timeout=takeover)
+            except queue.Empty:
+                job = _IDLE
+            now = clock()
+            with self.lock:
+                if job is not _IDLE and job is not _WATCH or not self.inline or self.ended:
+                    self.watching = False  # a job to run (the next inline call asks for a watcher again)
+                    if self.calling is not None and not self.watch_asked:
+                        self.watch_asked = True  # (and this call needs one now)
+                        jobs.put(_WATCH)
+                    return job
+                calls = self.calls
+                if self.calling is not None and calls == seen:
+                    # The same call as a look ago: it has held the loop for `takeover` at least.
+                    self.leader = me
+                    self.calling = None
+                    self.inline = self.watching = False
+                    self.pool_until = now + COOL
+                    return True
+                if calls != seen or self.calling is not None:
+                    seen, quiet_since = calls, now
+                elif now - quiet_since > COOL:
+                    # No inline call for a while: stop looking every `takeover` seconds in an idle worker; the
+                    # next request goes to the pool and asks for a watcher again.
+                    self.watching = False
+                    return _IDLE
+
+    # -- requests ---------------------------------------------------------------------------------------
+
     def dispatch(self, conn: Conn, request: Request, body: BufferedBody | None, live: bool) -> bool:
-        now = self.engine.now
+        engine = self.engine
+        now = engine.now
         conn.state = BUSY
         conn.current = request
         conn.busy_since = now
         conn.warn_at = now + self.warn_every
-        if self.slot_values is not None:
-            self.slot_values[IN_FLIGHT] += 1  # (the loop's thread alone writes it)
-        self.jobs.put((conn, request, body, live))
-        return False
+        slot_values = self.slot_values
+        if slot_values is not None:
+            slot_values[IN_FLIGHT] += 1  # (the thread running the loop alone writes it)
+        if not self.watching or not self.jobs.empty():  # (no watcher, calls are slow, or requests wait)
+            if self.inline and not self.watch_asked:
+                self.watch_asked = True
+                self.jobs.put(_WATCH)  # an idle thread, if there is one, comes to watch for the next calls
+            self.jobs.put((conn, request, body, live))
+            return False
+        self.calling = conn
+        self.calls += 1
+        deadlines = self.deadlines
+        if deadlines is None:
+            try:
+                ok = self.run(conn, request, body.as_source() if body is not None else None)
+            except Exception:  # (as a pool thread: the loop must go on)
+                engine.log.exception("Error handling request %s", request.path)
+                ok = False
+        else:
+            ok = self._run_timed(deadlines, conn, request, body)
+        with self.lock:
+            self.calling = None
+            deposed = self.leader != threading.get_ident()
+        if deposed:  # another thread runs the loop now: hand the connection back to it, as a pool thread
+            self._hand_back(conn, body, ok, live)
+            raise Deposed
+        if slot_values is not None:
+            slot_values[IN_FLIGHT] -= 1
+        conn.current = None
+        engine.now = engine.clock()
+        return engine.app_done(conn, body, ok, live)
+
+    def _run_job(self, job: _Job) -> None:
+        conn, request, body, live = job
+        clock = self.engine.clock
+        me = threading.get_ident()
+        began = self.running[me] = clock()
+        deadlines = self.deadlines
+        if deadlines is None:
+            try:
+                ok = self.run(conn, request, body.as_source() if body is not None else None)
+            except BaseException:  # a thread must always hand its connection back
+                self.engine.log.exception("Error handling request %s", request.path)
+                ok = False
+        else:
+            ok = self._run_timed(deadlines, conn, request, body)
+        del self.running[me]
+        if clock() - began > self.takeover:
+            self.slow = True
+        self._hand_back(conn, body, ok, live)
+
+    def _hand_back(self, conn: Conn, body: BufferedBody | None, ok: bool, live: bool) -> None:
+        self.done.append((conn, body, ok, live))
+        if not self.wake_pending:
+            self.wake_pending = True
+            try:
+                os.write(self.engine.worker.PIPE[1], b"\0")
+            except BlockingIOError:
+                pass  # the pipe is full: the loop is awake anyway
 
     def woken(self) -> None:
         self.wake_pending = False
@@ -217,13 +413,26 @@ class ThreadPool(Inline):
                     body.close()
                 continue
             if engine.app_done(conn, body, ok, live):
-                engine.process(conn)
+                engine.process(conn)  # (may run the next request inline, and lose the loop in it)
             engine.rearm(conn)
 
     def tick(self, now: float) -> None:
         if self.deadlines is not None:
             self._enforce(self.deadlines, now)
         warn_long_requests(self.engine, self.warn_every, now)
+        if self.takeover > 0:
+            self._choose(now)
+
+    def _choose(self, now: float) -> None:
+        """Inline calls again once no call of the last `COOL` seconds was slow (from the loop's tick)."""
+        if self.inline:
+            return
+        takeover = self.takeover
+        if self.slow or any(now - began > takeover for began in list(self.running.values())):
+            self.slow = False
+            self.pool_until = now + COOL
+        elif now >= self.pool_until:
+            self.inline = True  # (the next call finds no watcher and asks for one)
 
     def _enforce(self, deadlines: ThreadDeadlines, now: float) -> None:
         log = self.engine.log
@@ -252,31 +461,6 @@ class ThreadPool(Inline):
                 conn.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-
-    def _work(self) -> None:
-        jobs, done, run, log = self.jobs, self.done, self.run, self.engine.log
-        wake_fd = self.engine.worker.PIPE[1]
-        deadlines = self.deadlines
-        while True:
-            job = jobs.get()
-            if job is None:
-                return
-            conn, request, body, live = job
-            if deadlines is None:
-                try:
-                    ok = run(conn, request, body.as_source() if body is not None else None)
-                except BaseException:  # a thread must always hand its connection back
-                    log.exception("Error handling request %s", request.path)
-                    ok = False
-            else:
-                ok = self._run_timed(deadlines, conn, request, body)
-            done.append((conn, body, ok, live))
-            if not self.wake_pending:
-                self.wake_pending = True
-                try:
-                    os.write(wake_fd, b"\0")
-                except BlockingIOError:
-                    pass  # the pipe is full: the loop is awake anyway
 
     def _run_timed(
         self, deadlines: ThreadDeadlines, conn: Conn, request: Request, body: BufferedBody | None
