@@ -142,6 +142,7 @@ class Engine:
         self.listening = False
         self.stopping = False
         self.stop_deadline = 0.0
+        self.quit = False  # exit now, without the graceful stop (set from the main thread, `ThreadPool`)
         # The loop's clock; every deadline is read against it (tests move it by hand).
         self.clock: Callable[[], float] = time.monotonic
         self.now = self.clock()
@@ -207,6 +208,8 @@ class Engine:
                 held_until = sink.end_round()  # writes what is held once it is due
             if self.stopping or not worker.alive:
                 next_tick = 0.0  # re-check promptly while shutting down
+                if self.quit:
+                    return
 
     def teardown(self) -> None:
         """The loop ended: close what is left, publish the last counts, write the held access lines."""

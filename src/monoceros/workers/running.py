@@ -172,6 +172,8 @@ class Deposed(BaseException):
 
 _WATCH = object()  # a token in the job queue: the idle thread that takes it watches the loop's inline calls
 _IDLE = object()  # (what a watch that ended with nothing to run returns)
+_LEAD = object()  # the thread that takes it runs the loop first
+QUIT_WAIT = 0.5  # seconds the main thread, exiting at once, gives the loop's thread to close and flush
 TAKEOVER = 0.002  # seconds an inline call may hold the loop (between one and two of them) before it is taken
 COOL = 1.0  # after a takeover, or a slow call in a pool thread: only the pool runs the app this long at least
 
@@ -189,8 +191,11 @@ class ThreadPool(Inline):
     that) makes the watcher take the loop over. The old loop thread finishes its call, hands the
     connection back as a pool thread does (``Deposed``) and joins the pool; the loop then hands every
     request to the pool until a tick (about a second) finds no call of the last ``COOL`` seconds that ran
-    longer than ``takeover``. At most ``threads`` calls run at once either way, and the loop never waits on
-    the app for longer than the takeover: heartbeats, deadlines and other clients' I/O go on.
+    longer than ``takeover``. At most ``threads`` calls run at once either way (a watcher that finds a job
+    queued before it came runs it, and for that moment an inline call may make one more), and the loop never
+    waits on the app for longer than the takeover: heartbeats, deadlines and other clients' I/O go on. The
+    loop runs in the pool's threads (``threads`` + 1 of them, one at the loop at any time); the main thread
+    waits for the end and runs the signal handlers, so the app never runs there, as in Gunicorn.
     ``takeover=0``: always hand requests to the pool.
     """
 
@@ -216,10 +221,14 @@ class ThreadPool(Inline):
         self.slow = False  # a pool call ran longer than `takeover` since the last tick
         self.running: dict[int, float] = {}  # pool thread -> when its call began
         self.ended = False
-        self.failure: BaseException | None = None  # what ended the loop in a thread other than the main one
+        self.finished = threading.Event()  # the loop has ended (the main thread waits for it)
+        self.ended_w = -1  # closed when it has (the main thread polls the other end)
+        self.failure: BaseException | None = None  # what ended the loop, raised again in the main thread
+        # One thread more than `threads`: the one running the loop at any moment, which calls the app only
+        # inline (and then another thread stands ready to take the loop over).
         self.threads = [
             threading.Thread(target=self._work, name=f"monoceros-app-{n}", daemon=True)
-            for n in range(threads)
+            for n in range(threads + 1)
         ]
 
     def attach(self, engine: Engine) -> None:
@@ -238,45 +247,66 @@ class ThreadPool(Inline):
     # -- the loop, from thread to thread --------------------------------------------------------------
 
     def serve(self, engine: Engine) -> None:
+        """The pool's threads run the loop, in turns; the main thread only waits for it to end (and runs
+        the signal handlers, which Python runs there alone)."""
         engine.prepare()
-        self.leader = threading.get_ident()
+        self.jobs.put(_LEAD)
         if self.inline:
             self.watch_asked = True
             self.jobs.put(_WATCH)
-        self._work(leading=True)
+        # (a wait on a pipe, not on the Event: a lock's wait is restarted after a signal whose handler has
+        # SA_RESTART, TERM's, and the handler would only run once the wait ends; poll returns to run it)
+        ended_r, self.ended_w = os.pipe()
+        try:
+            waiting = select.poll()
+            waiting.register(ended_r, select.POLLIN)
+            while not self.finished.is_set():
+                waiting.poll()
+        except BaseException:
+            # A quick exit (QUIT, INT) or an abort raised in the main thread by its handler: the loop's thread
+            # closes the connections and writes what the access log holds, if it can do so at once.
+            engine.quit = True
+            try:
+                os.write(engine.worker.PIPE[1], b"\0")
+            except OSError:
+                pass
+            self.finished.wait(QUIT_WAIT)
+            raise
+        finally:
+            os.close(ended_r)
         if self.failure is not None:
             raise self.failure
 
     def _lead(self) -> bool:
         """Run the loop in this thread until it ends (True) or another thread takes it over (False)."""
-        engine = self.engine
         try:
-            engine.spin()
+            self.engine.spin()
         except Deposed:
             return False
         except BaseException as exc:
-            if threading.current_thread() is threading.main_thread():
-                self._end()
-                raise
-            self.failure = exc
-        self._end()
-        return True
-
-    def _end(self) -> None:
+            self.failure = exc  # (raised again in the main thread)
         self.ended = True
         try:
             self.engine.teardown()
         finally:
-            self.stop()  # every other thread, the main one among them, leaves its wait
+            self.stop()  # every other pool thread leaves its wait
+            self.finished.set()
+            os.close(self.ended_w)  # (the main thread's wait ends)
+        return True
 
-    def _work(self, leading: bool = False) -> None:
+    def _work(self) -> None:
         jobs = self.jobs
+        leading = False
         while True:
             if leading:
                 leading = False
                 if self._lead():
                     return
             job = jobs.get()
+            if job is _LEAD:
+                self.leader = threading.get_ident()
+                leading = True
+                continue
             while job is _WATCH:
                 job = self._watch()  # the loop (True), a job that came meanwhile, or nothing more to watch
                 if job is True:
