@@ -173,6 +173,7 @@ class Deposed(BaseException):
 _WATCH = object()  # a token in the job queue: the idle thread that takes it watches the loop's inline calls
 _IDLE = object()  # (what a watch that ended with nothing to run returns)
 _LEAD = object()  # the thread that takes it runs the loop first
+_CALL = 0  # (the key of `ThreadPool.calling`)
 QUIT_WAIT = 0.5  # seconds the main thread, exiting at once, gives the loop's thread to close and flush
 TAKEOVER = 0.002  # seconds an inline call may hold the loop (between one and two of them) before it is taken
 COOL = 1.0  # after a takeover, or a slow call in a pool thread: only the pool runs the app this long at least
@@ -211,9 +212,12 @@ class ThreadPool(Inline):
         self.deadlines: ThreadDeadlines | None = None  # with request_timeout, once attached
         self.takeover = takeover
         self.inline = takeover > 0  # the loop's thread runs calls itself (while a watcher is there)
-        self.lock = threading.Lock()  # a takeover against the end of the inline call it would take over
-        self.leader = 0  # the thread running the loop (its ident)
-        self.calling: Conn | None = None  # the connection of the leader's inline call, while it runs
+        self.lock = threading.Lock()  # the watcher's state against a second watcher and the loop's tick
+        self.leader = 0  # the thread running the loop (its ident, for a debugger)
+        # The loop's inline call, while it runs: {_CALL: its connection}. Whoever pops it first owns its end
+        # (one C call, atomic under the GIL): the loop's thread as the call returns, or a watcher taking the
+        # loop over; no lock on the loop's side.
+        self.calling: dict[int, Conn] = {}
         self.calls = 0  # inline calls begun: the watcher sees the loop move on by it
         self.watching = False  # a thread watches the inline calls: without one they go to the pool
         self.watch_asked = False  # a watch token is in the queue
@@ -328,7 +332,7 @@ class ThreadPool(Inline):
                 return _IDLE  # (a stale token)
             self.watching = True
         me = threading.get_ident()
-        jobs, clock, takeover = self.jobs, self.engine.clock, self.takeover
+        jobs, clock, takeover, calling = self.jobs, self.engine.clock, self.takeover, self.calling
         seen = -1
         quiet_since = clock()
         while True:
@@ -340,19 +344,19 @@ class ThreadPool(Inline):
             with self.lock:
                 if job is not _IDLE and job is not _WATCH or not self.inline or self.ended:
                     self.watching = False  # a job to run (the next inline call asks for a watcher again)
-                    if self.calling is not None and not self.watch_asked:
+                    if calling and not self.watch_asked:
                         self.watch_asked = True  # (and this call needs one now)
                         jobs.put(_WATCH)
                     return job
                 calls = self.calls
-                if self.calling is not None and calls == seen:
-                    # The same call as a look ago: it has held the loop for `takeover` at least.
+                if calls == seen and calling.pop(_CALL, None) is not None:
+                    # The same call as a look ago (it has held the loop for `takeover` at least), and it is
+                    # ours: its thread will find it gone when it returns.
                     self.leader = me
-                    self.calling = None
                     self.inline = self.watching = False
                     self.pool_until = now + COOL
                     return True
-                if calls != seen or self.calling is not None:
+                if calls != seen or calling:
                     seen, quiet_since = calls, now
                 elif now - quiet_since > COOL:
                     # No inline call for a while: stop looking every `takeover` seconds in an idle worker; the
@@ -378,7 +382,8 @@ class ThreadPool(Inline):
                 self.jobs.put(_WATCH)  # an idle thread, if there is one, comes to watch for the next calls
             self.jobs.put((conn, request, body, live))
             return False
-        self.calling = conn
+        calling = self.calling
+        calling[_CALL] = conn
         self.calls += 1
         deadlines = self.deadlines
         if deadlines is None:
@@ -389,10 +394,9 @@ class ThreadPool(Inline):
                 ok = False
         else:
             ok = self._run_timed(deadlines, conn, request, body)
-        with self.lock:
-            self.calling = None
-            deposed = self.leader != threading.get_ident()
-        if deposed:  # another thread runs the loop now: hand the connection back to it, as a pool thread
+        if calling.pop(_CALL, None) is None:
+            # A watcher took the loop over: another thread runs it now. Hand the connection back to it, as
+            # a pool thread does, and leave the loop.
             self._hand_back(conn, body, ok, live)
             raise Deposed
         if slot_values is not None:
