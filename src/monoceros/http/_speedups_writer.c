@@ -800,8 +800,20 @@ Writer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     static char *kwlist[] = {"method", "version", "keep_alive", "server", "caches", NULL};
     PyObject *method, *version, *server = NULL, *caches = NULL;
     int keep_alive;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOp|OO:ResponseWriter", kwlist, &method, &version,
-                                     &keep_alive, &server, &caches)) {
+    if (kwargs == NULL && PyTuple_GET_SIZE(args) == 5) {
+        /* The connection's call, once a request: five positional arguments. Unpacked here, since the
+           keyword parser costs more than the rest of the constructor. */
+        method = PyTuple_GET_ITEM(args, 0);
+        version = PyTuple_GET_ITEM(args, 1);
+        keep_alive = PyObject_IsTrue(PyTuple_GET_ITEM(args, 2));
+        server = PyTuple_GET_ITEM(args, 3);
+        caches = PyTuple_GET_ITEM(args, 4);
+        if (keep_alive < 0) {
+            return NULL;
+        }
+    }
+    else if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOp|OO:ResponseWriter", kwlist, &method, &version,
+                                          &keep_alive, &server, &caches)) {
         return NULL;
     }
     State *st = (State *)PyType_GetModuleState(type);
