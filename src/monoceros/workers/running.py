@@ -203,7 +203,6 @@ class ThreadPool(Inline):
     def __init__(
         self, threads: int, warn_every: float, request_timeout: float = 0.0, takeover: float = TAKEOVER
     ) -> None:
-        self.size = threads
         self.jobs: queue.SimpleQueue[_Job | object | None] = queue.SimpleQueue()
         self.done: deque[_Done] = deque()
         self.wake_pending = False
@@ -254,13 +253,13 @@ class ThreadPool(Inline):
         """The pool's threads run the loop, in turns; the main thread only waits for it to end (and runs
         the signal handlers, which Python runs there alone)."""
         engine.prepare()
+        # (a wait on a pipe, not on the Event: a lock's wait is restarted after a signal whose handler has
+        # SA_RESTART, TERM's, and the handler would only run once the wait ends; poll returns to run it)
+        ended_r, self.ended_w = os.pipe()
         self.jobs.put(_LEAD)
         if self.inline:
             self.watch_asked = True
             self.jobs.put(_WATCH)
-        # (a wait on a pipe, not on the Event: a lock's wait is restarted after a signal whose handler has
-        # SA_RESTART, TERM's, and the handler would only run once the wait ends; poll returns to run it)
-        ended_r, self.ended_w = os.pipe()
         try:
             waiting = select.poll()
             waiting.register(ended_r, select.POLLIN)
