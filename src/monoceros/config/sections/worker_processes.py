@@ -56,8 +56,11 @@ class WorkerProcessSettings(Section, title="Worker Processes"):
         validator=v.to_int,
         default=1,
         implemented=True,
-        doc="""The number of threads per worker for running requests (the `gthread` pool size). More
-        than one switches the `sync` worker class to `gthread`.""",
+        doc="""The number of threads per worker for running requests (the `gthread` pool size): at
+        most this many application calls run at once. While calls are quick, the thread running the
+        worker's event loop makes them itself; one that lasts more than about 2 ms makes another thread
+        take the loop over, and requests then go to the pool. More than one switches the `sync` worker
+        class to `gthread`.""",
     )
     worker_connections = Setting[int](
         cli=["--worker-connections"],
