@@ -177,6 +177,9 @@ _CALL = 0  # (the key of `ThreadPool.calling`)
 QUIT_WAIT = 0.5  # seconds the main thread, exiting at once, gives the loop's thread to close and flush
 TAKEOVER = 0.002  # seconds an inline call may hold the loop (between one and two of them) before it is taken
 COOL = 1.0  # after a takeover, or a slow call in a pool thread: only the pool runs the app this long at least
+# A pool call this long keeps the pool on: longer than the takeover, since a pool thread's time includes
+# its waits for the GIL and for a core, which a loaded machine makes long without the call being slow.
+SLOW = 0.01
 
 
 class ThreadPool(Inline):
@@ -192,7 +195,7 @@ class ThreadPool(Inline):
     that) makes the watcher take the loop over. The old loop thread finishes its call, hands the
     connection back as a pool thread does (``Deposed``) and joins the pool; the loop then hands every
     request to the pool until a tick (about a second) finds no call of the last ``COOL`` seconds that ran
-    longer than ``takeover``. At most ``threads`` calls run at once either way (a watcher that finds a job
+    longer than ``SLOW``. At most ``threads`` calls run at once either way (a watcher that finds a job
     queued before it came runs it, and for that moment an inline call may make one more), and the loop never
     waits on the app for longer than the takeover: heartbeats, deadlines and other clients' I/O go on. The
     loop runs in the pool's threads (``threads`` + 1 of them, one at the loop at any time); the main thread
@@ -221,7 +224,7 @@ class ThreadPool(Inline):
         self.watching = False  # a thread watches the inline calls: without one they go to the pool
         self.watch_asked = False  # a watch token is in the queue
         self.pool_until = 0.0  # no inline calls before then (a call was slow)
-        self.slow = False  # a pool call ran longer than `takeover` since the last tick
+        self.slow = False  # a pool call ran longer than SLOW since the last tick
         self.running: dict[int, float] = {}  # pool thread -> when its call began
         self.ended = False
         self.finished = threading.Event()  # the loop has ended (the main thread waits for it)
@@ -419,7 +422,7 @@ class ThreadPool(Inline):
         else:
             ok = self._run_timed(deadlines, conn, request, body)
         del self.running[me]
-        if clock() - began > self.takeover:
+        if clock() - began > SLOW:
             self.slow = True
         self._hand_back(conn, body, ok, live)
 
@@ -457,11 +460,10 @@ class ThreadPool(Inline):
             self._choose(now)
 
     def _choose(self, now: float) -> None:
-        """Inline calls again once no call of the last `COOL` seconds was slow (from the loop's tick)."""
+        """Inline calls again once no pool call of the last `COOL` seconds was slow (from the loop's tick)."""
         if self.inline:
             return
-        takeover = self.takeover
-        if self.slow or any(now - began > takeover for began in list(self.running.values())):
+        if self.slow or any(now - began > SLOW for began in list(self.running.values())):
             self.slow = False
             self.pool_until = now + COOL
         elif now >= self.pool_until:
