@@ -152,8 +152,9 @@ class Engine:
         self.plain = type(self.transport) is PlainTransport
         strategy.attach(self)
         self.dispatch: Callable[[Conn, Request, BufferedBody | None, bool], bool] = strategy.dispatch
-        # 0: level-triggered, one thread owns every connection (sync). EPOLLONESHOT: a connection
-        # handed to the application thread pool gets no events until it is armed again (gthread).
+        # 0: level-triggered (sync, gthread: `_round` stops the events of a connection another thread is
+        # serving when one comes). EPOLLONESHOT: a connection handed to a greenlet gets no events until it is
+        # armed again (gevent).
         self.oneshot = strategy.oneshot
         # Connections other workers pass arrive here, watched like a listener (hand-off only).
         self.inbox = strategy.inbox

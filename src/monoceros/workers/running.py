@@ -215,7 +215,6 @@ class ThreadPool(Inline):
         self.takeover = takeover
         self.inline = takeover > 0  # the loop's thread runs calls itself (while a watcher is there)
         self.lock = threading.Lock()  # the watcher's state against a second watcher and the loop's tick
-        self.leader = 0  # the thread running the loop (its ident, for a debugger)
         # The loop's inline call, while it runs: {_CALL: its connection}. Whoever pops it first owns its end
         # (one C call, atomic under the GIL): the loop's thread as the call returns, or a watcher taking the
         # loop over; no lock on the loop's side.
@@ -226,7 +225,6 @@ class ThreadPool(Inline):
         self.pool_until = 0.0  # no inline calls before then (a call was slow)
         self.slow = False  # a pool call ran longer than SLOW since the last tick
         self.running: dict[int, float] = {}  # pool thread -> when its call began
-        self.ended = False
         self.finished = threading.Event()  # the loop has ended (the main thread waits for it)
         self.ended_w = -1  # closed when it has (the main thread polls the other end)
         self.failure: BaseException | None = None  # what ended the loop, raised again in the main thread
@@ -291,7 +289,6 @@ class ThreadPool(Inline):
             return False
         except BaseException as exc:
             self.failure = exc  # (raised again in the main thread)
-        self.ended = True
         try:
             self.engine.teardown()
         finally:
@@ -310,7 +307,6 @@ class ThreadPool(Inline):
                     return
             job = jobs.get()
             if job is _LEAD:
-                self.leader = threading.get_ident()
                 leading = True
                 continue
             while job is _WATCH:
@@ -330,10 +326,9 @@ class ThreadPool(Inline):
         loop over, else what ended the watch (a job for this thread, ``None``, or ``_IDLE``)."""
         with self.lock:
             self.watch_asked = False
-            if self.watching or not self.inline or self.ended:
+            if self.watching or not self.inline or self.finished.is_set():
                 return _IDLE  # (a stale token)
             self.watching = True
-        me = threading.get_ident()
         jobs, clock, takeover, calling = self.jobs, self.engine.clock, self.takeover, self.calling
         seen = -1
         quiet_since = clock()
@@ -344,7 +339,7 @@ class ThreadPool(Inline):
                 job = _IDLE
             now = clock()
             with self.lock:
-                if job is not _IDLE and job is not _WATCH or not self.inline or self.ended:
+                if job is not _IDLE and job is not _WATCH or not self.inline or self.finished.is_set():
                     self.watching = False  # a job to run (the next inline call asks for a watcher again)
                     if calling and not self.watch_asked:
                         self.watch_asked = True  # (and this call needs one now)
@@ -354,7 +349,6 @@ class ThreadPool(Inline):
                 if calls == seen and calling.pop(_CALL, None) is not None:
                     # The same call as a look ago (it has held the loop for `takeover` at least), and it is
                     # ours: its thread will find it gone when it returns.
-                    self.leader = me
                     self.inline = self.watching = False
                     self.pool_until = now + COOL
                     return True
@@ -387,15 +381,7 @@ class ThreadPool(Inline):
         calling = self.calling
         calling[_CALL] = conn
         self.calls += 1
-        deadlines = self.deadlines
-        if deadlines is None:
-            try:
-                ok = self.run(conn, request, body.as_source() if body is not None else None)
-            except Exception:  # (as a pool thread: the loop must go on)
-                engine.log.exception("Error handling request %s", request.path)
-                ok = False
-        else:
-            ok = self._run_timed(deadlines, conn, request, body)
+        ok = self._call(conn, request, body)
         if calling.pop(_CALL, None) is None:
             # A watcher took the loop over: another thread runs it now. Hand the connection back to it, as
             # a pool thread does, and leave the loop.
@@ -407,20 +393,24 @@ class ThreadPool(Inline):
         engine.now = engine.clock()
         return engine.app_done(conn, body, ok, live)
 
+    def _call(self, conn: Conn, request: Request, body: BufferedBody | None) -> bool:
+        """Run the app for ``request`` in this thread (inline or a pool thread); True when its response went
+        out whole. Never raises: the thread must go on to hand its connection back (or keep the loop)."""
+        deadlines = self.deadlines
+        if deadlines is not None:
+            return self._run_timed(deadlines, conn, request, body)
+        try:
+            return self.run(conn, request, body.as_source() if body is not None else None)
+        except BaseException:  # (the app never runs in the main thread: no signal lands here)
+            self.engine.log.exception("Error handling request %s", request.path)
+            return False
+
     def _run_job(self, job: _Job) -> None:
         conn, request, body, live = job
         clock = self.engine.clock
         me = threading.get_ident()
         began = self.running[me] = clock()
-        deadlines = self.deadlines
-        if deadlines is None:
-            try:
-                ok = self.run(conn, request, body.as_source() if body is not None else None)
-            except BaseException:  # a thread must always hand its connection back
-                self.engine.log.exception("Error handling request %s", request.path)
-                ok = False
-        else:
-            ok = self._run_timed(deadlines, conn, request, body)
+        ok = self._call(conn, request, body)
         del self.running[me]
         if clock() - began > SLOW:
             self.slow = True
